@@ -1,0 +1,57 @@
+"""Who may do what. Each question is a function returning (allowed, reason).
+
+The reason is what a refused user reads in the 403, so it names the role needed.
+Apps add their questions here, built from `role_in`, so the rules live in one module.
+"""
+
+from apps.tenancy.models import Membership, Organization, Role
+
+Decision = tuple[bool, str]
+
+ALL_ROLES = frozenset(Role.values)
+WRITERS = frozenset({Role.OWNER, Role.FINANCE, Role.COMPLIANCE, Role.ENGINEER})
+
+
+def role_of(user, organization: Organization) -> str | None:
+    if not getattr(user, "is_authenticated", False):
+        return None
+    cache = getattr(user, "_govtrack_roles", None)
+    if cache is None:
+        cache = dict(Membership.objects.filter(user=user).values_list("organization_id", "role"))
+        user._govtrack_roles = cache
+    return cache.get(organization.pk)
+
+
+def forget_roles(user) -> None:
+    """Drops the per-request role cache after memberships change."""
+    if hasattr(user, "_govtrack_roles"):
+        del user._govtrack_roles
+
+
+def role_in(user, organization: Organization, roles: set[str] | frozenset[str], action: str) -> Decision:
+    role = role_of(user, organization)
+    if role is None:
+        return False, f"You are not a member of {organization.name}."
+    if role in roles:
+        return True, ""
+    allowed = ", ".join(sorted(roles))
+    return False, f"To {action} you need one of the roles: {allowed}. Your role in {organization.name} is {role}."
+
+
+# --- organization and members ---------------------------------------------------------
+
+
+def can_view_organization(user, organization: Organization) -> Decision:
+    return role_in(user, organization, ALL_ROLES, "view this organization")
+
+
+def can_manage_members(user, organization: Organization) -> Decision:
+    return role_in(user, organization, {Role.OWNER}, "manage members")
+
+
+def can_update_organization(user, organization: Organization) -> Decision:
+    return role_in(user, organization, {Role.OWNER}, "change organization settings")
+
+
+def can_verify_audit_chain(user, organization: Organization) -> Decision:
+    return role_in(user, organization, {Role.OWNER, Role.COMPLIANCE}, "verify the audit trail")

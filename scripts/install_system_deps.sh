@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages listed in deploy/apt-packages.txt that are missing, when run as root.
+# Not root: prints what is missing and carries on (tests that need a package say so).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mapfile -t wanted < <(sed -e 's/#.*//' -e '/^\s*$/d' deploy/apt-packages.txt | awk '{print $1}')
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ]; then
+  echo "Missing Debian packages (run as root to install): ${missing[*]}" >&2
+  exit 0
+fi
+echo "Installing Debian packages: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,0 +1,103 @@
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+from rest_framework.test import APIClient
+
+from govtrack.celery import app as celery_app
+
+REQUIRE_SERVICES = os.environ.get("GOVTRACK_REQUIRE_SERVICES") == "1"
+
+
+def service_missing(reason: str):
+    """A missing service fails the run when GOVTRACK_REQUIRE_SERVICES=1 (CI), else skips the test."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"required service missing: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"nothing listening on {host}:{port} after {timeout}s")
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager():
+    """Tasks run in-process unless a test starts a real worker (see tests/core/test_celery_worker.py)."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def postgres(db):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        service_missing("PostgreSQL (set DATABASE_URL=postgres://...)")
+    return connection
+
+
+@pytest.fixture
+def redis_url():
+    import redis
+
+    url = os.environ.get("REDIS_URL")
+    if not url:
+        service_missing("Redis (set REDIS_URL=redis://...)")
+    try:
+        redis.Redis.from_url(url, socket_connect_timeout=2).ping()
+    except redis.RedisError as exc:
+        service_missing(f"Redis at {url} unreachable: {exc}")
+    return url
+
+
+@pytest.fixture
+def private_redis():
+    """A redis-server of the test's own on a free loopback port, so the test may stop it."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        service_missing("redis-server binary")
+    port = free_port()
+    proc = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    wait_for_port(port)
+    server = {"url": f"redis://127.0.0.1:{port}/0", "process": proc}
+    yield server
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def client_for():
+    def make(user) -> APIClient:
+        client = APIClient()
+        client.force_authenticate(user)
+        return client
+
+    return make

@@ -1,0 +1,86 @@
+"""Every API error has one shape: {"message": str, "extra": {...}}; bad input names its field."""
+
+import pytest
+
+from apps.tenancy.models import Role
+from tests.factories import OrganizationFactory, member
+
+pytestmark = pytest.mark.django_db
+
+
+def test_unauthenticated_is_401_with_message(api_client):
+    response = api_client.get("/api/organizations/")
+    assert response.status_code == 401
+    assert response.json() == {"message": "Authentication credentials were not provided.", "extra": {}}
+    assert response["WWW-Authenticate"] == "Bearer"
+
+
+def test_validation_error_names_the_field(client_for):
+    user = member(OrganizationFactory(), Role.OWNER)
+    response = client_for(user).post("/api/tokens/", {"name": "", "expires_in_days": "soon"})
+    assert response.status_code == 400
+    body = response.json()
+    assert set(body) == {"message", "extra"}
+    assert set(body["extra"]["fields"]) == {"name", "expires_in_days"}
+    assert body["message"].startswith(("name:", "expires_in_days:"))
+
+
+def test_forbidden_carries_the_reason(client_for):
+    org = OrganizationFactory(name="Acme")
+    engineer = member(org, Role.ENGINEER)
+    response = client_for(engineer).get(f"/api/organizations/{org.pk}/audit-verify/")
+    assert response.status_code == 403
+    assert response.json() == {
+        "message": "To verify the audit trail you need one of the roles: compliance, owner. "
+        "Your role in Acme is engineer.",
+        "extra": {},
+    }
+
+
+def test_method_not_allowed_has_the_shape(client_for):
+    user = member(OrganizationFactory(), Role.OWNER)
+    response = client_for(user).delete("/api/tokens/")
+    assert response.status_code == 405
+    assert response.json() == {"message": 'Method "DELETE" not allowed.', "extra": {}}
+
+
+def test_malformed_json_is_400_not_500(client_for):
+    user = member(OrganizationFactory(), Role.OWNER)
+    response = client_for(user).generic("POST", "/api/tokens/", "{not json", content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON parse error" in response.json()["message"]
+
+
+def test_request_id_is_echoed_and_recorded_in_audit(client_for):
+    from apps.audit.models import AuditEvent
+
+    user = member(OrganizationFactory(), Role.OWNER)
+    response = client_for(user).post("/api/tokens/", {"name": "t"}, HTTP_X_REQUEST_ID="req-12345678")
+    assert response["X-Request-ID"] == "req-12345678"
+    assert AuditEvent.objects.get(action="api_token.created").request_id == "req-12345678"
+
+
+def test_cursor_pagination_pages_through_results(client_for):
+    user = member(OrganizationFactory(), Role.OWNER)
+    client = client_for(user)
+    for n in range(5):
+        client.post("/api/tokens/", {"name": f"tool-{n}"})
+    first = client.get("/api/tokens/?page_size=2").json()
+    assert len(first["results"]) == 2 and first["next"] and "cursor=" in first["next"]
+    names = [t["name"] for t in first["results"]]
+    url = first["next"]
+    while url:
+        page = client.get(url).json()
+        names += [t["name"] for t in page["results"]]
+        url = page["next"]
+    assert sorted(names) == [f"tool-{n}" for n in range(5)]
+
+
+def test_api_docs_are_served_locally_without_a_cdn(client_for):
+    user = member(OrganizationFactory(), Role.OWNER)
+    client = client_for(user)
+    html = client.get("/api/docs/").content.decode()
+    assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+    assert "cdn" not in html.lower()
+    schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    assert schema["openapi"].startswith("3.") and "/api/tokens/" in schema["paths"]

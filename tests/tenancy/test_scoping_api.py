@@ -1,0 +1,71 @@
+import uuid
+
+import pytest
+
+from apps.tenancy.models import Membership, Role
+from tests.factories import OrganizationFactory, member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def two_orgs():
+    mine, theirs = OrganizationFactory(name="Mine"), OrganizationFactory(name="Theirs")
+    return mine, theirs, member(mine, Role.OWNER), member(theirs, Role.OWNER)
+
+
+def test_list_shows_only_my_organizations(two_orgs, client_for):
+    _mine, _theirs, me, _they = two_orgs
+    response = client_for(me).get("/api/organizations/")
+    assert response.status_code == 200
+    assert [org["name"] for org in response.json()["results"]] == ["Mine"]
+
+
+def test_another_organizations_object_is_404_not_403(two_orgs, client_for):
+    _mine, theirs, me, they = two_orgs
+    client = client_for(me)
+    assert client.get(f"/api/organizations/{theirs.pk}/").status_code == 404
+    assert client.get(f"/api/organizations/{theirs.pk}/members/").status_code == 404
+    their_membership = Membership.objects.get(user=they)
+    response = client.patch(f"/api/memberships/{their_membership.pk}/", {"role": "viewer"})
+    assert response.status_code == 404
+    assert response.json() == {"message": "Membership not found.", "extra": {}}
+    their_membership.refresh_from_db()
+    assert their_membership.role == Role.OWNER
+
+
+def test_unknown_and_malformed_ids_are_404(two_orgs, client_for):
+    client = client_for(two_orgs[2])
+    assert client.get(f"/api/organizations/{uuid.uuid4()}/").status_code == 404
+    assert client.get("/api/organizations/not-a-uuid/").status_code == 404
+
+
+def test_owner_adds_member_through_api_and_finance_gets_403_with_reason(two_orgs, client_for):
+    mine, _theirs, me, _they = two_orgs
+    newcomer = member(OrganizationFactory(), Role.VIEWER, username="grant-officer")
+    response = client_for(me).post(
+        f"/api/organizations/{mine.pk}/members/", {"username": "grant-officer", "role": "viewer"}
+    )
+    assert response.status_code == 201, response.json()
+    assert Membership.objects.get(user=newcomer, organization=mine).role == "viewer"
+
+    finance = member(mine, Role.FINANCE)
+    response = client_for(finance).post(
+        f"/api/organizations/{mine.pk}/members/", {"username": finance.username, "role": "owner"}
+    )
+    assert response.status_code == 403
+    assert "owner" in response.json()["message"]
+
+
+def test_audit_events_are_scoped_and_hidden_from_viewers(two_orgs, client_for):
+    from apps.tenancy.services import organization_create
+
+    _mine, _theirs, me, they = two_orgs
+    organization_create(name="Fresh Org", created_by=they)
+    response = client_for(me).get("/api/audit-events/")
+    assert response.status_code == 200 and response.json()["results"] == []
+    assert [e["action"] for e in client_for(they).get("/api/audit-events/").json()["results"]] == [
+        "organization.created"
+    ]
+    viewer = member(Membership.objects.get(user=they, organization__name="Fresh Org").organization, Role.VIEWER)
+    assert client_for(viewer).get("/api/audit-events/").json()["results"] == []
