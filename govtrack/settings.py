@@ -59,6 +59,9 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.tenancy",
     "apps.audit",
+    "apps.funding",
+    "apps.compliance",
+    "apps.risks",
     "apps.dashboard",
 ]
 

@@ -20,6 +20,9 @@ api_patterns = [
     path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("", include(router.urls)),
+    path("", include("apps.funding.urls")),
+    path("", include("apps.compliance.urls")),
+    path("", include("apps.risks.urls")),
 ]
 
 urlpatterns = [
