@@ -7,6 +7,7 @@ ALLOWED_HOSTS and DEBUG=0 gives the production shape (see docs/operations.md).
 
 import os
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -59,9 +60,11 @@ INSTALLED_APPS = [
     "apps.core",
     "apps.tenancy",
     "apps.audit",
+    "apps.webhooks",
     "apps.funding",
     "apps.compliance",
     "apps.risks",
+    "apps.compute",
     "apps.dashboard",
 ]
 
@@ -73,6 +76,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "apps.core.idempotency.IdempotencyKeyMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
@@ -195,6 +199,18 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.tenancy.models.Role",
+        "FunderKindEnum": "apps.funding.models.FunderKind",
+        "RequirementKindEnum": "apps.funding.models.RequirementKind",
+        "CriterionKindEnum": "apps.funding.models.CriterionKind",
+        "DisbursementKindEnum": "apps.funding.models.DisbursementKind",
+        "GrantStatusEnum": "apps.funding.models.GrantStatus",
+        "GrantReportStatusEnum": "apps.funding.models.GrantReportStatus",
+        "RequirementStatusEnum": "apps.funding.models.RequirementStatus",
+        "InvestmentStatusEnum": "apps.funding.models.InvestmentStatus",
+        "MilestoneStatusEnum": "apps.funding.models.MilestoneStatus",
+        "CriterionStatusEnum": "apps.funding.models.CriterionStatus",
+        "DeliveryStatusEnum": "apps.webhooks.models.DeliveryStatus",
+        "WebhookEventEnum": "apps.webhooks.models.WebhookEvent",
     },
 }
 
@@ -223,6 +239,29 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+CELERY_BEAT_SCHEDULE |= {
+    "funding-reminders": {"task": "apps.funding.tasks.funding_send_reminders", "schedule": timedelta(hours=1)},
+    "webhook-sweep": {"task": "apps.webhooks.tasks.webhook_sweep", "schedule": timedelta(seconds=15)},
+    "idempotency-forget": {"task": "apps.core.tasks.idempotency_forget_expired_keys", "schedule": timedelta(hours=1)},
+}
+
+# --- Funding ------------------------------------------------------------------------------
+# Releasing a milestone above this amount (in the milestone's currency) takes two different approvers:
+# one with the finance role and one owner.
+MILESTONE_DUAL_APPROVAL_ABOVE = Decimal(os.environ.get("MILESTONE_DUAL_APPROVAL_ABOVE", "50000"))
+EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024 * 1024)
+REMINDER_DAYS_AHEAD = env_int("REMINDER_DAYS_AHEAD", 7)
+IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
+MILESTONE_VERIFIED_HOOKS: list[str] = []  # callables(milestone=, by=) run after a milestone is verified
+COMPUTE_CRITERION_VALIDATOR = ""  # set by the compute app: validates compute criteria configs
+
+# --- Webhooks ---------------------------------------------------------------------------
+WEBHOOK_TIMEOUT_SECONDS = float(os.environ.get("WEBHOOK_TIMEOUT_SECONDS", "10"))
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
+WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
+# Receivers must use https in production; plain http is allowed on the embedded default (local tools).
+WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+
 # --- Mail -------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -249,3 +288,4 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 DEMO_SEEDERS: list[str] = []  # each app appends "apps.<app>.demo.seed"
+DEMO_SEEDERS.append("apps.funding.demo.seed")

@@ -21,8 +21,10 @@ api_patterns = [
     path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
     path("", include(router.urls)),
     path("", include("apps.funding.urls")),
+    path("", include("apps.webhooks.urls")),
     path("", include("apps.compliance.urls")),
     path("", include("apps.risks.urls")),
+    path("", include("apps.compute.urls")),
 ]
 
 urlpatterns = [

@@ -45,6 +45,12 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    # PBKDF2's deliberate slowness protects stored passwords; tests only need a hash that checks.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager():
     """Tasks run in-process unless a test starts a real worker (see tests/core/test_celery_worker.py)."""
     previous = celery_app.conf.task_always_eager
@@ -109,3 +115,42 @@ def client_for():
         return client
 
     return make
+
+
+@pytest.fixture
+def token_client_for():
+    """A client that authenticates as a finance tool does: with a real API token in the Authorization header."""
+    from apps.tenancy.services import api_token_create
+
+    def make(user) -> APIClient:
+        _token, raw = api_token_create(user=user, name=f"tool-{user.pk}")
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def org(db):
+    from tests.factories import OrganizationFactory
+
+    return OrganizationFactory(name="Acme Compute")
+
+
+@pytest.fixture
+def people(org):
+    """One user per role in `org`, named <role>-acme."""
+    from apps.tenancy.models import Role
+    from tests.factories import member
+
+    return {role: member(org, role, username=f"{role}-acme") for role in Role.values}
+
+
+@pytest.fixture
+def outsider(db):
+    """The owner of another organization."""
+    from apps.tenancy.models import Role
+    from tests.factories import OrganizationFactory, member
+
+    return member(OrganizationFactory(name="Other Org"), Role.OWNER, username="outsider")

@@ -22,3 +22,52 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         422: "The request conflicts with an earlier one (e.g. a reused Idempotency-Key).",
     }
     return {code: OpenApiResponse(ErrorSerializer, description=descriptions.get(code, "")) for code in codes}
+
+
+def organization_for_create(request, value, *, field: str = "organization"):
+    """The organization a new row goes to: the one named (it must be one of the user's), or the user's only one."""
+    from apps.core.errors import NotFound, ValidationFailed
+    from apps.tenancy.selectors import organization_get, organization_list
+
+    if value in (None, ""):
+        organizations = list(organization_list(user=request.user)[:2])
+        if len(organizations) == 1:
+            return organizations[0]
+        raise ValidationFailed.for_field(field, "Name the organization (you belong to several).")
+    try:
+        return organization_get(user=request.user, pk=value)
+    except NotFound:
+        raise ValidationFailed.for_field(field, "Unknown organization.") from None
+
+
+def resolve_for_field(selector, request, pk, *, field: str):
+    """An id in a request body, looked up in the user's organizations; unknown ids are a 400 naming the field."""
+    from apps.core.errors import NotFound, ValidationFailed
+
+    if pk in (None, ""):
+        return None
+    try:
+        return selector(user=request.user, pk=pk)
+    except NotFound:
+        raise ValidationFailed.for_field(field, "Unknown in your organizations.") from None
+
+
+class SelectorViewSetMixin:
+    """Viewsets read through their app's selectors: `list_selector(user=)` and `get_selector(user=, pk=)`.
+
+    `queryset` stays set (to `Model.objects.none()`) only so the schema generator knows the model.
+    """
+
+    list_selector = None
+    get_selector = None
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return type(self).list_selector(user=self.request.user)
+
+    def get_object(self):
+        selector = type(self).get_selector
+        obj = selector(user=self.request.user, pk=self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        self.check_object_permissions(self.request, obj)
+        return obj

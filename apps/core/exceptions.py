@@ -15,25 +15,25 @@ from apps.core.errors import ApplicationError
 logger = logging.getLogger(__name__)
 
 
-def _flatten_detail(detail) -> list[str] | dict:
+def _messages(detail, prefix: str = "") -> list[str]:
+    """All messages under one field; nested items say where they are ("item 2: ...", "metric: ...")."""
     if isinstance(detail, dict):
-        return {str(key): _flatten_detail(value) for key, value in detail.items()}
+        found = []
+        for key, value in detail.items():
+            where = f"item {key}" if str(key).isdigit() else str(key)
+            found.extend(_messages(value, f"{prefix}{where}: "))
+        return found
     if isinstance(detail, list):
-        flat: list = []
-        for item in detail:
-            value = _flatten_detail(item)
-            if isinstance(value, list):
-                flat.extend(value)
-            else:
-                flat.append(value)
-        return flat
-    return [str(detail)]
+        return [message for item in detail for message in _messages(item, prefix)]
+    return [f"{prefix}{detail}"]
+
+
+def _field_messages(detail) -> dict[str, list[str]]:
+    return {str(field): _messages(value) for field, value in detail.items()}
 
 
 def _first_message(fields: dict) -> str:
     for name, messages in fields.items():
-        if isinstance(messages, dict):
-            return _first_message(messages)
         if messages:
             prefix = "" if name in {"non_field_errors", "__all__"} else f"{name}: "
             return f"{prefix}{messages[0]}"
@@ -64,7 +64,7 @@ def api_exception_handler(exc, context):
         )
     if isinstance(exc, drf_exceptions.ValidationError):
         detail = exc.detail
-        fields = _flatten_detail(detail if isinstance(detail, dict) else {"non_field_errors": detail})
+        fields = _field_messages(detail if isinstance(detail, dict) else {"non_field_errors": detail})
         response.data = error_body(_first_message(fields), {"fields": fields})
     else:
         response.data = error_body(str(getattr(exc, "detail", exc)))

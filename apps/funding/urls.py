@@ -2,6 +2,19 @@
 
 from rest_framework.routers import SimpleRouter
 
+from apps.funding.api import views
+
 router = SimpleRouter()
+router.register("funders", views.FunderViewSet, basename="funder")
+router.register("grants", views.GrantViewSet, basename="grant")
+router.register("grant-reports", views.GrantReportViewSet, basename="grant-report")
+router.register("grant-requirements", views.GrantRequirementViewSet, basename="grant-requirement")
+router.register("investments", views.InvestmentViewSet, basename="investment")
+router.register("investment-criteria", views.EthicalCriterionViewSet, basename="investment-criterion")
+router.register("milestones", views.MilestoneViewSet, basename="milestone")
+router.register("milestone-criteria", views.CriterionViewSet, basename="milestone-criterion")
+router.register("evidence", views.EvidenceViewSet, basename="evidence")
+router.register("disbursements", views.DisbursementViewSet, basename="disbursement")
+router.register("kpi-readings", views.KpiReadingViewSet, basename="kpi-reading")
 
 urlpatterns = router.urls

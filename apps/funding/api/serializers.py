@@ -1,0 +1,438 @@
+"""Output serializers shape rows; input serializers parse types. Rules live in the services."""
+
+from rest_framework import serializers
+
+from apps.core.money import AMOUNT_DECIMALS, AMOUNT_MAX_DIGITS
+from apps.funding.models import (
+    Assessment,
+    CriterionKind,
+    Disbursement,
+    DisbursementKind,
+    EthicalCriterion,
+    Evidence,
+    FocusArea,
+    Funder,
+    FunderContact,
+    FunderKind,
+    Grant,
+    GrantReport,
+    GrantRequirement,
+    Instrument,
+    Investment,
+    KpiMetric,
+    KpiReading,
+    Milestone,
+    MilestoneApproval,
+    MilestoneCriterion,
+    RequirementKind,
+    RequirementStatus,
+)
+from apps.funding.selectors import funding_summary
+
+
+def Amount(**kwargs):
+    return serializers.DecimalField(max_digits=AMOUNT_MAX_DIGITS, decimal_places=AMOUNT_DECIMALS, **kwargs)
+
+
+# --- output ----------------------------------------------------------------------------------------------
+
+
+class FunderContactSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = FunderContact
+        fields = ["id", "name", "email", "phone", "title"]
+
+
+class FunderSerializer(serializers.ModelSerializer):
+    contacts = FunderContactSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Funder
+        fields = ["id", "organization", "name", "kind", "website", "notes", "contacts", "created_at", "updated_at"]
+
+
+class MilestoneBriefSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Milestone
+        fields = ["id", "title", "amount", "currency", "amount_disbursed", "due_date", "status"]
+
+
+class FundingSummarySerializer(serializers.Serializer):
+    currency = serializers.CharField()
+    budget = Amount()
+    committed = Amount(help_text="Sum of the milestones planned.")
+    released = Amount(help_text="Sum of the released milestones.")
+    disbursed = Amount()
+    uncommitted = Amount()
+    undisbursed = Amount()
+
+
+class GrantSerializer(serializers.ModelSerializer):
+    funder_name = serializers.CharField(source="funder.name", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    milestones = MilestoneBriefSerializer(many=True, read_only=True)
+    summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Grant
+        fields = [
+            "id",
+            "organization",
+            "funder",
+            "funder_name",
+            "title",
+            "program",
+            "reference",
+            "focus_areas",
+            "currency",
+            "amount_requested",
+            "amount_awarded",
+            "amount_disbursed",
+            "period_start",
+            "period_end",
+            "status",
+            "status_reason",
+            "owner",
+            "description",
+            "milestones",
+            "summary",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_summary(self, grant) -> FundingSummarySerializer:
+        return FundingSummarySerializer(funding_summary(grant)).data
+
+
+class GrantReportSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GrantReport
+        fields = ["id", "grant", "title", "due_date", "status", "submitted_at", "created_at"]
+
+
+class GrantRequirementSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = GrantRequirement
+        fields = ["id", "grant", "kind", "description", "status", "evidence", "created_at", "updated_at"]
+
+
+class GrantDetailSerializer(GrantSerializer):
+    reports = GrantReportSerializer(many=True, read_only=True)
+    requirements = GrantRequirementSerializer(many=True, read_only=True)
+
+    class Meta(GrantSerializer.Meta):
+        fields = [*GrantSerializer.Meta.fields, "reports", "requirements"]
+
+
+class EthicalCriterionSerializer(serializers.ModelSerializer):
+    assessed_by = serializers.CharField(source="assessed_by.username", read_only=True, default=None)
+
+    class Meta:
+        model = EthicalCriterion
+        fields = ["id", "investment", "criterion", "assessment", "notes", "assessed_by", "assessed_at"]
+
+
+class InvestmentSerializer(serializers.ModelSerializer):
+    investor_name = serializers.CharField(source="investor.name", read_only=True)
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    milestones = MilestoneBriefSerializer(many=True, read_only=True)
+    ethical_criteria = EthicalCriterionSerializer(many=True, read_only=True)
+    summary = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Investment
+        fields = [
+            "id",
+            "organization",
+            "investor",
+            "investor_name",
+            "title",
+            "instrument",
+            "currency",
+            "committed_amount",
+            "amount_disbursed",
+            "status",
+            "status_reason",
+            "closing_date",
+            "owner",
+            "description",
+            "milestones",
+            "ethical_criteria",
+            "summary",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_summary(self, investment) -> FundingSummarySerializer:
+        return FundingSummarySerializer(funding_summary(investment)).data
+
+
+class CriterionSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = MilestoneCriterion
+        fields = ["id", "milestone", "kind", "description", "config", "status", "last_evaluated_at", "last_result"]
+
+
+class EvidenceSerializer(serializers.ModelSerializer):
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Evidence
+        fields = [
+            "id",
+            "milestone",
+            "original_name",
+            "content_type",
+            "size",
+            "sha256",
+            "description",
+            "created_at",
+            "download_url",
+        ]
+
+    def get_download_url(self, evidence) -> str:
+        return f"/api/evidence/{evidence.pk}/download/"
+
+
+class ApprovalSerializer(serializers.ModelSerializer):
+    user = serializers.CharField(source="user.username")
+
+    class Meta:
+        model = MilestoneApproval
+        fields = ["id", "purpose", "criterion", "user", "role", "note", "created_at"]
+
+
+class MilestoneSerializer(serializers.ModelSerializer):
+    funder_name = serializers.SerializerMethodField()
+    criteria = CriterionSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Milestone
+        fields = [
+            "id",
+            "organization",
+            "grant",
+            "investment",
+            "funder_name",
+            "title",
+            "description",
+            "amount",
+            "currency",
+            "amount_disbursed",
+            "due_date",
+            "status",
+            "status_reason",
+            "submitted_at",
+            "verified_at",
+            "released_at",
+            "criteria",
+            "created_at",
+            "updated_at",
+        ]
+
+    def get_funder_name(self, milestone) -> str:
+        return milestone.grant.funder.name if milestone.grant_id else milestone.investment.investor.name
+
+
+class MilestoneDetailSerializer(MilestoneSerializer):
+    evidence = EvidenceSerializer(many=True, read_only=True)
+    approvals = ApprovalSerializer(many=True, read_only=True)
+
+    class Meta(MilestoneSerializer.Meta):
+        fields = [*MilestoneSerializer.Meta.fields, "evidence", "approvals"]
+
+
+class DisbursementSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Disbursement
+        fields = [
+            "id",
+            "organization",
+            "milestone",
+            "amount",
+            "currency",
+            "kind",
+            "paid_on",
+            "reference",
+            "note",
+            "created_at",
+        ]
+
+
+class KpiReadingSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = KpiReading
+        fields = [
+            "id",
+            "organization",
+            "metric",
+            "value",
+            "unit",
+            "period_start",
+            "period_end",
+            "source",
+            "note",
+            "created_at",
+        ]
+
+
+# --- input -------------------------------------------------------------------------------------------------
+
+
+class FunderInput(serializers.Serializer):
+    organization = serializers.UUIDField(required=False)
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=FunderKind.choices)
+    website = serializers.URLField(required=False, allow_blank=True, default="")
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class FunderContactInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200)
+    email = serializers.EmailField(required=False, allow_blank=True, default="")
+    phone = serializers.CharField(required=False, allow_blank=True, default="", max_length=50)
+    title = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+
+
+class GrantInput(serializers.Serializer):
+    organization = serializers.UUIDField(required=False)
+    funder = serializers.UUIDField()
+    title = serializers.CharField(max_length=300)
+    program = serializers.CharField(max_length=300, required=False, allow_blank=True, default="")
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    focus_areas = serializers.ListField(
+        child=serializers.ChoiceField(choices=FocusArea.choices), required=False, default=list
+    )
+    currency = serializers.CharField(max_length=3)
+    amount_requested = Amount()
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class GrantUpdateInput(serializers.Serializer):
+    funder = serializers.UUIDField(required=False)
+    title = serializers.CharField(max_length=300, required=False)
+    program = serializers.CharField(max_length=300, required=False, allow_blank=True)
+    reference = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    focus_areas = serializers.ListField(child=serializers.ChoiceField(choices=FocusArea.choices), required=False)
+    currency = serializers.CharField(max_length=3, required=False)
+    amount_requested = Amount(required=False)
+    period_start = serializers.DateField(required=False)
+    period_end = serializers.DateField(required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class AwardInput(serializers.Serializer):
+    amount_awarded = Amount()
+
+
+class ReasonInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+
+
+class NoteInput(serializers.Serializer):
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class GrantReportInput(serializers.Serializer):
+    title = serializers.CharField(max_length=300)
+    due_date = serializers.DateField()
+
+
+class GrantRequirementInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=RequirementKind.choices)
+    description = serializers.CharField()
+
+
+class GrantRequirementUpdateInput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=RequirementStatus.choices)
+    evidence = serializers.CharField(required=False, allow_blank=True)
+
+
+class InvestmentInput(serializers.Serializer):
+    organization = serializers.UUIDField(required=False)
+    investor = serializers.UUIDField()
+    title = serializers.CharField(max_length=300)
+    instrument = serializers.ChoiceField(choices=Instrument.choices)
+    currency = serializers.CharField(max_length=3)
+    committed_amount = Amount()
+    closing_date = serializers.DateField(required=False, allow_null=True, default=None)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class InvestmentUpdateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=300, required=False)
+    instrument = serializers.ChoiceField(choices=Instrument.choices, required=False)
+    currency = serializers.CharField(max_length=3, required=False)
+    committed_amount = Amount(required=False)
+    closing_date = serializers.DateField(required=False, allow_null=True)
+    description = serializers.CharField(required=False, allow_blank=True)
+
+
+class EthicalCriterionInput(serializers.Serializer):
+    criterion = serializers.CharField(max_length=200)
+
+
+class AssessmentInput(serializers.Serializer):
+    assessment = serializers.ChoiceField(choices=Assessment.choices)
+    notes = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class MilestoneInput(serializers.Serializer):
+    grant = serializers.UUIDField(required=False, allow_null=True, default=None)
+    investment = serializers.UUIDField(required=False, allow_null=True, default=None)
+    title = serializers.CharField(max_length=300)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    amount = Amount()
+    currency = serializers.CharField(max_length=3, required=False)
+    due_date = serializers.DateField()
+
+    def validate(self, data):
+        if bool(data.get("grant")) == bool(data.get("investment")):
+            raise serializers.ValidationError({"grant": ["Give either a grant or an investment."]})
+        return data
+
+
+class MilestoneUpdateInput(serializers.Serializer):
+    title = serializers.CharField(max_length=300, required=False)
+    description = serializers.CharField(required=False, allow_blank=True)
+    amount = Amount(required=False)
+    due_date = serializers.DateField(required=False)
+
+
+class CriterionInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=CriterionKind.choices)
+    description = serializers.CharField(max_length=500)
+    config = serializers.DictField(required=False, default=dict)
+
+
+class EvidenceInput(serializers.Serializer):
+    file = serializers.FileField()
+    description = serializers.CharField(max_length=500, required=False, allow_blank=True, default="")
+
+
+class ResolveDisputeInput(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=[("resubmit", "Back to review"), ("missed", "Missed")])
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
+class DisbursementInput(serializers.Serializer):
+    milestone = serializers.UUIDField()
+    amount = Amount()
+    currency = serializers.CharField(max_length=3, required=False)
+    paid_on = serializers.DateField()
+    reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    note = serializers.CharField(required=False, allow_blank=True, default="")
+    kind = serializers.ChoiceField(choices=DisbursementKind.choices, required=False, default=DisbursementKind.FIAT)
+
+
+class KpiReadingInput(serializers.Serializer):
+    organization = serializers.UUIDField(required=False)
+    metric = serializers.ChoiceField(choices=KpiMetric.choices)
+    value = serializers.DecimalField(max_digits=24, decimal_places=6)
+    unit = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
+    period_start = serializers.DateField()
+    period_end = serializers.DateField()
+    source = serializers.CharField(max_length=100)
+    note = serializers.CharField(required=False, allow_blank=True, default="")

@@ -1,0 +1,490 @@
+"""Thin API views: parse, call one service or selector, shape the answer."""
+
+from django.http import FileResponse
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.response import Response
+
+from apps.core.api import SelectorViewSetMixin, error_responses, organization_for_create, resolve_for_field
+from apps.core.csv_export import CsvExportMixin
+from apps.funding import selectors
+from apps.funding.api import filters
+from apps.funding.api import serializers as s
+from apps.funding.models import Disbursement, Funder, Grant, Investment, KpiReading, Milestone
+from apps.funding.services import disbursements, funders, grants, investments, kpis, milestones
+
+WRITE_ERRORS = error_responses(400, 403, 404)
+TRANSITION_ERRORS = error_responses(400, 403, 404, 409)
+
+
+def _parsed(serializer_class, request, partial=False) -> dict:
+    serializer = serializer_class(data=request.data, partial=partial)
+    serializer.is_valid(raise_exception=True)
+    return dict(serializer.validated_data)
+
+
+class FunderViewSet(
+    SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Funder.objects.none()
+    serializer_class = s.FunderSerializer
+    filterset_class = filters.FunderFilter
+    list_selector, get_selector = selectors.funder_list, selectors.funder_get
+    csv_filename = "funders.csv"
+    csv_columns = [
+        ("id", "id"),
+        ("name", "name"),
+        ("kind", "kind"),
+        ("website", "website"),
+        ("organization_id", "organization_id"),
+    ]
+
+    @extend_schema(request=s.FunderInput, responses={201: s.FunderSerializer, **WRITE_ERRORS})
+    def create(self, request):
+        data = _parsed(s.FunderInput, request)
+        organization = organization_for_create(request, data.pop("organization", None))
+        funder = funders.funder_create(organization=organization, by=request.user, **data)
+        return Response(s.FunderSerializer(funder).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.FunderInput, responses={200: s.FunderSerializer, **WRITE_ERRORS})
+    def partial_update(self, request, pk=None):
+        data = _parsed(s.FunderInput, request, partial=True)
+        data.pop("organization", None)
+        funder = funders.funder_update(funder=self.get_object(), by=request.user, **data)
+        return Response(s.FunderSerializer(funder).data)
+
+    @extend_schema(request=s.FunderContactInput, responses={201: s.FunderContactSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def contacts(self, request, pk=None):
+        contact = funders.funder_contact_add(
+            funder=self.get_object(), by=request.user, **_parsed(s.FunderContactInput, request)
+        )
+        return Response(s.FunderContactSerializer(contact).data, status=status.HTTP_201_CREATED)
+
+
+class GrantViewSet(
+    SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Grants with their milestones and budget summary. Transitions: draft → submitted → under_review →
+    awarded | rejected → active → closing → closed."""
+
+    queryset = Grant.objects.none()
+    serializer_class = s.GrantSerializer
+    filterset_class = filters.GrantFilter
+    ordering_fields = ["created_at", "period_end", "amount_requested", "title"]
+    list_selector, get_selector = selectors.grant_list, selectors.grant_get
+    csv_filename = "grants.csv"
+    csv_columns = [
+        ("id", "id"),
+        ("title", "title"),
+        ("funder", "funder.name"),
+        ("program", "program"),
+        ("reference", "reference"),
+        ("status", "status"),
+        ("currency", "currency"),
+        ("amount_requested", "amount_requested"),
+        ("amount_awarded", "amount_awarded"),
+        ("amount_disbursed", "amount_disbursed"),
+        ("period_start", "period_start"),
+        ("period_end", "period_end"),
+    ]
+
+    def get_serializer_class(self):
+        return s.GrantDetailSerializer if self.action == "retrieve" else s.GrantSerializer
+
+    def _answer(self, grant, code=status.HTTP_200_OK):
+        return Response(
+            s.GrantDetailSerializer(selectors.grant_get(user=self.request.user, pk=grant.pk)).data, status=code
+        )
+
+    @extend_schema(request=s.GrantInput, responses={201: s.GrantDetailSerializer, **WRITE_ERRORS})
+    def create(self, request):
+        data = _parsed(s.GrantInput, request)
+        organization = organization_for_create(request, data.pop("organization", None))
+        data["funder"] = resolve_for_field(selectors.funder_get, request, data["funder"], field="funder")
+        return self._answer(
+            grants.grant_create(organization=organization, by=request.user, **data), status.HTTP_201_CREATED
+        )
+
+    @extend_schema(request=s.GrantUpdateInput, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
+    def partial_update(self, request, pk=None):
+        data = _parsed(s.GrantUpdateInput, request, partial=True)
+        if "funder" in data:
+            data["funder"] = resolve_for_field(selectors.funder_get, request, data["funder"], field="funder")
+        return self._answer(grants.grant_update(grant=self.get_object(), by=request.user, **data))
+
+    def _transition(self, service, input_class=None):
+        data = _parsed(input_class, self.request) if input_class else {}
+        return self._answer(service(grant=self.get_object(), by=self.request.user, **data))
+
+    @extend_schema(request=None, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        return self._transition(grants.grant_submit)
+
+    @extend_schema(request=None, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="start-review")
+    def start_review(self, request, pk=None):
+        return self._transition(grants.grant_start_review)
+
+    @extend_schema(request=s.AwardInput, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def award(self, request, pk=None):
+        return self._transition(grants.grant_award, s.AwardInput)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def reject(self, request, pk=None):
+        return self._transition(grants.grant_reject, s.ReasonInput)
+
+    @extend_schema(request=None, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        return self._transition(grants.grant_activate)
+
+    @extend_schema(request=None, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="begin-closing")
+    def begin_closing(self, request, pk=None):
+        return self._transition(grants.grant_begin_closing)
+
+    @extend_schema(request=None, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        return self._transition(grants.grant_close)
+
+    @extend_schema(request=s.GrantReportInput, responses={201: s.GrantReportSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def reports(self, request, pk=None):
+        report = grants.grant_report_add(
+            grant=self.get_object(), by=request.user, **_parsed(s.GrantReportInput, request)
+        )
+        return Response(s.GrantReportSerializer(report).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.GrantRequirementInput, responses={201: s.GrantRequirementSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def requirements(self, request, pk=None):
+        requirement = grants.grant_requirement_add(
+            grant=self.get_object(), by=request.user, **_parsed(s.GrantRequirementInput, request)
+        )
+        return Response(s.GrantRequirementSerializer(requirement).data, status=status.HTTP_201_CREATED)
+
+
+class GrantReportViewSet(viewsets.GenericViewSet):
+    queryset = Grant.objects.none()
+    serializer_class = s.GrantReportSerializer
+
+    @extend_schema(request=None, responses={200: s.GrantReportSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        report = grants.grant_report_submit(
+            report=selectors.grant_report_get(user=request.user, pk=pk), by=request.user
+        )
+        return Response(s.GrantReportSerializer(report).data)
+
+
+class GrantRequirementViewSet(viewsets.GenericViewSet):
+    queryset = Grant.objects.none()
+    serializer_class = s.GrantRequirementSerializer
+
+    @extend_schema(request=s.GrantRequirementUpdateInput, responses={200: s.GrantRequirementSerializer, **WRITE_ERRORS})
+    def partial_update(self, request, pk=None):
+        requirement = grants.grant_requirement_update(
+            requirement=selectors.grant_requirement_get(user=request.user, pk=pk),
+            by=request.user,
+            **_parsed(s.GrantRequirementUpdateInput, request),
+        )
+        return Response(s.GrantRequirementSerializer(requirement).data)
+
+
+class InvestmentViewSet(
+    SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Private investments released milestone by milestone. Transitions: proposed → committed → active → closed,
+    or withdrawn."""
+
+    queryset = Investment.objects.none()
+    serializer_class = s.InvestmentSerializer
+    filterset_class = filters.InvestmentFilter
+    ordering_fields = ["created_at", "committed_amount", "title"]
+    list_selector, get_selector = selectors.investment_list, selectors.investment_get
+    csv_filename = "investments.csv"
+    csv_columns = [
+        ("id", "id"),
+        ("title", "title"),
+        ("investor", "investor.name"),
+        ("instrument", "instrument"),
+        ("status", "status"),
+        ("currency", "currency"),
+        ("committed_amount", "committed_amount"),
+        ("amount_disbursed", "amount_disbursed"),
+        ("closing_date", "closing_date"),
+    ]
+
+    def _answer(self, investment, code=status.HTTP_200_OK):
+        fresh = selectors.investment_get(user=self.request.user, pk=investment.pk)
+        return Response(s.InvestmentSerializer(fresh).data, status=code)
+
+    @extend_schema(request=s.InvestmentInput, responses={201: s.InvestmentSerializer, **WRITE_ERRORS})
+    def create(self, request):
+        data = _parsed(s.InvestmentInput, request)
+        organization = organization_for_create(request, data.pop("organization", None))
+        data["investor"] = resolve_for_field(selectors.funder_get, request, data["investor"], field="investor")
+        return self._answer(
+            investments.investment_create(organization=organization, by=request.user, **data), status.HTTP_201_CREATED
+        )
+
+    @extend_schema(request=s.InvestmentUpdateInput, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    def partial_update(self, request, pk=None):
+        data = _parsed(s.InvestmentUpdateInput, request, partial=True)
+        return self._answer(investments.investment_update(investment=self.get_object(), by=request.user, **data))
+
+    def _transition(self, service, input_class=None):
+        data = _parsed(input_class, self.request) if input_class else {}
+        return self._answer(service(investment=self.get_object(), by=self.request.user, **data))
+
+    @extend_schema(request=None, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def commit(self, request, pk=None):
+        return self._transition(investments.investment_commit)
+
+    @extend_schema(request=None, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def activate(self, request, pk=None):
+        return self._transition(investments.investment_activate)
+
+    @extend_schema(request=None, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def close(self, request, pk=None):
+        return self._transition(investments.investment_close)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def withdraw(self, request, pk=None):
+        return self._transition(investments.investment_withdraw, s.ReasonInput)
+
+    @extend_schema(request=s.EthicalCriterionInput, responses={201: s.EthicalCriterionSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def criteria(self, request, pk=None):
+        row = investments.ethical_criterion_add(
+            investment=self.get_object(), by=request.user, **_parsed(s.EthicalCriterionInput, request)
+        )
+        return Response(s.EthicalCriterionSerializer(row).data, status=status.HTTP_201_CREATED)
+
+
+class EthicalCriterionViewSet(viewsets.GenericViewSet):
+    queryset = Investment.objects.none()
+    serializer_class = s.EthicalCriterionSerializer
+
+    @extend_schema(request=s.AssessmentInput, responses={200: s.EthicalCriterionSerializer, **WRITE_ERRORS})
+    def partial_update(self, request, pk=None):
+        row = investments.ethical_criterion_assess(
+            criterion=selectors.ethical_criterion_get(user=request.user, pk=pk),
+            by=request.user,
+            **_parsed(s.AssessmentInput, request),
+        )
+        return Response(s.EthicalCriterionSerializer(row).data)
+
+
+class MilestoneViewSet(
+    SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """Milestones of grants and investments. Transitions: planned → in_progress → submitted → verified →
+    released | missed → refunded; submitted/verified → disputed (by the funder)."""
+
+    queryset = Milestone.objects.none()
+    serializer_class = s.MilestoneSerializer
+    filterset_class = filters.MilestoneFilter
+    ordering_fields = ["due_date", "created_at", "amount"]
+    list_selector, get_selector = selectors.milestone_list, selectors.milestone_get
+    parser_classes = [JSONParser, FormParser, MultiPartParser]
+    csv_filename = "milestones.csv"
+    csv_columns = [
+        ("id", "id"),
+        ("title", "title"),
+        ("funder", lambda m: m.grant.funder.name if m.grant_id else m.investment.investor.name),
+        ("grant_id", "grant_id"),
+        ("investment_id", "investment_id"),
+        ("status", "status"),
+        ("due_date", "due_date"),
+        ("currency", "currency"),
+        ("amount", "amount"),
+        ("amount_disbursed", "amount_disbursed"),
+        ("submitted_at", "submitted_at"),
+        ("released_at", "released_at"),
+    ]
+
+    def get_serializer_class(self):
+        return s.MilestoneDetailSerializer if self.action == "retrieve" else s.MilestoneSerializer
+
+    def _answer(self, milestone, code=status.HTTP_200_OK):
+        fresh = selectors.milestone_get(user=self.request.user, pk=milestone.pk)
+        return Response(s.MilestoneDetailSerializer(fresh).data, status=code)
+
+    @extend_schema(request=s.MilestoneInput, responses={201: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    def create(self, request):
+        data = _parsed(s.MilestoneInput, request)
+        grant_id, investment_id = data.pop("grant"), data.pop("investment")
+        parent = (
+            resolve_for_field(selectors.grant_get, request, grant_id, field="grant")
+            if grant_id
+            else resolve_for_field(selectors.investment_get, request, investment_id, field="investment")
+        )
+        return self._answer(
+            milestones.milestone_create(parent=parent, by=request.user, **data), status.HTTP_201_CREATED
+        )
+
+    @extend_schema(request=s.MilestoneUpdateInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    def partial_update(self, request, pk=None):
+        data = _parsed(s.MilestoneUpdateInput, request, partial=True)
+        return self._answer(milestones.milestone_update(milestone=self.get_object(), by=request.user, **data))
+
+    def _transition(self, service, input_class=None):
+        data = _parsed(input_class, self.request) if input_class else {}
+        return self._answer(service(milestone=self.get_object(), by=self.request.user, **data))
+
+    @extend_schema(request=None, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def start(self, request, pk=None):
+        return self._transition(milestones.milestone_start)
+
+    @extend_schema(request=s.NoteInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def submit(self, request, pk=None):
+        return self._transition(milestones.milestone_submit, s.NoteInput)
+
+    @extend_schema(request=None, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def verify(self, request, pk=None):
+        return self._transition(milestones.milestone_verify)
+
+    @extend_schema(request=s.NoteInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="approve-release")
+    def approve_release(self, request, pk=None):
+        return self._transition(milestones.milestone_approve_release, s.NoteInput)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def dispute(self, request, pk=None):
+        return self._transition(milestones.milestone_dispute, s.ReasonInput)
+
+    @extend_schema(request=s.ResolveDisputeInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="resolve-dispute")
+    def resolve_dispute(self, request, pk=None):
+        return self._transition(milestones.milestone_resolve_dispute, s.ResolveDisputeInput)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="mark-missed")
+    def mark_missed(self, request, pk=None):
+        return self._transition(milestones.milestone_mark_missed, s.ReasonInput)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def refund(self, request, pk=None):
+        return self._transition(milestones.milestone_refund, s.ReasonInput)
+
+    @extend_schema(request=s.CriterionInput, responses={201: s.CriterionSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def criteria(self, request, pk=None):
+        criterion = milestones.criterion_add(
+            milestone=self.get_object(), by=request.user, **_parsed(s.CriterionInput, request)
+        )
+        return Response(s.CriterionSerializer(criterion).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        request={"multipart/form-data": s.EvidenceInput}, responses={201: s.EvidenceSerializer, **TRANSITION_ERRORS}
+    )
+    @action(detail=True, methods=["post"])
+    def evidence(self, request, pk=None):
+        data = _parsed(s.EvidenceInput, request)
+        item = milestones.evidence_add(
+            milestone=self.get_object(), by=request.user, upload=data["file"], description=data["description"]
+        )
+        return Response(s.EvidenceSerializer(item).data, status=status.HTTP_201_CREATED)
+
+
+class CriterionViewSet(viewsets.GenericViewSet):
+    queryset = Milestone.objects.none()
+    serializer_class = s.CriterionSerializer
+
+    @extend_schema(request=s.NoteInput, responses={200: s.CriterionSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def approve(self, request, pk=None):
+        criterion = selectors.criterion_get(user=request.user, pk=pk)
+        criterion = milestones.criterion_approve(criterion=criterion, by=request.user, **_parsed(s.NoteInput, request))
+        return Response(s.CriterionSerializer(criterion).data)
+
+
+class EvidenceViewSet(viewsets.GenericViewSet):
+    queryset = Milestone.objects.none()
+    serializer_class = s.EvidenceSerializer
+
+    @extend_schema(responses={(200, "application/octet-stream"): bytes, **error_responses(404)})
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """The evidence file, to members of the milestone's organization only."""
+        evidence = selectors.evidence_get(user=request.user, pk=pk)
+        response = FileResponse(
+            evidence.file.open("rb"),
+            as_attachment=True,
+            filename=evidence.original_name,
+            content_type=evidence.content_type,
+        )
+        response["X-Content-SHA256"] = evidence.sha256
+        return response
+
+
+class DisbursementViewSet(
+    SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    queryset = Disbursement.objects.none()
+    serializer_class = s.DisbursementSerializer
+    filterset_class = filters.DisbursementFilter
+    ordering_fields = ["paid_on", "created_at", "amount"]
+    list_selector, get_selector = selectors.disbursement_list, selectors.disbursement_get
+    csv_filename = "disbursements.csv"
+    csv_columns = [
+        ("id", "id"),
+        ("paid_on", "paid_on"),
+        ("milestone_id", "milestone_id"),
+        ("milestone", "milestone.title"),
+        ("amount", "amount"),
+        ("currency", "currency"),
+        ("kind", "kind"),
+        ("reference", "reference"),
+    ]
+
+    @extend_schema(request=s.DisbursementInput, responses={201: s.DisbursementSerializer, **TRANSITION_ERRORS})
+    def create(self, request):
+        data = _parsed(s.DisbursementInput, request)
+        data["milestone"] = resolve_for_field(selectors.milestone_get, request, data["milestone"], field="milestone")
+        disbursement = disbursements.disbursement_record(by=request.user, **data)
+        return Response(s.DisbursementSerializer(disbursement).data, status=status.HTTP_201_CREATED)
+
+
+class KpiReadingViewSet(SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+    """KPI values posted by finance tools (revenue, customers, uptime, latency, cost per operation, GPU hours)."""
+
+    queryset = KpiReading.objects.none()
+    serializer_class = s.KpiReadingSerializer
+    filterset_class = filters.KpiReadingFilter
+    ordering_fields = ["period_end", "created_at"]
+    list_selector = selectors.kpi_reading_list
+    csv_filename = "kpi-readings.csv"
+    csv_columns = [
+        ("id", "id"),
+        ("metric", "metric"),
+        ("value", "value"),
+        ("unit", "unit"),
+        ("period_start", "period_start"),
+        ("period_end", "period_end"),
+        ("source", "source"),
+    ]
+
+    @extend_schema(request=s.KpiReadingInput, responses={201: s.KpiReadingSerializer, **TRANSITION_ERRORS})
+    def create(self, request):
+        data = _parsed(s.KpiReadingInput, request)
+        organization = organization_for_create(request, data.pop("organization", None))
+        reading = kpis.kpi_reading_create(organization=organization, by=request.user, **data)
+        return Response(s.KpiReadingSerializer(reading).data, status=status.HTTP_201_CREATED)

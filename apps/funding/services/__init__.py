@@ -1,0 +1,1 @@
+"""Funding services: every write to funders, grants, investments, milestones, disbursements and KPI readings."""

@@ -1,0 +1,91 @@
+import datetime as dt
+
+import pytest
+
+from apps.funding.models import GrantReport
+from apps.funding.services.reminders import reminders_send
+from apps.funding.tasks import funding_send_reminders
+from tests.funding.factories import GrantFactory, MilestoneFactory
+
+pytestmark = pytest.mark.django_db
+
+TODAY = dt.date(2026, 11, 26)
+
+
+def test_reminders_go_to_owners_once_a_day(org, people, mailoutbox):
+    owner = people["engineer"]
+    grant = GrantFactory(organization=org, owner=people["finance"])
+    MilestoneFactory(grant=grant, title="Edge pilot", owner=owner, due_date=TODAY - dt.timedelta(days=3))
+    MilestoneFactory(grant=grant, title="GPU week", owner=owner, due_date=TODAY + dt.timedelta(days=6))
+    MilestoneFactory(grant=grant, title="Far away", owner=owner, due_date=TODAY + dt.timedelta(days=30))
+    MilestoneFactory(grant=grant, title="Done", owner=owner, due_date=TODAY - dt.timedelta(days=3), status="released")
+    GrantReport.objects.create(grant=grant, title="Interim report", due_date=TODAY)
+
+    assert reminders_send(today=TODAY) == {"milestones": 2, "reports": 1}
+    subjects = sorted(message.subject for message in mailoutbox)
+    assert subjects == [
+        "[govtrack] Grant report due today: Interim report",
+        "[govtrack] Milestone due soon: GPU week",
+        "[govtrack] Milestone overdue: Edge pilot",
+    ]
+    overdue = next(m for m in mailoutbox if "Edge pilot" in m.subject)
+    assert overdue.to == [owner.email] and "OVERDUE by 3 day(s)" in overdue.body
+
+    assert reminders_send(today=TODAY) == {"milestones": 0, "reports": 0}
+    assert len(mailoutbox) == 3
+    assert reminders_send(today=TODAY + dt.timedelta(days=1))["milestones"] == 2
+
+
+def test_reminder_task_runs_the_same_service(org, people, mailoutbox):
+    MilestoneFactory(grant=GrantFactory(organization=org), owner=people["finance"], due_date=dt.date.today())
+    assert funding_send_reminders.delay().get() == {"milestones": 1, "reports": 0}
+
+
+def test_finance_tool_posts_a_kpi_reading_with_its_token(org, people, token_client_for):
+    client = token_client_for(people["finance"])
+    response = client.post(
+        "/api/kpi-readings/",
+        {
+            "metric": "uptime_pct",
+            "value": "99.95",
+            "unit": "%",
+            "period_start": "2026-10-01",
+            "period_end": "2026-10-31",
+            "source": "status-page",
+        },
+        format="json",
+    )
+    assert response.status_code == 201, response.json()
+    assert response.json()["organization"] == str(org.pk)
+    listed = client.get("/api/kpi-readings/?metric=uptime_pct").json()["results"]
+    assert [r["value"] for r in listed] == ["99.950000"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"value": "NaN"}, "value"),
+        ({"value": "Infinity"}, "value"),
+        ({"metric": "vibes"}, "metric"),
+        ({"period_end": "2026-09-01"}, "period_end"),
+        ({"source": ""}, "source"),
+    ],
+)
+def test_bad_kpi_readings_name_the_field(org, people, token_client_for, overrides, field):
+    body = {
+        "metric": "revenue",
+        "value": "10",
+        "period_start": "2026-10-01",
+        "period_end": "2026-10-31",
+        "source": "ledger",
+        **overrides,
+    }
+    response = token_client_for(people["finance"]).post("/api/kpi-readings/", body, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["extra"]["fields"]) == [field]
+
+
+def test_viewer_cannot_post_kpis(org, people, token_client_for):
+    body = {"metric": "revenue", "value": "10", "period_start": "2026-10-01", "period_end": "2026-10-31", "source": "x"}
+    response = token_client_for(people["viewer"]).post("/api/kpi-readings/", body, format="json")
+    assert response.status_code == 403 and "report KPI readings" in response.json()["message"]
