@@ -289,3 +289,31 @@ LOGGING = {
 }
 DEMO_SEEDERS: list[str] = []  # each app appends "apps.<app>.demo.seed"
 DEMO_SEEDERS.append("apps.funding.demo.seed")
+
+# --- Compliance and risks ---------------------------------------------------------------
+# Hourly: the tasks act at most once a day per finding or risk, and catch up after downtime.
+CELERY_BEAT_SCHEDULE["compliance-findings-daily"] = {
+    "task": "apps.compliance.tasks.compliance_findings_daily",
+    "schedule": timedelta(hours=1),
+}
+CELERY_BEAT_SCHEDULE["risks-evaluate-indicators"] = {
+    "task": "apps.risks.tasks.risks_evaluate_indicators",
+    "schedule": timedelta(minutes=5),
+}
+CELERY_BEAT_SCHEDULE["risks-send-reminders"] = {
+    "task": "apps.risks.tasks.risks_send_reminders",
+    "schedule": timedelta(hours=1),
+}
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] |= {
+    "AuditStatusEnum": "apps.compliance.models.AuditStatus",
+    "FindingStatusEnum": "apps.compliance.models.FindingStatus",
+    "RemediationActionStatusEnum": "apps.compliance.models.ActionStatus",
+    "DpiaStatusEnum": "apps.compliance.models.DpiaStatus",
+    "ProcessingRoleEnum": "apps.compliance.models.ProcessingRole",
+    "RiskStatusEnum": "apps.risks.models.RiskStatus",
+    "MitigationStatusEnum": "apps.risks.models.MitigationStatus",
+    "IndicatorSourceEnum": "apps.risks.models.IndicatorSource",
+}
+DEMO_SEEDERS.append("apps.compliance.demo.seed")
+DEMO_SEEDERS.append("apps.risks.demo.seed")
+

@@ -2,6 +2,23 @@
 
 from rest_framework.routers import SimpleRouter
 
+from apps.compliance.api import (
+    ControlAssessmentViewSet,
+    DpiaViewSet,
+    FindingViewSet,
+    FrameworkVersionViewSet,
+    PrivacyAuditViewSet,
+    ProcessingActivityViewSet,
+    RemediationActionViewSet,
+)
+
 router = SimpleRouter()
+router.register("framework-versions", FrameworkVersionViewSet, basename="framework-version")
+router.register("privacy-audits", PrivacyAuditViewSet, basename="privacy-audit")
+router.register("control-assessments", ControlAssessmentViewSet, basename="control-assessment")
+router.register("findings", FindingViewSet, basename="finding")
+router.register("remediation-actions", RemediationActionViewSet, basename="remediation-action")
+router.register("processing-activities", ProcessingActivityViewSet, basename="processing-activity")
+router.register("dpias", DpiaViewSet, basename="dpia")
 
 urlpatterns = router.urls
