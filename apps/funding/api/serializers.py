@@ -1,5 +1,6 @@
 """Output serializers shape rows; input serializers parse types. Rules live in the services."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.money import AMOUNT_DECIMALS, AMOUNT_MAX_DIGITS
@@ -57,6 +58,38 @@ class MilestoneBriefSerializer(serializers.ModelSerializer):
         fields = ["id", "title", "amount", "currency", "amount_disbursed", "due_date", "status"]
 
 
+def _money(value) -> str | None:
+    return None if value is None else f"{value:.{AMOUNT_DECIMALS}f}"
+
+
+@extend_schema_field(MilestoneBriefSerializer(many=True))
+class MilestoneBriefListField(serializers.Field):
+    """The milestones inside a grant or investment row, from `selectors.milestones_brief_attach` (plain rows:
+    a list page carries hundreds, and a nested serializer per row would cost more than the rest of the request).
+    Same shape as MilestoneBriefSerializer."""
+
+    def __init__(self, **kwargs):
+        super().__init__(source="brief_milestones", read_only=True, **kwargs)
+
+    def to_representation(self, rows):
+        return [
+            {
+                "id": str(m["id"]),
+                "title": m["title"],
+                "amount": _money(m["amount"]),
+                "currency": m["currency"],
+                "amount_disbursed": _money(m["amount_disbursed"]),
+                "due_date": m["due_date"].isoformat(),
+                "status": m["status"],
+            }
+            for m in rows
+        ]
+
+
+def summary_data(parent) -> dict:
+    return {key: _money(value) if key != "currency" else value for key, value in funding_summary(parent).items()}
+
+
 class FundingSummarySerializer(serializers.Serializer):
     currency = serializers.CharField()
     budget = Amount()
@@ -70,7 +103,7 @@ class FundingSummarySerializer(serializers.Serializer):
 class GrantSerializer(serializers.ModelSerializer):
     funder_name = serializers.CharField(source="funder.name", read_only=True)
     owner = serializers.CharField(source="owner.username", read_only=True, default=None)
-    milestones = MilestoneBriefSerializer(many=True, read_only=True)
+    milestones = MilestoneBriefListField()
     summary = serializers.SerializerMethodField()
 
     class Meta:
@@ -100,8 +133,9 @@ class GrantSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    def get_summary(self, grant) -> FundingSummarySerializer:
-        return FundingSummarySerializer(funding_summary(grant)).data
+    @extend_schema_field(FundingSummarySerializer)
+    def get_summary(self, grant) -> dict:
+        return summary_data(grant)
 
 
 class GrantReportSerializer(serializers.ModelSerializer):
@@ -135,7 +169,7 @@ class EthicalCriterionSerializer(serializers.ModelSerializer):
 class InvestmentSerializer(serializers.ModelSerializer):
     investor_name = serializers.CharField(source="investor.name", read_only=True)
     owner = serializers.CharField(source="owner.username", read_only=True, default=None)
-    milestones = MilestoneBriefSerializer(many=True, read_only=True)
+    milestones = MilestoneBriefListField()
     ethical_criteria = EthicalCriterionSerializer(many=True, read_only=True)
     summary = serializers.SerializerMethodField()
 
@@ -163,8 +197,9 @@ class InvestmentSerializer(serializers.ModelSerializer):
             "updated_at",
         ]
 
-    def get_summary(self, investment) -> FundingSummarySerializer:
-        return FundingSummarySerializer(funding_summary(investment)).data
+    @extend_schema_field(FundingSummarySerializer)
+    def get_summary(self, investment) -> dict:
+        return summary_data(investment)
 
 
 class CriterionSerializer(serializers.ModelSerializer):

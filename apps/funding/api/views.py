@@ -64,8 +64,21 @@ class FunderViewSet(
         return Response(s.FunderContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
 
+class BriefMilestonesMixin:
+    """Loads the page's milestones in one query once the page is known."""
+
+    def paginate_queryset(self, queryset):
+        page = super().paginate_queryset(queryset)
+        return None if page is None else selectors.milestones_brief_attach(list(page))
+
+
 class GrantViewSet(
-    SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    BriefMilestonesMixin,
+    SelectorViewSetMixin,
+    CsvExportMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Grants with their milestones and budget summary. Transitions: draft → submitted → under_review →
     awarded | rejected → active → closing → closed."""
@@ -199,7 +212,12 @@ class GrantRequirementViewSet(viewsets.GenericViewSet):
 
 
 class InvestmentViewSet(
-    SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    BriefMilestonesMixin,
+    SelectorViewSetMixin,
+    CsvExportMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Private investments released milestone by milestone. Transitions: proposed → committed → active → closed,
     or withdrawn."""
