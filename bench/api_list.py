@@ -18,7 +18,7 @@ from pathlib import Path
 import requests
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.benchdb import ROOT, bench_database, django_setup, percentile  # noqa: E402
+from bench.benchdb import ROOT, bench_database, django_setup, percentile
 
 GRANTS, MILESTONES_PER_GRANT = 1000, 10
 REQUESTS, CONCURRENCY, ROUNDS = 200, 4, 2
