@@ -316,4 +316,3 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] |= {
 }
 DEMO_SEEDERS.append("apps.compliance.demo.seed")
 DEMO_SEEDERS.append("apps.risks.demo.seed")
-
