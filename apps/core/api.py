@@ -3,6 +3,8 @@
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
 
+from apps.core.errors import NotFound, ValidationFailed
+
 ErrorSerializer = inline_serializer(
     name="Error",
     fields={
@@ -26,13 +28,14 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
 
 def organization_for_create(request, value, *, field: str = "organization"):
     """The organization a new row goes to: the one named (it must be one of the user's), or the user's only one."""
-    from apps.core.errors import NotFound, ValidationFailed
-    from apps.tenancy.selectors import organization_get, organization_list
+    from apps.tenancy.selectors import organization_get, organization_list  # tenancy builds on core
 
     if value in (None, ""):
         organizations = list(organization_list(user=request.user)[:2])
         if len(organizations) == 1:
             return organizations[0]
+        if not organizations:
+            raise ValidationFailed.for_field(field, "You are not a member of any organization.")
         raise ValidationFailed.for_field(field, "Name the organization (you belong to several).")
     try:
         return organization_get(user=request.user, pk=value)
@@ -42,8 +45,6 @@ def organization_for_create(request, value, *, field: str = "organization"):
 
 def resolve_for_field(selector, request, pk, *, field: str):
     """An id in a request body, looked up in the user's organizations; unknown ids are a 400 naming the field."""
-    from apps.core.errors import NotFound, ValidationFailed
-
     if pk in (None, ""):
         return None
     try:
