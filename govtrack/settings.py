@@ -316,3 +316,35 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"] |= {
 }
 DEMO_SEEDERS.append("apps.compliance.demo.seed")
 DEMO_SEEDERS.append("apps.risks.demo.seed")
+
+# --- Compute ---------------------------------------------------------------------------------
+COMPUTE_INGEST_MAX_BATCH = env_int("COMPUTE_INGEST_MAX_BATCH", 5000)  # samples per ingest request (413 above)
+COMPUTE_INGEST_MAX_BYTES = env_int("COMPUTE_INGEST_MAX_BYTES", 10 * 1024 * 1024)
+COMPUTE_MAX_CLOCK_SKEW_SECONDS = env_int("COMPUTE_MAX_CLOCK_SKEW_SECONDS", 300)  # how far ahead a sample may be
+COMPUTE_RAW_RETENTION_DAYS = env_int("COMPUTE_RAW_RETENTION_DAYS", 30)  # raw samples; rollups are kept
+COMPUTE_SCHEDULER_TICK_SECONDS = env_int("COMPUTE_SCHEDULER_TICK_SECONDS", 15)
+COMPUTE_VERIFY_EVERY_SECONDS = env_int("COMPUTE_VERIFY_EVERY_SECONDS", 15)
+COMPUTE_SOURCE_MAX_BACKOFF_SECONDS = env_int("COMPUTE_SOURCE_MAX_BACKOFF_SECONDS", 3600)
+COMPUTE_SAMPLES_RAW_MAX_SECONDS = env_int("COMPUTE_SAMPLES_RAW_MAX_SECONDS", 6 * 3600)  # longer ranges: rollups
+COMPUTE_DEMO_PROMETHEUS_URL = os.environ.get("COMPUTE_DEMO_PROMETHEUS_URL", "")
+COMPUTE_CRITERION_VALIDATOR = "apps.compute.criteria.criterion_config_clean"
+CELERY_BEAT_SCHEDULE["compute-schedule-sources"] = {
+    "task": "apps.compute.tasks.compute_schedule_sources",
+    "schedule": timedelta(seconds=COMPUTE_SCHEDULER_TICK_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["compute-verify-criteria"] = {
+    "task": "apps.compute.tasks.compute_verify_criteria",
+    "schedule": timedelta(seconds=COMPUTE_VERIFY_EVERY_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["compute-purge-raw-samples"] = {
+    "task": "apps.compute.tasks.compute_purge_raw_samples",
+    "schedule": timedelta(hours=1),
+}
+DEMO_SEEDERS.append("apps.compute.demo.seed")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "ComputeSourceKindEnum": "apps.compute.models.SourceKind",
+        "ComputeDeviceKindEnum": "apps.compute.models.DeviceKind",
+        "VerificationReportSourceEnum": "apps.compute.models.ReportSource",
+    }
+)

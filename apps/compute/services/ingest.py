@@ -1,0 +1,286 @@
+"""Storing samples: validation of a pushed batch, the bulk write (COPY on PostgreSQL), per-minute rollups, retention.
+
+A sample is identified by (device, metric, ts): storing the same batch twice stores nothing the second time and
+leaves the rollups as they were. Each newly stored sample is merged into its (device, metric, minute) rollup, so the
+rollups never depend on the order or the number of deliveries, and outlive the raw samples' retention.
+"""
+
+import dataclasses
+import datetime as dt
+import math
+import uuid
+from collections.abc import Iterable
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.compute.models import Device, Sample, SampleRollup
+from compute_hooks import METRICS
+
+# (device id, metric, ts, value)
+Row = tuple[uuid.UUID, str, dt.datetime, float]
+
+
+@dataclasses.dataclass
+class IngestResult:
+    accepted: int = 0
+    duplicates: int = 0
+    errors: list[dict] = dataclasses.field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "errors": self.errors}
+
+
+@dataclasses.dataclass
+class CleanSample:
+    index: int
+    metric: str
+    ts: dt.datetime
+    value: float
+    labels: dict[str, str]
+
+
+def _error(index: int, field: str, message: str) -> dict:
+    return {"index": index, "field": field, "message": message}
+
+
+@dataclasses.dataclass(frozen=True)
+class TimeBounds:
+    """The timestamps a batch may carry: not beyond the allowed clock skew, not older than the raw retention."""
+
+    latest: dt.datetime
+    oldest: dt.datetime
+
+    @classmethod
+    def at(cls, now: dt.datetime) -> "TimeBounds":
+        return cls(
+            latest=now + dt.timedelta(seconds=settings.COMPUTE_MAX_CLOCK_SKEW_SECONDS),
+            oldest=now - dt.timedelta(days=settings.COMPUTE_RAW_RETENTION_DAYS),
+        )
+
+
+_TS_MESSAGE = "The timestamp must be an ISO 8601 string with a time zone."
+
+
+def sample_clean(index: int, raw, *, bounds: TimeBounds) -> CleanSample | dict:
+    """One wire sample `{"metric", "ts", "value", "labels"}`, checked; an error dict when it is refused."""
+    if not isinstance(raw, dict):
+        return _error(index, "sample", "Each sample is an object with metric, ts, value and labels.")
+    metric = raw.get("metric")
+    spec = METRICS.get(metric) if isinstance(metric, str) else None
+    if spec is None:
+        if not isinstance(metric, str) or not metric:
+            return _error(index, "metric", "A metric name is required.")
+        return _error(index, "metric", f"Unknown metric '{metric[:64]}'. Known: {', '.join(sorted(METRICS))}.")
+    value = raw.get("value")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return _error(index, "value", "The value must be a number.")
+    value = float(value)
+    if not math.isfinite(value):
+        return _error(index, "value", "The value must be a finite number (not NaN or infinity).")
+    if not spec.check(value):
+        low = spec.minimum if spec.minimum is not None else "-inf"
+        high = spec.maximum if spec.maximum is not None else "inf"
+        return _error(index, "value", f"{value:g} is outside the range of {metric} ({low}..{high} {spec.unit}).")
+    raw_ts = raw.get("ts")
+    if not isinstance(raw_ts, str):
+        return _error(index, "ts", _TS_MESSAGE)
+    try:
+        ts = dt.datetime.fromisoformat(raw_ts)  # "Z" included (Python 3.11)
+    except ValueError:
+        return _error(index, "ts", _TS_MESSAGE)
+    if ts.tzinfo is None:
+        return _error(index, "ts", _TS_MESSAGE)
+    if ts > bounds.latest:
+        skew = settings.COMPUTE_MAX_CLOCK_SKEW_SECONDS
+        return _error(index, "ts", f"The timestamp is more than {skew} s in the future; check the device's clock.")
+    if ts < bounds.oldest:
+        days = settings.COMPUTE_RAW_RETENTION_DAYS
+        return _error(index, "ts", f"The timestamp is older than the {days}-day raw retention.")
+    labels = raw.get("labels") or {}
+    if not isinstance(labels, dict) or any(not isinstance(v, str | int | float) for v in labels.values()):
+        return _error(index, "labels", "Labels are an object of names to strings.")
+    return CleanSample(index, metric, ts, value, labels)
+
+
+def samples_ingest(*, device: Device, samples: list, now: dt.datetime | None = None) -> IngestResult:
+    """Stores a pushed batch of `device`. Bad samples are reported by index and the rest stored.
+
+    Samples of one metric at one instant (an agent's thermal zones) are kept as one reading, their maximum, as the
+    Prometheus mapping does for the same zones; each such sample counts as accepted (or duplicate) with it.
+    """
+    now = now or timezone.now()
+    bounds = TimeBounds.at(now)
+    result = IngestResult()
+    clean: list[CleanSample] = []
+    for index, raw in enumerate(samples):
+        checked = sample_clean(index, raw, bounds=bounds)
+        if isinstance(checked, dict):
+            result.errors.append(checked)
+        else:
+            clean.append(checked)
+    if clean:
+        merged: dict[tuple[str, dt.datetime], float] = {}
+        for item in clean:
+            key = (item.metric, item.ts)
+            previous = merged.get(key)
+            merged[key] = item.value if previous is None or item.value > previous else previous
+        rows = [(device.pk, metric, ts, value) for (metric, ts), value in merged.items()]
+        with transaction.atomic():
+            already = samples_store(rows=rows)
+            _device_seen(device, now=now, labels=_common_labels(item.labels for item in clean))
+        if already:
+            result.duplicates = sum(1 for item in clean if (device.pk, item.metric, item.ts) in already)
+        result.accepted = len(clean) - result.duplicates
+    return result
+
+
+def _common_labels(label_sets: Iterable[dict]) -> dict[str, str]:
+    common: dict | None = None
+    for labels in label_sets:
+        if common is None:
+            common = dict(labels)
+        elif labels != common:
+            common = {k: v for k, v in common.items() if labels.get(k) == v}
+        if not common:
+            return {}
+    return {str(k): str(v) for k, v in (common or {}).items()}
+
+
+def _device_seen(device: Device, *, now: dt.datetime, labels: dict[str, str]) -> None:
+    """Marks the device seen; labels it reports that it has none of yet are added (set labels win)."""
+    fields = {"last_seen_at": now}
+    missing = {k: v for k, v in labels.items() if k not in device.labels}
+    if missing:
+        device.labels = {**device.labels, **missing}
+        fields["labels"] = device.labels
+    Device.objects.filter(pk=device.pk).update(**fields)
+    device.last_seen_at = now
+
+
+def samples_store(*, rows: list[Row]) -> set[tuple[uuid.UUID, str, dt.datetime]]:
+    """Inserts the rows that are new and merges them into the rollups of their minutes; returns the keys of the rows
+    that were already stored (duplicates).
+
+    Only newly inserted samples are merged (count-weighted average, least minimum, greatest maximum, added counts),
+    so a resent sample changes nothing, and concurrent writers to one minute serialize on its rollup row.
+    Rows must be unique on (device, metric, ts). Runs in the caller's transaction (or its own).
+    """
+    if not rows:
+        return set()
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            return _store_postgresql(rows)
+        return _store_portable(rows)
+
+
+def _copy_text(rows: list[Row]) -> bytes:
+    """The rows in COPY's text format (metric names come from the registry: no tab, newline or backslash)."""
+    ids: dict = {}
+    lines = []
+    for device_id, metric, ts, value in rows:
+        text_id = ids.get(device_id) or ids.setdefault(device_id, str(device_id))
+        lines.append(f"{text_id}\t{metric}\t{ts.isoformat()}\t{value!r}\n")
+    return "".join(lines).encode("utf-8")
+
+
+def _store_postgresql(rows: list[Row]) -> set[tuple[uuid.UUID, str, dt.datetime]]:
+    with connection.cursor() as cursor:
+        # A temporary table of the session, emptied at each commit, holds the batch as copied in.
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS compute_ingest_rows "
+            "(device_id uuid, metric varchar(64), ts timestamptz, value double precision) ON COMMIT DELETE ROWS"
+        )
+        cursor.execute("TRUNCATE compute_ingest_rows")
+        with cursor.copy("COPY compute_ingest_rows (device_id, metric, ts, value) FROM STDIN") as copy:
+            copy.write(_copy_text(rows))
+        # The duplicates come back rather than the new rows: a first delivery, the usual case, returns nothing.
+        cursor.execute(
+            """
+            WITH inserted AS (
+                INSERT INTO compute_sample (device_id, metric, ts, value)
+                SELECT device_id, metric, ts, value FROM compute_ingest_rows
+                ON CONFLICT (device_id, metric, ts) DO NOTHING
+                RETURNING device_id, metric, ts, value
+            ), merged AS (
+                INSERT INTO compute_samplerollup AS r (device_id, metric, minute, avg, min, max, count)
+                SELECT device_id, metric, date_trunc('minute', ts), avg(value), min(value), max(value), count(*)
+                FROM inserted GROUP BY 1, 2, 3
+                ON CONFLICT (device_id, metric, minute) DO UPDATE SET
+                    avg = (r.avg * r.count + EXCLUDED.avg * EXCLUDED.count) / (r.count + EXCLUDED.count),
+                    min = least(r.min, EXCLUDED.min),
+                    max = greatest(r.max, EXCLUDED.max),
+                    count = r.count + EXCLUDED.count
+            )
+            SELECT t.device_id, t.metric, t.ts FROM compute_ingest_rows t
+            WHERE NOT EXISTS (
+                SELECT 1 FROM inserted i WHERE i.device_id = t.device_id AND i.metric = t.metric AND i.ts = t.ts
+            )
+            """
+        )
+        return {(row[0], row[1], row[2]) for row in cursor.fetchall()}
+
+
+def _minute(ts: dt.datetime) -> dt.datetime:
+    return ts.replace(second=0, microsecond=0)
+
+
+def _store_portable(rows: list[Row]) -> set[tuple[uuid.UUID, str, dt.datetime]]:
+    """SQLite and other databases: find what exists, bulk-insert the rest, merge them into the rollups."""
+    first, last = min(row[2] for row in rows), max(row[2] for row in rows)
+    existing = set(
+        Sample.objects.filter(
+            device_id__in={row[0] for row in rows}, metric__in={row[1] for row in rows}, ts__gte=first, ts__lte=last
+        ).values_list("device_id", "metric", "ts")
+    )
+    new_rows = [row for row in rows if (row[0], row[1], row[2]) not in existing]
+    Sample.objects.bulk_create(
+        [Sample(device_id=d, metric=m, ts=ts, value=v) for d, m, ts, v in new_rows], batch_size=500
+    )
+    rollups_merge(new_rows)
+    return existing
+
+
+def rollups_merge(new_rows: list[Row]) -> None:
+    """Merges newly stored samples into their minutes' rollups (the portable path)."""
+    groups: dict[tuple[uuid.UUID, str, dt.datetime], list[float]] = {}
+    for device_id, metric, ts, value in new_rows:
+        groups.setdefault((device_id, metric, _minute(ts)), []).append(value)
+    if not groups:
+        return
+    minutes = [key[2] for key in groups]
+    current = {
+        (r.device_id, r.metric, r.minute): r
+        for r in SampleRollup.objects.filter(
+            device_id__in={key[0] for key in groups},
+            metric__in={key[1] for key in groups},
+            minute__gte=min(minutes),
+            minute__lte=max(minutes),
+        )
+    }
+    rollups = []
+    for (device_id, metric, minute), values in groups.items():
+        count, avg = len(values), sum(values) / len(values)
+        low, high = min(values), max(values)
+        old = current.get((device_id, metric, minute))
+        if old is not None:
+            avg = (old.avg * old.count + avg * count) / (old.count + count)
+            low, high, count = min(old.min, low), max(old.max, high), old.count + count
+        rollups.append(
+            SampleRollup(device_id=device_id, metric=metric, minute=minute, avg=avg, min=low, max=high, count=count)
+        )
+    SampleRollup.objects.bulk_create(
+        rollups,
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["device", "metric", "minute"],
+        update_fields=["avg", "min", "max", "count"],
+    )
+
+
+def samples_purge_expired(*, now: dt.datetime | None = None) -> int:
+    """Deletes raw samples older than COMPUTE_RAW_RETENTION_DAYS; the per-minute rollups stay."""
+    cutoff = (now or timezone.now()) - dt.timedelta(days=settings.COMPUTE_RAW_RETENTION_DAYS)
+    deleted, _ = Sample.objects.filter(ts__lt=cutoff).delete()
+    return deleted

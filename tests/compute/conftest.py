@@ -1,0 +1,73 @@
+import datetime as dt
+
+import pytest
+
+from apps.compute.models import Device, DeviceKind, SampleRollup
+from apps.compute.services.devices import device_create
+from apps.funding.models import CriterionKind
+from apps.funding.services.milestones import criterion_add
+from apps.tenancy.models import Role
+from tests.compute_hooks.conftest import prometheus_stack  # noqa: F401 - the real Prometheus + node exporter
+from tests.factories import OrganizationFactory, member
+from tests.funding.factories import GrantFactory, MilestoneFactory
+
+NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Acme Compute")
+
+
+@pytest.fixture
+def people(org):
+    """One user per role in `org`."""
+    return {role: member(org, role, username=f"{role}-acme") for role in Role.values}
+
+
+@pytest.fixture
+def outsider(db):
+    return member(OrganizationFactory(name="Other Org"), Role.OWNER, username="outsider")
+
+
+@pytest.fixture
+def pushing_device(org, people):
+    """An edge board with its push token."""
+    device, token = device_create(
+        organization=org, by=people["engineer"], key="board-7", kind=DeviceKind.EDGE, labels={"site": "lyon"}
+    )
+    return device, token
+
+
+def gpus(org, count: int, *, labels=None, prefix="gpu") -> list[Device]:
+    return [
+        Device.objects.create(organization=org, key=f"{prefix}-{i}", kind=DeviceKind.GPU, labels=labels or {})
+        for i in range(count)
+    ]
+
+
+def fill_rollups(device, *, start, minutes: int, value, metric="gpu.utilization", skip=()):
+    """One rollup per minute from `start`; `value` is a number or a function of the minute's index."""
+    rows = []
+    for i in range(minutes):
+        if i in skip:
+            continue
+        v = value(i) if callable(value) else value
+        rows.append(
+            SampleRollup(
+                device=device, metric=metric, minute=start + dt.timedelta(minutes=i), avg=v, min=v, max=v, count=6
+            )
+        )
+    SampleRollup.objects.bulk_create(rows, batch_size=2000)
+
+
+def compute_criterion(milestone, by, **config):
+    base = {"metric": "gpu.utilization", "aggregation": "avg", "comparison": "gte", "threshold": 70}
+    return criterion_add(
+        milestone=milestone, by=by, kind=CriterionKind.COMPUTE, description="GPUs busy", config={**base, **config}
+    )
+
+
+@pytest.fixture
+def milestone(org):
+    return MilestoneFactory(grant=GrantFactory(organization=org), status="in_progress")
