@@ -348,3 +348,16 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "VerificationReportSourceEnum": "apps.compute.models.ReportSource",
     }
 )
+
+# --- Dashboard and reports ---------------------------------------------------------------------
+INSTALLED_APPS.append("django_htmx")  # htmx itself ships with it, served from static files
+INSTALLED_APPS.append("apps.reports")
+MIDDLEWARE.append("django_htmx.middleware.HtmxMiddleware")
+TEMPLATES[0]["OPTIONS"]["context_processors"].append("apps.dashboard.context.navigation")
+STATICFILES_DIRS = [BASE_DIR / "static"]
+# A grant report with more milestones than this is built by a Celery task, with its progress shown.
+REPORTS_SYNC_MAX_MILESTONES = env_int("REPORTS_SYNC_MAX_MILESTONES", 30)
+# Fonts embedded in the PDF (Debian: fonts-dejavu-core); the report's @font-face points at these files.
+REPORTS_FONT_DIR = Path(os.environ.get("REPORTS_FONT_DIR", "/usr/share/fonts/truetype/dejavu"))
+# WeasyPrint logs each rendering step and fontTools each font subset at INFO: kept for warnings only.
+LOGGING["loggers"] |= {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}}

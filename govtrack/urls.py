@@ -33,6 +33,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("api/", include("apps.reports.api_urls")),
     path("api/", include(api_patterns)),
     path("", include("apps.dashboard.urls")),
 ]

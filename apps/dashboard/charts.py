@@ -1,0 +1,163 @@
+"""Charts as SVG, drawn by pygal on the server: the same drawing in the browser (inline, readable without
+JavaScript) and in the PDF report.
+
+The stylesheet is a short one of our own instead of pygal's default three: a report carries one chart per
+milestone, and WeasyPrint parses each chart's stylesheet again, so a small one keeps a long report fast.
+"""
+
+import datetime as dt
+import re
+
+import pygal
+from django.utils.safestring import mark_safe
+from pygal.style import Style
+
+COLORS = ("#0b5cad", "#2da44e", "#bf8700", "#a40e26", "#8250df", "#4a5560")
+STYLE = Style(
+    font_family='"DejaVu Sans", Verdana, sans-serif',
+    background="#ffffff",
+    plot_background="#ffffff",
+    foreground="#1b1f24",
+    foreground_strong="#1b1f24",
+    foreground_subtle="#4a5560",
+    colors=COLORS,
+    label_font_size=11,
+    major_label_font_size=11,
+    legend_font_size=11,
+    title_font_size=13,
+    value_font_size=11,
+)
+# pygal copies an "inline:" stylesheet as it is (no per-chart id): the rules name the class every chart carries.
+CSS = "inline:" + "".join(
+    [
+        ".pygal-chart .graph>.background,.pygal-chart .plot>.background{fill:#fff}",
+        ".pygal-chart text{fill:#1b1f24}",
+        ".pygal-chart .title{text-anchor:middle}",
+        ".pygal-chart .axis .line,.pygal-chart .axis .major.line{stroke:#4a5560}",
+        ".pygal-chart .axis .guide.line{stroke:#d0d7de;stroke-dasharray:4,4;fill:none}",
+        ".pygal-chart .axis.x text{text-anchor:middle}",
+        ".pygal-chart .axis.y text{text-anchor:end}",
+        ".pygal-chart .series .line{fill:none;stroke-width:2}",
+        ".pygal-chart .reactive{fill-opacity:.85;stroke-width:1}",
+        ".pygal-chart .tooltip{display:none}",
+        *(f".pygal-chart .color-{index}{{fill:{color};stroke:{color}}}" for index, color in enumerate(COLORS)),
+    ]
+)
+BASE = {
+    "style": STYLE,
+    "css": [CSS],
+    "js": [],  # pygal's tooltips would load a script from the internet; the charts are read as they are
+    "disable_xml_declaration": True,
+    "explicit_size": False,
+    "legend_at_bottom": True,
+    "legend_box_size": 10,
+    "margin": 6,
+    "print_values": False,
+}
+
+
+def _svg(chart) -> str:
+    # pygal gives every legend the same element id in every chart; a page (or a PDF) with several must not.
+    svg = LEGEND_IDS.sub("", chart.render(is_unicode=True))
+    return mark_safe(svg)  # noqa: S308 - pygal escapes every label and value it draws
+
+
+LEGEND_IDS = re.compile(r' id="activate-serie-\d+"')
+
+
+def _compact(value) -> str:
+    """Axis labels short enough not to be cut: 250k, 1.2M."""
+    value = float(value)
+    for limit, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def budget_chart(*, currency: str, budget, committed, released, disbursed, title: str = "") -> str:
+    """Budget vs. committed vs. released vs. disbursed, as horizontal bars."""
+    chart = pygal.HorizontalBar(
+        **BASE,
+        width=640,
+        height=200,
+        title=title or None,
+        show_legend=True,
+        value_formatter=_compact,
+        show_y_guides=True,
+        show_x_guides=False,
+        max_scale=6,  # a few ticks on the value axis, readable at print size
+        x_labels=[currency],
+    )
+    for label, value in (
+        ("Budget", budget),
+        ("Committed", committed),
+        ("Released", released),
+        ("Disbursed", disbursed),
+    ):
+        chart.add(label, [float(value or 0)])
+    return _svg(chart)
+
+
+def milestones_chart(*, currency: str, milestones: list[dict]) -> str:
+    """Every milestone's amount and what was paid of it, one pair of bars per milestone, in due order.
+
+    One chart for all milestones rather than one each: a report of fifty milestones stays a few seconds to print.
+    """
+    chart = pygal.HorizontalBar(
+        **BASE,
+        width=640,
+        height=70 + 15 * max(1, len(milestones)),
+        show_legend=True,
+        show_x_guides=False,
+        max_scale=6,  # a few ticks on the value axis, readable at print size
+        truncate_label=38,
+        value_formatter=_compact,
+    )
+    # Horizontal bars are drawn bottom-up: reversed, the first milestone is at the top, as in the list below.
+    ordered = list(reversed(milestones))
+    chart.x_labels = [f"{m['number']}. {m['title']}" for m in ordered]
+    chart.add(f"Amount ({currency})", [float(m["amount"]) for m in ordered])
+    chart.add("Disbursed", [float(m["amount_disbursed"] or 0) for m in ordered])
+    return _svg(chart)
+
+
+def verification_chart(*, devices: list[dict], threshold, unit: str = "%") -> str:
+    """Each device's value in a verification report against the criterion's threshold."""
+    chart = pygal.Bar(
+        **BASE,
+        width=640,
+        height=220,
+        show_legend=True,
+        x_label_rotation=30,
+        truncate_label=18,
+        show_x_guides=False,
+        y_labels_major_count=5,
+        show_minor_y_labels=False,
+    )
+    chart.x_labels = [str(device.get("key", "")) for device in devices]
+    chart.add("Value", [float(device["value"]) if device.get("value") is not None else None for device in devices])
+    chart.add("Threshold", [float(threshold)] * len(devices))
+    return _svg(chart)
+
+
+def utilization_chart(*, series: list[dict], start: dt.datetime, end: dt.datetime, range_key: str) -> str:
+    """Average utilization (%) over time, one line per device kind; a plain sentence when there is nothing to draw."""
+    if not any(entry["points"] for entry in series):
+        return mark_safe('<p class="muted no-data">No samples in this range.</p>')
+    chart = pygal.DateTimeLine(
+        **BASE,
+        width=900,
+        height=300,
+        range=(0, 100),
+        show_legend=True,
+        x_value_formatter=(lambda d: d.strftime("%H:%M")) if range_key == "24h" else (lambda d: d.strftime("%d %b")),
+        x_labels_major_count=7,
+        show_minor_x_labels=False,
+        show_x_guides=False,
+        dots_size=1.5,
+        y_labels_major_count=5,
+        show_minor_y_labels=False,
+    )
+    for entry in series:
+        chart.add(entry["label"], [(moment, value) for moment, value in entry["points"]])
+    return _svg(chart)

@@ -1,0 +1,138 @@
+"""Django forms that parse the dashboard's posts. They only parse: the rules live in each app's services, whose
+ApplicationError is put back on the form (`service_error_to_form`) next to the field it names."""
+
+from django import forms
+
+from apps.compliance.models import AssessmentResult
+from apps.core.errors import ApplicationError
+from apps.funding.models import FocusArea, GrantStatus, MilestoneStatus
+from apps.risks.models import RiskStatus, Treatment
+
+DATE = forms.DateInput(attrs={"type": "date"})
+
+
+def service_error_to_form(form: forms.Form, error: ApplicationError) -> None:
+    """Each message of `extra["fields"]` goes beside its field; a field the form lacks, or none, goes on top."""
+    fields = (error.extra or {}).get("fields") or {}
+    if not fields:
+        form.add_error(None, error.message)
+        return
+    for name, messages in fields.items():
+        target = name if name in form.fields else None
+        for message in messages if isinstance(messages, list) else [messages]:
+            form.add_error(target, message if target else f"{name}: {message}")
+
+
+class GrantCreateForm(forms.Form):
+    funder = forms.ChoiceField(label="Funder")
+    title = forms.CharField(max_length=300)
+    program = forms.CharField(max_length=300, required=False)
+    reference = forms.CharField(max_length=100, required=False, label="Funder's reference")
+    currency = forms.CharField(max_length=3, initial="EUR", help_text="ISO-4217 code, e.g. EUR or USD.")
+    amount_requested = forms.DecimalField(label="Amount requested", min_value=0, decimal_places=2, max_digits=18)
+    period_start = forms.DateField(widget=DATE, label="Period start")
+    period_end = forms.DateField(widget=DATE, label="Period end")
+    focus_areas = forms.MultipleChoiceField(
+        choices=FocusArea.choices, required=False, widget=forms.CheckboxSelectMultiple, label="Focus areas"
+    )
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+
+    def __init__(self, *args, funders=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["funder"].choices = [("", "Choose a funder")] + [(str(f.pk), f.name) for f in funders]
+
+
+class MilestoneCreateForm(forms.Form):
+    title = forms.CharField(max_length=300)
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18)
+    due_date = forms.DateField(widget=DATE, label="Due date")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    criterion = forms.CharField(
+        max_length=500,
+        required=False,
+        label="Manual criterion (optional)",
+        help_text="Approved by an owner, e.g. “Pilot report accepted by the programme officer”.",
+    )
+
+
+class EvidenceForm(forms.Form):
+    file = forms.FileField(help_text="PDF, PNG, JPEG, XLSX, CSV, TXT or JSON.")
+    description = forms.CharField(max_length=500, required=False)
+
+
+class NoteForm(forms.Form):
+    note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput)
+
+
+class ReasonForm(forms.Form):
+    reason = forms.CharField(max_length=2000, widget=forms.TextInput)
+
+
+class AwardForm(forms.Form):
+    amount_awarded = forms.DecimalField(label="Amount awarded", min_value=0, decimal_places=2, max_digits=18)
+
+
+class DisbursementForm(forms.Form):
+    milestone = forms.ChoiceField()
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18)
+    paid_on = forms.DateField(widget=DATE, label="Paid on")
+    reference = forms.CharField(max_length=200, required=False, help_text="Bank reference or transaction hash.")
+
+    def __init__(self, *args, milestones=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["milestone"].choices = [(str(m.pk), f"{m.title} ({m.amount} {m.currency})") for m in milestones]
+
+
+class AssessmentForm(forms.Form):
+    result = forms.ChoiceField(choices=AssessmentResult.choices)
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+
+
+class RiskUpdateForm(forms.Form):
+    title = forms.CharField(max_length=200)
+    inherent_likelihood = forms.IntegerField(min_value=0, label="Inherent likelihood")
+    inherent_impact = forms.IntegerField(min_value=0, label="Inherent impact")
+    current_likelihood = forms.IntegerField(min_value=0, label="Current likelihood")
+    current_impact = forms.IntegerField(min_value=0, label="Current impact")
+    residual_likelihood = forms.IntegerField(min_value=0, label="Residual likelihood")
+    residual_impact = forms.IntegerField(min_value=0, label="Residual impact")
+    treatment = forms.ChoiceField(choices=Treatment.choices)
+    due_date = forms.DateField(widget=DATE, required=False, label="Due date")
+
+
+class RiskFilterForm(forms.Form):
+    register = forms.ChoiceField(required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *RiskStatus.choices], required=False)
+    category = forms.CharField(required=False, max_length=60)
+
+    def __init__(self, *args, registers=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["register"].choices = [("", "All registers")] + [(str(r.pk), r.name) for r in registers]
+
+
+class UtilizationRangeForm(forms.Form):
+    range = forms.ChoiceField(
+        choices=[("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")], required=False
+    )
+    device = forms.ChoiceField(required=False)
+
+    def __init__(self, *args, devices=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["device"].choices = [("", "All devices")] + [(str(d.pk), d.key) for d in devices]
+
+
+class GrantFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *GrantStatus.choices], required=False)
+
+
+class PageSizeForm(forms.Form):
+    page_size = forms.ChoiceField(choices=[("A4", "A4"), ("Letter", "US Letter")], required=False, label="Paper")
+
+
+MILESTONE_ACTIONS = {
+    # action: (label, statuses it applies to)
+    "start": ("Start work", {MilestoneStatus.PLANNED}),
+    "submit": ("Submit for verification", {MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS}),
+    "verify": ("Verify", {MilestoneStatus.SUBMITTED}),
+    "approve_release": ("Approve release", {MilestoneStatus.VERIFIED}),
+}

@@ -1,0 +1,413 @@
+"""Grants and investments: lists, the detail page with its milestone timeline, and the everyday funding forms."""
+
+import json
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
+
+from apps.core.errors import ApplicationError
+from apps.dashboard import charts, forms, selectors
+from apps.dashboard.context import org_view
+from apps.dashboard.views.common import allowed, get_or_404, page, run_service
+from apps.funding import permissions as funding_permissions
+from apps.funding.models import CriterionKind, GrantStatus, MilestoneStatus
+from apps.funding.selectors import (
+    criterion_get,
+    funder_list,
+    funding_summary,
+    grant_get,
+    investment_get,
+    milestone_get,
+    milestones_brief_attach,
+)
+from apps.funding.services import disbursements as disbursement_services
+from apps.funding.services import grants as grant_services
+from apps.funding.services import milestones as milestone_services
+from apps.tenancy.models import Role
+
+GRANT_ACTIONS = {
+    # action: (label, service, statuses it applies to)
+    "submit": ("Submit to the funder", grant_services.grant_submit, {GrantStatus.DRAFT}),
+    "start_review": ("Start review", grant_services.grant_start_review, {GrantStatus.SUBMITTED}),
+    "activate": ("Activate", grant_services.grant_activate, {GrantStatus.AWARDED}),
+    "begin_closing": ("Begin closing", grant_services.grant_begin_closing, {GrantStatus.ACTIVE}),
+    "close": ("Close", grant_services.grant_close, {GrantStatus.CLOSING}),
+}
+MILESTONE_SERVICES = {
+    "start": lambda m, by, note: milestone_services.milestone_start(milestone=m, by=by),
+    "submit": lambda m, by, note: milestone_services.milestone_submit(milestone=m, by=by, note=note),
+    "verify": lambda m, by, note: milestone_services.milestone_verify(milestone=m, by=by),
+    "approve_release": lambda m, by, note: milestone_services.milestone_approve_release(milestone=m, by=by, note=note),
+}
+MILESTONE_ACTION_PERMISSIONS = {
+    "start": funding_permissions.can_work_on_milestone,
+    "submit": funding_permissions.can_work_on_milestone,
+    "verify": funding_permissions.can_verify_milestone,
+    "approve_release": funding_permissions.can_approve_release,
+}
+
+
+# --- grants list and creation ---------------------------------------------------------------------------------------
+
+
+@org_view
+def grants(request):
+    filters = forms.GrantFilterForm(request.GET or None)
+    status = filters.cleaned_data.get("status") if filters.is_valid() else ""
+    rows = milestones_brief_attach(list(selectors.grants_of_org(user=request.user, org=request.org, status=status)))
+    context = {
+        "grants": [{"grant": g, "summary": funding_summary(g)} for g in rows],
+        "filters": filters,
+        "can_create": allowed(request, funding_permissions.can_manage_funding),
+    }
+    return page(request, "dashboard/grants.html", context, section="dashboard:grants")
+
+
+@org_view
+def grant_create(request):
+    funders = funder_list(user=request.user).filter(organization=request.org)
+    form = forms.GrantCreateForm(request.POST or None, funders=funders)
+    status = 200
+    if request.method == "POST":
+        if form.is_valid():
+            data = form.cleaned_data
+            funder = next((f for f in funders if str(f.pk) == data["funder"]), None)
+            grant, status = run_service(
+                form,
+                lambda: grant_services.grant_create(
+                    organization=request.org,
+                    by=request.user,
+                    funder=funder,
+                    title=data["title"],
+                    program=data["program"],
+                    reference=data["reference"],
+                    currency=data["currency"],
+                    amount_requested=data["amount_requested"],
+                    period_start=data["period_start"],
+                    period_end=data["period_end"],
+                    focus_areas=data["focus_areas"],
+                    description=data["description"],
+                ),
+            )
+            if grant is not None:
+                messages.success(request, f"Grant “{grant.title}” created as a draft.")
+                return redirect("dashboard:grant", pk=grant.pk)
+        else:
+            status = 400
+    context = {"form": form, "can_create": allowed(request, funding_permissions.can_manage_funding)}
+    return page(request, "dashboard/grant_form.html", context, section="dashboard:grants", status=status)
+
+
+# --- grant detail ---------------------------------------------------------------------------------------------------
+
+
+def _report_view(report) -> dict:
+    document = json.loads(report.canonical_json)
+    result = document.get("result", {})
+    devices = document.get("devices", [])
+    return {
+        "report": report,
+        "devices": devices,
+        "result": result,
+        "chart": charts.verification_chart(devices=devices, threshold=result.get("threshold", 0)) if devices else "",
+    }
+
+
+def milestone_views(request, milestones: list, *, reports_by_milestone: dict) -> list[dict]:
+    role = request.role
+    can = {action: allowed(request, decision) for action, decision in MILESTONE_ACTION_PERMISSIONS.items()}
+    actions_for = {
+        action: (label, statuses) for action, (label, statuses) in forms.MILESTONE_ACTIONS.items() if can[action]
+    }
+    can_add_evidence = allowed(request, funding_permissions.can_work_on_milestone)
+    views = []
+    for milestone in milestones:
+        criteria = list(milestone.criteria.all())
+        approvals = list(milestone.approvals.all())
+        approvable = [
+            c
+            for c in criteria
+            if c.kind == CriterionKind.MANUAL
+            and role in c.config.get("approver_roles", [Role.OWNER])
+            and not any(a.criterion_id == c.pk and a.user_id == request.user.pk for a in approvals)
+            and milestone.status in (MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED)
+        ]
+        views.append(
+            {
+                "milestone": milestone,
+                "criteria": criteria,
+                "approvable": {c.pk for c in approvable},
+                "evidence": list(milestone.evidence.all()),
+                "approvals": approvals,
+                "reports": [_report_view(r) for r in reports_by_milestone.get(milestone.pk, [])],
+                "actions": [
+                    (action, label) for action, (label, statuses) in actions_for.items() if milestone.status in statuses
+                ],
+                "can_add_evidence": can_add_evidence
+                and milestone.status
+                in (MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED, "disputed"),
+            }
+        )
+    return views
+
+
+def grant_context(request, grant, **bound_forms) -> dict:
+    milestones = selectors.grant_milestones(grant=grant)
+    reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
+    summary = funding_summary(grant)
+    can_manage = allowed(request, funding_permissions.can_manage_funding)
+    can_status = allowed(request, funding_permissions.can_change_grant_status)
+    released = [m for m in milestones if m.status == MilestoneStatus.RELEASED and m.amount_disbursed < m.amount]
+    return {
+        "grant": grant,
+        "summary": summary,
+        "budget_chart": charts.budget_chart(
+            **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
+        ),
+        "timeline": milestone_views(request, milestones, reports_by_milestone=reports),
+        "disbursements": list(selectors.disbursements_of_grant(user=request.user, grant=grant)[:50]),
+        "chain_records": selectors.chain_records_for_grant(grant=grant),
+        "can_manage": can_manage,
+        "grant_actions": [
+            (action, label) for action, (label, _svc, statuses) in GRANT_ACTIONS.items() if grant.status in statuses
+        ]
+        if can_status
+        else [],
+        "can_award": can_status and grant.status == GrantStatus.UNDER_REVIEW,
+        "award_form": bound_forms.get("award_form") or forms.AwardForm(initial={"amount_awarded": grant.budget}),
+        "milestone_form": bound_forms.get("milestone_form") or forms.MilestoneCreateForm(),
+        "evidence_form": bound_forms.get("evidence_form"),
+        "evidence_for": bound_forms.get("evidence_for"),
+        "disbursement_form": bound_forms.get("disbursement_form")
+        or (forms.DisbursementForm(milestones=released) if released else None),
+        "can_disburse": allowed(request, funding_permissions.can_record_disbursement),
+        "action_error": bound_forms.get("action_error"),
+        "page_size_form": forms.PageSizeForm(),
+        "report_async": len(milestones) > settings.REPORTS_SYNC_MAX_MILESTONES,
+    }
+
+
+def _grant(request, pk):
+    return get_or_404(request, grant_get, pk=pk)
+
+
+@org_view
+def grant_detail(request, pk):
+    grant = _grant(request, pk)
+    return page(request, "dashboard/grant_detail.html", grant_context(request, grant), section="dashboard:grants")
+
+
+@require_POST
+@org_view
+def grant_action(request, pk):
+    grant = _grant(request, pk)
+    action = request.POST.get("action", "")
+    form = forms.AwardForm(request.POST) if action == "award" else forms.NoteForm(request.POST)
+    if action == "award":
+        call = lambda: grant_services.grant_award(  # noqa: E731
+            grant=grant, by=request.user, amount_awarded=form.cleaned_data["amount_awarded"]
+        )
+    elif action in GRANT_ACTIONS:
+        call = lambda: GRANT_ACTIONS[action][1](grant=grant, by=request.user)  # noqa: E731
+    else:
+        raise Http404("Unknown action.")
+    if form.is_valid():
+        result, status = run_service(form, call)
+        if result is not None:
+            messages.success(request, f"Grant is now {result.get_status_display().lower()}.")
+            return redirect("dashboard:grant", pk=grant.pk)
+    else:
+        status = 400
+    grant = _grant(request, pk)
+    context = grant_context(request, grant, award_form=form if action == "award" else None, action_error=form)
+    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+
+
+@require_POST
+@org_view
+def milestone_create(request, pk):
+    grant = _grant(request, pk)
+    form = forms.MilestoneCreateForm(request.POST)
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+
+        def create():
+            milestone = milestone_services.milestone_create(
+                parent=grant,
+                by=request.user,
+                title=data["title"],
+                amount=data["amount"],
+                due_date=data["due_date"],
+                description=data["description"],
+            )
+            if data["criterion"]:
+                milestone_services.criterion_add(
+                    milestone=milestone, by=request.user, kind=CriterionKind.MANUAL, description=data["criterion"]
+                )
+            return milestone
+
+        milestone, status = run_service(form, create)
+        if milestone is not None:
+            messages.success(request, f"Milestone “{milestone.title}” added.")
+            return redirect("dashboard:grant", pk=grant.pk)
+    context = grant_context(request, grant, milestone_form=form)
+    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+
+
+def _milestone(request, pk):
+    return get_or_404(request, milestone_get, pk=pk)
+
+
+def _back_to_parent(milestone):
+    if milestone.grant_id:
+        return redirect("dashboard:grant", pk=milestone.grant_id)
+    return redirect("dashboard:investment", pk=milestone.investment_id)
+
+
+def _parent_page(request, milestone, *, status: int, **bound_forms):
+    if milestone.grant_id:
+        grant = _grant(request, milestone.grant_id)
+        context = grant_context(request, grant, **bound_forms)
+        return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+    investment = get_or_404(request, investment_get, pk=milestone.investment_id)
+    context = investment_context(request, investment, **bound_forms)
+    return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments", status=status)
+
+
+@require_POST
+@org_view
+def evidence_add(request, pk):
+    milestone = _milestone(request, pk)
+    form = forms.EvidenceForm(request.POST, request.FILES)
+    status = 400
+    if form.is_valid():
+        evidence, status = run_service(
+            form,
+            lambda: milestone_services.evidence_add(
+                milestone=milestone,
+                by=request.user,
+                upload=form.cleaned_data["file"],
+                description=form.cleaned_data["description"],
+            ),
+        )
+        if evidence is not None:
+            messages.success(request, f"Evidence “{evidence.original_name}” added (SHA-256 {evidence.sha256[:12]}…).")
+            return _back_to_parent(milestone)
+    return _parent_page(request, milestone, status=status, evidence_form=form, evidence_for=milestone.pk)
+
+
+@require_POST
+@org_view
+def milestone_action(request, pk):
+    milestone = _milestone(request, pk)
+    action = request.POST.get("action", "")
+    if action not in MILESTONE_SERVICES:
+        raise Http404("Unknown action.")
+    form = forms.NoteForm(request.POST)
+    form.is_valid()
+    result, status = run_service(
+        form, lambda: MILESTONE_SERVICES[action](milestone, request.user, form.cleaned_data.get("note", ""))
+    )
+    if result is not None:
+        messages.success(request, f"“{result.title}” is {result.get_status_display().lower()}.")
+        return _back_to_parent(milestone)
+    return _parent_page(request, milestone, status=status, action_error=form)
+
+
+@require_POST
+@org_view
+def criterion_approve(request, pk):
+    try:
+        criterion = criterion_get(user=request.user, pk=pk)
+    except ApplicationError:
+        raise Http404("Criterion not found.") from None
+    milestone = _milestone(request, criterion.milestone_id)
+    criterion.milestone = milestone
+    form = forms.NoteForm(request.POST)
+    form.is_valid()
+    result, status = run_service(
+        form,
+        lambda: milestone_services.criterion_approve(
+            criterion=criterion, by=request.user, note=form.cleaned_data.get("note", "")
+        ),
+    )
+    if result is not None:
+        messages.success(request, f"Criterion approved: {result.get_status_display().lower()}.")
+        return _back_to_parent(milestone)
+    return _parent_page(request, milestone, status=status, action_error=form)
+
+
+@require_POST
+@org_view
+def disbursement_record(request, pk):
+    grant = _grant(request, pk)
+    milestones = [m for m in selectors.grant_milestones(grant=grant) if m.status == MilestoneStatus.RELEASED]
+    form = forms.DisbursementForm(request.POST, milestones=milestones)
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        milestone = next(m for m in milestones if str(m.pk) == data["milestone"])
+        milestone.organization = grant.organization
+        disbursement, status = run_service(
+            form,
+            lambda: disbursement_services.disbursement_record(
+                milestone=milestone,
+                by=request.user,
+                amount=data["amount"],
+                paid_on=data["paid_on"],
+                reference=data["reference"],
+            ),
+        )
+        if disbursement is not None:
+            messages.success(request, f"Disbursement of {disbursement.amount} {disbursement.currency} recorded.")
+            return redirect("dashboard:grant", pk=grant.pk)
+    context = grant_context(request, grant, disbursement_form=form)
+    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+
+
+# --- investments ----------------------------------------------------------------------------------------------------
+
+
+@org_view
+def investments(request):
+    from apps.funding.selectors import investment_list
+
+    rows = milestones_brief_attach(
+        list(investment_list(user=request.user).filter(organization=request.org).order_by("-created_at"))
+    )
+    context = {"investments": [{"investment": i, "summary": funding_summary(i)} for i in rows]}
+    return page(request, "dashboard/investments.html", context, section="dashboard:investments")
+
+
+def investment_context(request, investment, **bound_forms) -> dict:
+    from apps.funding.models import Milestone
+
+    milestones = list(
+        Milestone.objects.filter(investment=investment)
+        .prefetch_related("criteria", "evidence", "approvals__user", "disbursements")
+        .order_by("due_date", "created_at")
+    )
+    reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
+    summary = funding_summary(investment)
+    return {
+        "investment": investment,
+        "summary": summary,
+        "budget_chart": charts.budget_chart(
+            **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
+        ),
+        "timeline": milestone_views(request, milestones, reports_by_milestone=reports),
+        "evidence_form": bound_forms.get("evidence_form"),
+        "evidence_for": bound_forms.get("evidence_for"),
+        "action_error": bound_forms.get("action_error"),
+    }
+
+
+@org_view
+def investment_detail(request, pk):
+    investment = get_or_404(request, investment_get, pk=pk)
+    context = investment_context(request, investment)
+    return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments")

@@ -1,0 +1,79 @@
+"""HTML to PDF with WeasyPrint, from templates/reports/: fonts embedded from local files, page numbers, A4 or Letter."""
+
+from django.conf import settings
+from django.template.loader import render_to_string
+
+from apps.dashboard import charts
+from apps.reports.models import PageSize
+
+FONT_FILES = {
+    "regular": "DejaVuSans.ttf",
+    "bold": "DejaVuSans-Bold.ttf",
+    "mono": "DejaVuSansMono.ttf",
+}
+
+
+def font_urls() -> dict:
+    return {name: (settings.REPORTS_FONT_DIR / filename).as_uri() for name, filename in FONT_FILES.items()}
+
+
+def report_charts(data: dict, progress=None) -> dict:
+    """The SVG charts of the report, drawn by pygal: the budget, all milestones, and each verification report."""
+    currency = data["grant"]["currency"]
+    budget = data["budget"]
+    result = {
+        "budget": charts.budget_chart(
+            currency=currency,
+            budget=budget["budget"],
+            committed=budget["committed"],
+            released=budget["released"],
+            disbursed=budget["disbursed"],
+        ),
+        # Thirty milestones a chart: a chart is an image, which a page cannot split.
+        "milestones": [
+            charts.milestones_chart(
+                currency=currency,
+                milestones=[
+                    {**m, "number": start + n + 1} for n, m in enumerate(data["milestones"][start : start + 30])
+                ],
+            )
+            for start in range(0, max(1, len(data["milestones"])), 30)
+        ],
+        "verification": {},
+    }
+    count = len(data["milestones"]) or 1
+    for index, milestone in enumerate(data["milestones"]):
+        result["verification"][str(milestone["id"])] = [
+            charts.verification_chart(devices=report["devices"], threshold=report["threshold"] or 0)
+            for report in milestone["verification"]
+            if report["devices"]
+        ]
+        if progress is not None:
+            progress(10 + int(50 * (index + 1) / count))
+    return result
+
+
+def render_pdf(*, data: dict, data_hash: str, generated_at, page_size: str = PageSize.A4, progress=None) -> bytes:
+    drawn = report_charts(data, progress=progress)
+    milestones = [
+        {**milestone, "verification_charts": drawn["verification"][str(milestone["id"])]}
+        for milestone in data["milestones"]
+    ]
+    html = render_to_string(
+        "reports/grant_report.html",
+        {
+            "data": data,
+            "milestones": milestones,
+            "budget_chart": drawn["budget"],
+            "milestones_chart": drawn["milestones"],
+            "data_hash": data_hash,
+            "generated_at": generated_at,
+            "page_size": "letter" if page_size == PageSize.LETTER else "A4",
+            "fonts": font_urls(),
+        },
+    )
+    if progress is not None:
+        progress(70)
+    from weasyprint import HTML  # imported here: loading it costs a second that pages which never print skip
+
+    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()

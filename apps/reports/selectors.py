@@ -1,0 +1,173 @@
+"""The data section of a grant report: everything the PDF states, as plain values, in a fixed number of queries.
+
+Its canonical JSON (apps.core.canonical) is hashed and the hash printed in the report, so a reader holding the
+same data can check the figures were not edited. The time of generation is kept out of it on purpose: the same
+grant, unchanged, gives the same hash on every export.
+"""
+
+import json
+
+from django.db.models import Count
+
+from apps.core.canonical import canonical_json, sha256_hex
+from apps.dashboard import selectors as dashboard_selectors
+from apps.funding.models import Milestone, MilestoneStatus
+from apps.funding.selectors import funding_summary, grant_get, milestones_brief_attach
+from apps.risks.selectors import risk_list
+
+REPORT_VERSION = "1"
+TOP_RISKS = 10
+
+
+def grant_report_export_get(*, user, pk):
+    from apps.reports.models import GrantReportExport
+    from apps.tenancy.scoping import get_scoped
+
+    return get_scoped(GrantReportExport.objects.select_related("grant", "organization"), user=user, pk=pk)
+
+
+def grant_for_report(*, user, pk):
+    """The grant as the report reads it (scoped to the user's organizations: another's is NotFound)."""
+    return grant_get(user=user, pk=pk)
+
+
+def _verification(report) -> dict:
+    document = json.loads(report.canonical_json)
+    result = document.get("result", {})
+    return {
+        "sha256": report.sha256,
+        "passed": report.passed,
+        "value": report.value,
+        "source": report.source,
+        "window_start": report.window_start,
+        "window_end": report.window_end,
+        "devices_counted": report.devices_counted,
+        "threshold": result.get("threshold"),
+        "comparison": result.get("comparison"),
+        "devices": [
+            {"key": d.get("key"), "value": d.get("value"), "coverage": d.get("coverage"), "passes": d.get("passes")}
+            for d in document.get("devices", [])
+        ],
+    }
+
+
+def _risks(*, user, org) -> dict:
+    risks = list(
+        risk_list(user=user)
+        .filter(organization=org)
+        .exclude(status="closed")
+        .select_related(None)
+        .select_related("register__matrix")
+        .order_by("ref")
+    )
+    by_level: dict[str, int] = {}
+    rows = []
+    for risk in risks:
+        matrix = risk.register.matrix
+        level = matrix.level_of(risk.residual_likelihood, risk.residual_impact) or "unrated"
+        by_level[level] = by_level.get(level, 0) + 1
+        rows.append(
+            {
+                "ref": risk.ref,
+                "title": risk.title,
+                "status": risk.status,
+                "inherent": risk.inherent_likelihood * risk.inherent_impact,
+                "residual": risk.residual_likelihood * risk.residual_impact,
+                "residual_level": level,
+            }
+        )
+    rows.sort(key=lambda row: (-row["residual"], row["ref"]))
+    return {"open": len(risks), "by_residual_level": by_level, "top": rows[:TOP_RISKS]}
+
+
+def _compliance(*, user, org) -> list[dict]:
+    return [
+        {
+            "framework": entry["framework"].name,
+            "audit": entry["audit"].title,
+            "status": entry["audit"].status,
+            "score": entry["score"],
+            "coverage": entry["coverage"],
+        }
+        for entry in dashboard_selectors.compliance_scores(user=user, org=org)
+    ]
+
+
+def grant_report_data(*, user, grant, chain_records=None) -> dict:
+    """The data section. `grant` comes from `grant_for_report` (with its brief milestones attached)."""
+    if not hasattr(grant, "brief_milestones"):
+        milestones_brief_attach([grant])
+    org = grant.organization
+    milestones = list(
+        Milestone.objects.filter(grant=grant)
+        .prefetch_related("criteria", "evidence")
+        .annotate(approval_count=Count("approvals"))
+        .order_by("due_date", "created_at")
+    )
+    reports = dashboard_selectors.latest_reports_by_milestone(user=user, milestone_ids=[m.pk for m in milestones])
+    disbursements = dashboard_selectors.disbursements_of_grant(user=user, grant=grant)
+    summary = funding_summary(grant)
+    chain = chain_records if chain_records is not None else dashboard_selectors.chain_records_for_grant(grant=grant)
+    return {
+        "report_version": REPORT_VERSION,
+        "organization": {"id": org.pk, "name": org.name},
+        "grant": {
+            "id": grant.pk,
+            "title": grant.title,
+            "funder": grant.funder.name,
+            "program": grant.program,
+            "reference": grant.reference,
+            "status": grant.status,
+            "currency": grant.currency,
+            "amount_requested": grant.amount_requested,
+            "amount_awarded": grant.amount_awarded,
+            "period_start": grant.period_start,
+            "period_end": grant.period_end,
+            "focus_areas": grant.focus_areas,
+        },
+        "budget": {key: summary[key] for key in ("budget", "committed", "released", "disbursed", "undisbursed")},
+        "milestones": [
+            {
+                "id": m.pk,
+                "title": m.title,
+                "status": m.status,
+                "due_date": m.due_date,
+                "amount": m.amount,
+                "amount_disbursed": m.amount_disbursed,
+                "released_at": m.released_at,
+                "approvals": m.approval_count,
+                "criteria": [
+                    {"kind": c.kind, "description": c.description, "status": c.status} for c in m.criteria.all()
+                ],
+                "verification": [_verification(r) for r in reports.get(m.pk, [])],
+                "evidence": [
+                    {"name": e.original_name, "sha256": e.sha256, "size": e.size, "uploaded_at": e.created_at}
+                    for e in m.evidence.all()
+                ],
+            }
+            for m in milestones
+        ],
+        "milestone_counts": {
+            status: sum(1 for m in milestones if m.status == status)
+            for status in MilestoneStatus.values
+            if any(m.status == status for m in milestones)
+        },
+        "disbursements": [
+            {
+                "paid_on": d.paid_on,
+                "amount": d.amount,
+                "currency": d.currency,
+                "kind": d.kind,
+                "reference": d.reference,
+                "milestone": d.milestone.title,
+            }
+            for d in disbursements
+        ],
+        "chain": chain,
+        "risks": _risks(user=user, org=org),
+        "compliance": _compliance(user=user, org=org),
+    }
+
+
+def data_sha256(data: dict) -> str:
+    return sha256_hex(canonical_json(data))

@@ -1,0 +1,114 @@
+"""Grant report PDFs: built at once for a grant of few milestones, by a Celery task (with progress) for a large one."""
+
+import dataclasses
+import logging
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from apps.audit.services import audit_record
+from apps.core.errors import ValidationFailed
+from apps.funding.models import Grant
+from apps.reports import permissions
+from apps.reports.models import ExportStatus, GrantReportExport, PageSize
+from apps.reports.rendering import render_pdf
+from apps.reports.selectors import data_sha256, grant_report_data
+from apps.tenancy.services import require
+
+logger = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderedReport:
+    pdf: bytes
+    data_sha256: str
+    filename: str
+    generated_at: object
+
+
+def clean_page_size(value) -> str:
+    value = value or PageSize.A4
+    if value not in PageSize.values:
+        raise ValidationFailed.for_field("page_size", f"Choose one of: {', '.join(PageSize.values)}.")
+    return value
+
+
+def report_filename(grant: Grant) -> str:
+    return f"grant-report-{slugify(grant.title)[:60] or grant.pk}.pdf"
+
+
+def is_large(grant: Grant) -> bool:
+    return grant.milestones.count() > settings.REPORTS_SYNC_MAX_MILESTONES
+
+
+def grant_report_render(*, grant: Grant, by, page_size: str = PageSize.A4, progress=None) -> RenderedReport:
+    """The PDF of one grant, now. Reading only: any member of the grant's organization may export it."""
+    require(permissions.can_export_grant_report(by, grant.organization))
+    page_size = clean_page_size(page_size)
+    data = grant_report_data(user=by, grant=grant)
+    if progress is not None:
+        progress(10)
+    digest = data_sha256(data)
+    generated_at = timezone.now()
+    pdf = render_pdf(data=data, data_hash=digest, generated_at=generated_at, page_size=page_size, progress=progress)
+    return RenderedReport(pdf=pdf, data_sha256=digest, filename=report_filename(grant), generated_at=generated_at)
+
+
+def grant_report_export_request(*, grant: Grant, by, page_size: str = PageSize.A4) -> GrantReportExport:
+    """Queues a background export; the task is sent once the row is committed, so the worker always finds it."""
+    require(permissions.can_export_grant_report(by, grant.organization))
+    page_size = clean_page_size(page_size)
+    with transaction.atomic():
+        export = GrantReportExport.objects.create(
+            organization=grant.organization, grant=grant, requested_by=by, page_size=page_size
+        )
+        audit_record(
+            action="grant.report_exported",
+            actor=by,
+            organization=grant.organization,
+            obj=grant,
+            after={"export": str(export.pk), "page_size": page_size},
+        )
+        from apps.reports.tasks import grant_report_export_build
+
+        transaction.on_commit(lambda: grant_report_export_build.delay(str(export.pk)))
+    return export
+
+
+def _set_progress(export_id, percent: int) -> None:
+    GrantReportExport.objects.filter(pk=export_id).update(progress=min(99, percent), updated_at=timezone.now())
+
+
+def grant_report_export_run(*, export_id) -> GrantReportExport:
+    """The task's work: builds the PDF, keeps the file, and records progress as it goes. Idempotent: a finished
+    export is left as it is."""
+    export = GrantReportExport.objects.select_related("grant__organization", "grant__funder", "requested_by").get(
+        pk=export_id
+    )
+    if export.status == ExportStatus.DONE:
+        return export
+    GrantReportExport.objects.filter(pk=export.pk).update(status=ExportStatus.RUNNING, progress=1)
+    try:
+        rendered = grant_report_render(
+            grant=export.grant,
+            by=export.requested_by,
+            page_size=export.page_size,
+            progress=lambda percent: _set_progress(export.pk, percent),
+        )
+    except Exception as exc:
+        logger.exception("grant report export %s failed", export.pk)
+        GrantReportExport.objects.filter(pk=export.pk).update(
+            status=ExportStatus.FAILED, error=str(exc)[:2000], finished_at=timezone.now()
+        )
+        # Recorded on the export, which the page shows: a retry would fail the same way on the same data.
+        export.refresh_from_db()
+        return export
+    export.refresh_from_db()
+    export.file.save(f"{export.pk}.pdf", ContentFile(rendered.pdf), save=False)
+    export.status, export.progress = ExportStatus.DONE, 100
+    export.data_sha256, export.finished_at = rendered.data_sha256, timezone.now()
+    export.save(update_fields=["file", "status", "progress", "data_sha256", "finished_at", "updated_at"])
+    return export

@@ -1,0 +1,165 @@
+"""The grant report PDF: its data hash, its text, paper sizes, fonts, the API route, and background exports."""
+
+import datetime as dt
+import re
+import shutil
+import subprocess
+from decimal import Decimal
+
+import pytest
+
+from apps.core.canonical import canonical_json, sha256_hex
+from apps.funding.models import Funder, FunderKind
+from apps.funding.services.grants import grant_create
+from apps.funding.services.milestones import criterion_add, milestone_create
+from apps.reports.models import ExportStatus, GrantReportExport
+from apps.reports.selectors import grant_for_report, grant_report_data
+from apps.tenancy.models import Membership, Role
+from tests.conftest import service_missing
+from tests.funding.factories import GrantFactory
+
+
+@pytest.fixture
+def grant(org, people):
+    finance = people[Role.FINANCE]
+    funder = Funder.objects.create(organization=org, name="Open Compute Commons", kind=FunderKind.FOUNDATION)
+    grant = grant_create(
+        organization=org,
+        by=finance,
+        funder=funder,
+        title="Community GPU cloud",
+        currency="USD",
+        amount_requested=Decimal("300000"),
+        period_start=dt.date(2026, 1, 1),
+        period_end=dt.date(2026, 12, 31),
+    )
+    for n, title in enumerate(["Cluster online", "First 100 researchers"]):
+        milestone = milestone_create(
+            parent=grant, by=finance, title=title, amount=Decimal("50000"), due_date=dt.date(2026, 3 + n, 1)
+        )
+        criterion_add(milestone=milestone, by=finance, kind="manual", description=f"{title}: report accepted")
+    return grant
+
+
+def pdf_text(pdf: bytes, tmp_path) -> str:
+    if shutil.which("pdftotext") is None:
+        service_missing("pdftotext (Debian package poppler-utils)")
+    path = tmp_path / "report.pdf"
+    path.write_bytes(pdf)
+    return subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True, check=True).stdout
+
+
+def test_report_prints_names_and_the_hash_of_its_data(browser_for, people, grant, tmp_path):
+    response = browser_for(people[Role.VIEWER]).get(f"/grants/{grant.pk}/report.pdf")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/pdf"
+    data = grant_report_data(user=people[Role.VIEWER], grant=grant_for_report(user=people[Role.VIEWER], pk=grant.pk))
+    digest = sha256_hex(canonical_json(data))
+    assert response["X-Report-SHA256"] == digest
+    text = pdf_text(response.content, tmp_path)
+    for expected in ("Community GPU cloud", "Cluster online", "First 100 researchers", "Open Compute Commons", digest):
+        assert expected in text
+    assert re.search(r"Page 1 of \d+", text)
+    assert "Not escrowed" in text
+
+
+def test_same_data_gives_the_same_hash_and_a_change_gives_another(people, grant):
+    viewer = people[Role.VIEWER]
+    first = sha256_hex(canonical_json(grant_report_data(user=viewer, grant=grant_for_report(user=viewer, pk=grant.pk))))
+    again = sha256_hex(canonical_json(grant_report_data(user=viewer, grant=grant_for_report(user=viewer, pk=grant.pk))))
+    assert first == again
+    milestone_create(
+        parent=grant, by=people[Role.FINANCE], title="Late add", amount=Decimal("1"), due_date=dt.date(2026, 9, 1)
+    )
+    changed = grant_report_data(user=viewer, grant=grant_for_report(user=viewer, pk=grant.pk))
+    assert sha256_hex(canonical_json(changed)) != first
+
+
+def test_fonts_are_embedded_and_letter_is_a_letter_page(browser_for, people, grant, tmp_path):
+    client = browser_for(people[Role.FINANCE])
+    a4 = client.get(f"/grants/{grant.pk}/report.pdf", {"page_size": "A4"}).content
+    letter = client.get(f"/grants/{grant.pk}/report.pdf", {"page_size": "Letter"}).content
+    if shutil.which("pdffonts") is None:
+        service_missing("pdffonts (Debian package poppler-utils)")
+    (tmp_path / "a4.pdf").write_bytes(a4)
+    fonts = subprocess.run(["pdffonts", str(tmp_path / "a4.pdf")], capture_output=True, text=True, check=True).stdout
+    rows = [line.split() for line in fonts.splitlines()[2:]]
+    assert any("Report-Sans" in row[0] for row in rows)
+    assert rows and all(row[-5] == "yes" for row in rows)  # the "emb" column: every font is embedded
+    (tmp_path / "letter.pdf").write_bytes(letter)
+    sizes = {
+        name: subprocess.run(["pdfinfo", str(tmp_path / name)], capture_output=True, text=True, check=True).stdout
+        for name in ("a4.pdf", "letter.pdf")
+    }
+    assert "(A4)" in sizes["a4.pdf"]
+    assert "612 x 792 pts (letter)" in sizes["letter.pdf"]
+
+
+def test_api_report_is_org_scoped(token_client_for, people, grant, outsider):
+    ok = token_client_for(people[Role.VIEWER]).get(f"/api/grants/{grant.pk}/report.pdf", HTTP_ACCEPT="application/pdf")
+    assert ok.status_code == 200
+    assert ok["Content-Type"] == "application/pdf" and ok.content.startswith(b"%PDF-")
+    foreign = token_client_for(outsider).get(f"/api/grants/{grant.pk}/report.pdf", HTTP_ACCEPT="application/pdf")
+    assert foreign.status_code == 404
+    assert foreign.json()["message"] == "Grant not found."
+
+
+def test_api_report_needs_authentication(api_client, grant):
+    assert api_client.get(f"/api/grants/{grant.pk}/report.pdf").status_code == 401
+
+
+def test_dashboard_report_of_another_organization_is_not_found(browser_for, outsider, people):
+    theirs = GrantFactory(organization=Membership.objects.get(user=outsider).organization)
+    assert browser_for(people[Role.OWNER]).get(f"/grants/{theirs.pk}/report.pdf").status_code == 404
+
+
+def test_large_report_is_built_in_the_background_with_progress(
+    browser_for, people, grant, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.REPORTS_SYNC_MAX_MILESTONES = 1
+    settings.MEDIA_ROOT = tmp_path
+    client = browser_for(people[Role.FINANCE])
+    page = client.get(f"/grants/{grant.pk}/").content.decode()
+    assert "Build the report" in page and "Download PDF" not in page
+    assert client.get(f"/grants/{grant.pk}/report.pdf").status_code == 302  # not built inline
+
+    with django_capture_on_commit_callbacks(execute=True):  # the task is sent once the export row is committed
+        response = client.post(f"/grants/{grant.pk}/report/", {"page_size": "Letter"})
+    export = GrantReportExport.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/reports/exports/{export.pk}/"
+    # Tasks run in-process here, so the export is finished when the redirect comes back.
+    assert export.status == ExportStatus.DONE and export.progress == 100
+    status = client.get(f"/reports/exports/{export.pk}/", HTTP_HX_REQUEST="true").content.decode()
+    assert "every 1s" not in status  # finished: htmx stops polling
+    assert export.data_sha256 in status
+    download = client.get(f"/reports/exports/{export.pk}/download/")
+    pdf = b"".join(download.streaming_content)
+    assert pdf.startswith(b"%PDF-") and download["X-Report-SHA256"] == export.data_sha256
+    assert export.data_sha256 in pdf_text(pdf, tmp_path)
+
+
+def test_export_in_progress_is_polled_by_htmx(browser_for, people, grant):
+    export = GrantReportExport.objects.create(
+        organization=grant.organization, grant=grant, requested_by=people[Role.FINANCE], progress=40
+    )
+    body = browser_for(people[Role.FINANCE]).get(f"/reports/exports/{export.pk}/", HTTP_HX_REQUEST="true")
+    text = body.content.decode()
+    assert 'hx-trigger="every 1s"' in text and 'value="40"' in text
+
+
+def test_api_large_report_answers_202_with_the_export_to_poll(
+    token_client_for, people, grant, settings, tmp_path, django_capture_on_commit_callbacks
+):
+    settings.REPORTS_SYNC_MAX_MILESTONES = 1
+    settings.MEDIA_ROOT = tmp_path
+    client = token_client_for(people[Role.FINANCE])
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get(f"/api/grants/{grant.pk}/report.pdf")
+    assert response.status_code == 202
+    body = response.json()
+    assert response["Location"].endswith(f"/api/report-exports/{body['id']}/")
+    status = client.get(f"/api/report-exports/{body['id']}/").json()
+    assert status["status"] == "done" and status["progress"] == 100
+    assert status["download_url"].endswith(f"/api/report-exports/{body['id']}/file")
+    pdf = client.get(f"/api/report-exports/{body['id']}/file")
+    assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF-")
