@@ -7,7 +7,10 @@ INSTALLED := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test install system-deps lint schema check-python worker beat
+ANVIL := contracts/node_modules/.bin/anvil
+ETH_PORT ?= 8545
+
+.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat
 
 install: $(INSTALLED)
 
@@ -19,13 +22,33 @@ $(INSTALLED): requirements.lock
 system-deps:
 	@bash scripts/install_system_deps.sh
 
-run: install system-deps
+# anvil (the local chain) and the contract toolchain; `npm ci` when node_modules is missing or older than the lock
+# (same stamp as contracts/ci.sh).
+contracts-deps:
+	@want=$$(sha256sum contracts/package-lock.json | cut -d' ' -f1); \
+	if [ ! -x $(ANVIL) ] || [ "$$(cat contracts/node_modules/.ci-lock-sha256 2>/dev/null)" != "$$want" ]; then \
+		(cd contracts && npm ci --no-audit --no-fund) && echo "$$want" > contracts/node_modules/.ci-lock-sha256; \
+	fi
+
+# A local chain (anvil, chain 31337, state kept in var/anvil-state.json) runs beside the server and stops with it;
+# the escrow contract is deployed once (escrow_deploy is idempotent), then the demo data is seeded.
+run: install system-deps contracts-deps
 	$(BIN)/python manage.py migrate --noinput
-	$(BIN)/python manage.py seed_demo
-	@echo
-	@echo "  govtrack is starting: open http://$(HOST):$(PORT)/ and sign in with a user printed above."
-	@echo "  API docs: http://$(HOST):$(PORT)/api/docs/   Admin: http://$(HOST):$(PORT)/admin/ (owner@demo)"
-	@echo
+	@mkdir -p var
+	@if (exec 3<>/dev/tcp/127.0.0.1/$(ETH_PORT)) 2>/dev/null; then \
+		echo "Port $(ETH_PORT) is taken: stop what listens there or run make run ETH_PORT=<free port>." >&2; exit 1; fi
+	@$(ANVIL) --host 127.0.0.1 --port $(ETH_PORT) --chain-id 31337 --state var/anvil-state.json --state-interval 1 \
+		--silent & anvil_pid=$$!; \
+	trap 'kill $$anvil_pid 2>/dev/null; wait $$anvil_pid 2>/dev/null' EXIT INT TERM; \
+	for _ in $$(seq 150); do (exec 3<>/dev/tcp/127.0.0.1/$(ETH_PORT)) 2>/dev/null && break; sleep 0.1; done; \
+	export ETH_RPC_URL=http://127.0.0.1:$(ETH_PORT) ETH_CHAIN_ID=31337; \
+	$(BIN)/python manage.py escrow_deploy && \
+	$(BIN)/python manage.py seed_demo && \
+	echo && \
+	echo "  govtrack is starting: open http://$(HOST):$(PORT)/ and sign in with a user printed above." && \
+	echo "  API docs: http://$(HOST):$(PORT)/api/docs/   Admin: http://$(HOST):$(PORT)/admin/ (owner@demo)" && \
+	echo "  Local chain: $$ETH_RPC_URL (anvil, chain 31337; state in var/anvil-state.json)" && \
+	echo && \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 lint: install
@@ -35,7 +58,7 @@ lint: install
 schema: install
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file $(VENV)/openapi.yaml
 
-test: install system-deps lint schema
+test: install system-deps contracts-deps lint schema
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 	@if [ -f contracts/ci.sh ]; then bash contracts/ci.sh; fi

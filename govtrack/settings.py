@@ -361,3 +361,50 @@ REPORTS_SYNC_MAX_MILESTONES = env_int("REPORTS_SYNC_MAX_MILESTONES", 30)
 REPORTS_FONT_DIR = Path(os.environ.get("REPORTS_FONT_DIR", "/usr/share/fonts/truetype/dejavu"))
 # WeasyPrint logs each rendering step and fontTools each font subset at INFO: kept for warnings only.
 LOGGING["loggers"] |= {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}}
+
+# --- Escrow on chain ---------------------------------------------------------------------------
+INSTALLED_APPS.append("apps.escrow")
+# Empty: no chain configured (escrow features answer so; /readyz has no "chain" check). `make run` sets it to the
+# local anvil it starts (http://127.0.0.1:8545, chain 31337).
+ETH_RPC_URL = os.environ.get("ETH_RPC_URL", "")
+ETH_CHAIN_ID = env_int("ETH_CHAIN_ID", 31337)
+ESCROW_ADDRESS = os.environ.get("ESCROW_ADDRESS", "")  # empty: the contract `manage.py escrow_deploy` recorded
+# The signer's private key is read from the environment (ESCROW_SIGNER_KEY, or the file ESCROW_SIGNER_KEY_FILE
+# names) when a transaction is signed; it is never kept in settings, logs or the database.
+ESCROW_SIGNER_KEY_FILE = os.environ.get("ESCROW_SIGNER_KEY_FILE", "")
+# With DEBUG on a local chain (31337) and no key set, anvil's first default account signs (its key is public).
+ESCROW_ALLOW_LOCAL_DEV_KEY = DEBUG and ETH_CHAIN_ID == 31337
+# Blocks on top of a transaction's (its own included) before it counts as confirmed and its events take effect.
+ESCROW_CONFIRMATIONS = env_int("ESCROW_CONFIRMATIONS", 1 if ETH_CHAIN_ID == 31337 else 12)
+ESCROW_MAX_FEE_GWEI = Decimal(os.environ.get("ESCROW_MAX_FEE_GWEI", "300"))  # cap on maxFeePerGas
+ESCROW_MIN_PRIORITY_FEE_GWEI = Decimal(os.environ.get("ESCROW_MIN_PRIORITY_FEE_GWEI", "1"))
+ESCROW_REPLACE_AFTER_SECONDS = env_int("ESCROW_REPLACE_AFTER_SECONDS", 180)  # unmined: re-sign with +12.5% fees
+ESCROW_RPC_TIMEOUT_SECONDS = float(os.environ.get("ESCROW_RPC_TIMEOUT_SECONDS", "10"))
+ESCROW_RETRY_BASE_SECONDS = env_int("ESCROW_RETRY_BASE_SECONDS", 5)
+ESCROW_RETRY_MAX_SECONDS = env_int("ESCROW_RETRY_MAX_SECONDS", 600)
+ESCROW_MAX_ATTEMPTS = env_int("ESCROW_MAX_ATTEMPTS", 8)  # a call the node keeps refusing (revert) then fails
+ESCROW_LOG_PAGE_BLOCKS = env_int("ESCROW_LOG_PAGE_BLOCKS", 2000)
+ESCROW_LOG_PAGE_MAX_BLOCKS = env_int("ESCROW_LOG_PAGE_MAX_BLOCKS", 10000)
+ESCROW_REORG_WATCH_BLOCKS = env_int("ESCROW_REORG_WATCH_BLOCKS", 128)  # confirmed txs re-checked this long
+ESCROW_START_BLOCK = env_int("ESCROW_START_BLOCK", 0)  # with ESCROW_ADDRESS: where its events begin
+ESCROW_DEADLINE_GRACE_DAYS = env_int("ESCROW_DEADLINE_GRACE_DAYS", 0)  # on-chain deadline = due date + grace
+ESCROW_SEND_ON_COMMIT = env_bool("ESCROW_SEND_ON_COMMIT", True)  # queue the sender when an intent commits
+ESCROW_POLL_SECONDS = env_int("ESCROW_POLL_SECONDS", 5)
+CELERY_BEAT_SCHEDULE["escrow-sync"] = {
+    "task": "apps.escrow.tasks.escrow_sync",
+    "schedule": timedelta(seconds=ESCROW_POLL_SECONDS),
+}
+CELERY_BEAT_SCHEDULE["escrow-refund-expired"] = {
+    "task": "apps.escrow.tasks.escrow_refund_expired",
+    "schedule": timedelta(minutes=10),
+}
+MILESTONE_VERIFIED_HOOKS.append("apps.escrow.services.attestations.escrow_milestone_verified")
+DEMO_SEEDERS.append("apps.escrow.demo.seed")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "EscrowAgreementStatusEnum": "apps.escrow.models.AgreementStatus",
+        "OnchainMilestoneStatusEnum": "apps.escrow.models.OnchainMilestoneStatus",
+        "ChainTxKindEnum": "apps.escrow.models.ChainTxKind",
+        "ChainTxStatusEnum": "apps.escrow.models.ChainTxStatus",
+    }
+)

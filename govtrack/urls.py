@@ -25,6 +25,7 @@ api_patterns = [
     path("", include("apps.compliance.urls")),
     path("", include("apps.risks.urls")),
     path("", include("apps.compute.urls")),
+    path("", include("apps.escrow.urls")),
 ]
 
 urlpatterns = [

@@ -479,6 +479,11 @@ def milestone_approve_release(*, milestone: Milestone, by, note: str = "") -> Mi
     with transaction.atomic():
         milestone = Milestone.objects.select_for_update().get(pk=milestone.pk)
         require_state(milestone, [MilestoneStatus.VERIFIED], "approve the release of")
+        if getattr(milestone, "escrow", None) is not None:  # the escrow app's EscrowMilestone holds its funds
+            raise Conflict(
+                "This milestone's funds are held in the escrow contract: they are released on chain when the "
+                "milestone is attested (queued when it was verified), not by an approval here."
+            )
         role = role_of(by, milestone.organization)
         if milestone.approvals.filter(purpose=ApprovalPurpose.RELEASE, user=by).exists():
             raise Conflict("You have already approved this release; another approver must approve it.")
@@ -556,3 +561,90 @@ def milestone_refund(*, milestone: Milestone, by, reason: str = "") -> Milestone
         decision=permissions.can_verify_milestone,
         reason=reason,
     )
+
+
+# --- transitions the escrow contract decides ------------------------------------------------------------------
+# The escrow app's indexer calls these when a confirmed contract event says what happened (`by=None`: govtrack,
+# on the chain's word), and the reverse ones when a reorg removed that event.
+
+ESCROW_RELEASABLE_FROM = [
+    *OPEN_MILESTONE_STATUSES,
+    MilestoneStatus.VERIFIED,
+    MilestoneStatus.DISPUTED,
+    MilestoneStatus.MISSED,
+]
+
+
+def milestone_release_from_chain(*, milestone: Milestone, tx_hash: str, by=None) -> Milestone:
+    """MilestoneApproved was confirmed: the contract made the amount withdrawable by the beneficiary."""
+    return _transition(
+        milestone=milestone,
+        by=by,
+        to=MilestoneStatus.RELEASED,
+        allowed_from=ESCROW_RELEASABLE_FROM,
+        action="release (approved on chain)",
+        decision=permissions.can_approve_release,
+        reason=f"Approved by the escrow contract in transaction {tx_hash}.",
+    )
+
+
+def milestone_refund_from_chain(*, milestone: Milestone, tx_hash: str, by=None) -> Milestone:
+    """MilestoneRefunded was confirmed: the contract credited the amount back to the funder."""
+    return _transition(
+        milestone=milestone,
+        by=by,
+        to=MilestoneStatus.REFUNDED,
+        allowed_from=ESCROW_RELEASABLE_FROM,
+        action="refund (refunded on chain)",
+        decision=permissions.can_verify_milestone,
+        reason=f"Refunded by the escrow contract in transaction {tx_hash}.",
+    )
+
+
+def milestone_reopen_from_chain(*, milestone: Milestone, to: str, reason: str, by=None) -> Milestone:
+    """A reorg removed the event that released or refunded the milestone: back to the status it had before."""
+    if to not in MilestoneStatus.values or to in (MilestoneStatus.RELEASED, MilestoneStatus.REFUNDED):
+        raise ValidationFailed.for_field("to", f"'{to}' is not a status a milestone returns to.")
+    return _transition(
+        milestone=milestone,
+        by=by,
+        to=to,
+        allowed_from=[MilestoneStatus.RELEASED, MilestoneStatus.REFUNDED],
+        action="reopen (its on-chain event was removed by a reorg)",
+        decision=permissions.can_verify_milestone,
+        reason=reason,
+    )
+
+
+def disbursement_reverse_from_chain(*, disbursement, reason: str, by=None) -> None:
+    """A reorg removed the Withdrawn event an on-chain disbursement was recorded from: the payment did not happen
+    on the canonical chain, so the row goes and the running totals come down (audited)."""
+    from django.db.models import F
+
+    from apps.funding.models import Disbursement, DisbursementKind, Grant, Investment
+
+    check(permissions.can_record_disbursement, by, disbursement.organization)
+    if disbursement.kind != DisbursementKind.ONCHAIN:
+        raise Conflict("Only an on-chain disbursement is reversed by the chain.")
+    with transaction.atomic():
+        disbursement = Disbursement.objects.select_for_update().select_related("milestone").get(pk=disbursement.pk)
+        milestone = disbursement.milestone
+        Milestone.objects.filter(pk=milestone.pk).update(amount_disbursed=F("amount_disbursed") - disbursement.amount)
+        parent_model = Grant if milestone.grant_id else Investment
+        parent_model.objects.filter(pk=milestone.grant_id or milestone.investment_id).update(
+            amount_disbursed=F("amount_disbursed") - disbursement.amount
+        )
+        audit_record(
+            action="disbursement.reversed",
+            actor=by,
+            organization=disbursement.organization,
+            obj=disbursement,
+            before={
+                "milestone": str(milestone.pk),
+                "amount": disbursement.amount,
+                "currency": disbursement.currency,
+                "reference": disbursement.reference,
+            },
+            after={"reason": reason},
+        )
+        disbursement.delete()

@@ -1,0 +1,247 @@
+"""Putting a grant's or an investment's milestones in escrow.
+
+Amounts: the token must be a stablecoin denominated in the parent's currency (an EscrowToken row says which
+currency a token stands for). A milestone of `amount` (two decimals) is `amount * 10^decimals` base units on
+chain, which must be a whole number (a token with fewer than two decimals cannot carry cents). The on-chain
+deadline of a milestone is the end of its due date (UTC) plus ESCROW_DEADLINE_GRACE_DAYS: approvers may attest
+until then, and anyone may refund after it.
+"""
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from eth_utils import is_address, to_checksum_address
+
+from apps.audit.services import audit_record
+from apps.core.canonical import sha256_hex
+from apps.core.errors import Conflict, ValidationFailed
+from apps.escrow import chain, permissions
+from apps.escrow.models import (
+    ChainTxKind,
+    EscrowAgreement,
+    EscrowMilestone,
+    EscrowToken,
+)
+from apps.escrow.services.outbox import chaintx_enqueue, escrow_address
+from apps.escrow.signer import signer_address
+from apps.funding.models import Grant, Investment, Milestone, MilestoneStatus
+from apps.funding.services.common import check
+
+MAX_MILESTONES = 64  # the contract's MAX_MILESTONES
+MAX_APPROVERS = 32
+ESCROWABLE_STATUSES = (
+    MilestoneStatus.PLANNED,
+    MilestoneStatus.IN_PROGRESS,
+    MilestoneStatus.SUBMITTED,
+    MilestoneStatus.VERIFIED,
+)
+
+
+def base_units(amount: Decimal, decimals: int, *, field: str = "amount") -> int:
+    """`amount` whole tokens as integer base units; refuses an amount the token cannot represent exactly."""
+    units = amount * (Decimal(10) ** decimals)
+    if units != units.to_integral_value():
+        raise ValidationFailed.for_field(field, f"{amount} cannot be expressed in a token of {decimals} decimals.")
+    return int(units)
+
+
+def from_base_units(units: int, decimals: int) -> Decimal:
+    return Decimal(units) / (Decimal(10) ** decimals)
+
+
+def clean_address(value, *, field: str) -> str:
+    text = str(value or "").strip()
+    if not is_address(text) or int(text, 16) == 0:
+        raise ValidationFailed.for_field(field, f"'{value}' is not an Ethereum address (0x and 40 hex digits).")
+    return to_checksum_address(text)
+
+
+def milestone_deadline(milestone: Milestone) -> dt.datetime:
+    day_end = dt.datetime.combine(milestone.due_date, dt.time(23, 59, 59), tzinfo=dt.UTC)
+    return day_end + dt.timedelta(days=settings.ESCROW_DEADLINE_GRACE_DAYS)
+
+
+def external_ref_for(agreement_id: uuid.UUID) -> str:
+    return "0x" + sha256_hex(f"govtrack:escrow-agreement:{agreement_id}")
+
+
+def escrow_agreement_create(
+    *,
+    parent: Grant | Investment,
+    by,
+    token: EscrowToken,
+    beneficiary_address: str,
+    approvers: list[str] | None = None,
+    threshold: int = 1,
+    milestones: list[Milestone] | None = None,
+) -> EscrowAgreement:
+    """Queues the deposit of the parent's milestones into the escrow contract: an ERC-20 allowance and the
+    createAgreement call, in the transaction that writes the agreement. The signer is the funder."""
+    organization = parent.organization
+    check(permissions.can_manage_escrow, by, organization)
+    if token.chain_id != settings.ETH_CHAIN_ID:
+        raise ValidationFailed.for_field(
+            "token", f"The token is on chain {token.chain_id}, not {settings.ETH_CHAIN_ID}."
+        )
+    if token.currency != parent.currency:
+        raise ValidationFailed.for_field(
+            "token",
+            f"{token.symbol} stands for {token.currency}; this {parent._meta.verbose_name} is in {parent.currency}.",
+        )
+    funder = signer_address()
+    beneficiary = clean_address(beneficiary_address, field="beneficiary_address")
+    if beneficiary == funder:
+        raise ValidationFailed.for_field("beneficiary_address", "The beneficiary cannot be the funder (the signer).")
+    approver_list = [clean_address(a, field="approvers") for a in (approvers or [funder])]
+    if len(set(approver_list)) != len(approver_list) or not 1 <= len(approver_list) <= MAX_APPROVERS:
+        raise ValidationFailed.for_field("approvers", f"1 to {MAX_APPROVERS} distinct addresses.")
+    if beneficiary in approver_list:
+        raise ValidationFailed.for_field("approvers", "The beneficiary cannot approve its own milestones.")
+    if not 1 <= int(threshold) <= len(approver_list):
+        raise ValidationFailed.for_field("threshold", f"Between 1 and {len(approver_list)} (the approvers).")
+    contract = escrow_address()
+    now = timezone.now()
+
+    with transaction.atomic():
+        parent = type(parent).objects.select_for_update().get(pk=parent.pk)
+        chosen = milestones if milestones is not None else list(parent.milestones.all())
+        rows = list(
+            Milestone.objects.filter(pk__in=[m.pk for m in chosen], status__in=ESCROWABLE_STATUSES, escrow__isnull=True)
+            .filter(**{"grant" if isinstance(parent, Grant) else "investment": parent})
+            .order_by("due_date", "created_at")
+        )
+        if milestones is not None and len(rows) != len({m.pk for m in milestones}):
+            raise ValidationFailed.for_field(
+                "milestones", "Each milestone must be of this parent, open or verified, and not already in escrow."
+            )
+        if not rows:
+            raise Conflict("No milestone to put in escrow: every milestone is settled or already in escrow.")
+        if len(rows) > MAX_MILESTONES:
+            raise ValidationFailed.for_field("milestones", f"At most {MAX_MILESTONES} milestones per agreement.")
+        terms = []
+        for milestone in rows:
+            deadline = milestone_deadline(milestone)
+            if deadline <= now:
+                raise ValidationFailed.for_field(
+                    "milestones", f"'{milestone.title}' was due on {milestone.due_date}: its deadline has passed."
+                )
+            terms.append((milestone, base_units(milestone.amount, token.decimals, field="milestones"), deadline))
+        total = sum(units for _, units, _ in terms)
+        if total >= 2**96:
+            raise ValidationFailed.for_field("milestones", "The total exceeds what the contract holds per agreement.")
+
+        agreement_id = uuid.uuid4()
+        external_ref = external_ref_for(agreement_id)
+        try:
+            agreement = EscrowAgreement.objects.create(
+                id=agreement_id,
+                organization=organization,
+                grant=parent if isinstance(parent, Grant) else None,
+                investment=parent if isinstance(parent, Investment) else None,
+                chain_id=settings.ETH_CHAIN_ID,
+                contract_address=contract,
+                external_ref=external_ref,
+                funder_address=funder,
+                beneficiary_address=beneficiary,
+                token=token,
+                token_address=token.address,
+                token_decimals=token.decimals,
+                currency=token.currency,
+                total_base_units=total,
+                approvers=approver_list,
+                threshold=int(threshold),
+                created_by=by,
+            )
+            escrow_milestones = EscrowMilestone.objects.bulk_create(
+                [
+                    EscrowMilestone(
+                        agreement=agreement, milestone=milestone, index=i, amount_base_units=units, deadline=deadline
+                    )
+                    for i, (milestone, units, deadline) in enumerate(terms)
+                ]
+            )
+        except IntegrityError:
+            raise Conflict(
+                "One of these milestones was put in escrow at the same time; reload and try again."
+            ) from None
+        chaintx_enqueue(
+            kind=ChainTxKind.TOKEN_APPROVE,
+            to=token.address,
+            params={"spender": contract, "amount": str(total)},
+            organization=organization,
+            agreement=agreement,
+        )
+        chaintx_enqueue(
+            kind=ChainTxKind.CREATE,
+            to=contract,
+            params={
+                "data": chain.encode_call(
+                    "MilestoneEscrow",
+                    "createAgreement",
+                    [
+                        beneficiary,
+                        token.address,
+                        [units for _, units, _ in terms],
+                        [int(deadline.timestamp()) for _, _, deadline in terms],
+                        approver_list,
+                        int(threshold),
+                        bytes.fromhex(external_ref[2:]),
+                    ],
+                )
+            },
+            organization=organization,
+            agreement=agreement,
+        )
+        audit_record(
+            action="escrow.agreement_created",
+            actor=by,
+            organization=organization,
+            obj=agreement,
+            after={
+                "parent": str(parent.pk),
+                "chain_id": settings.ETH_CHAIN_ID,
+                "contract": contract,
+                "token": token.address,
+                "currency": token.currency,
+                "total_base_units": str(total),
+                "beneficiary": beneficiary,
+                "approvers": approver_list,
+                "threshold": int(threshold),
+                "milestones": [str(m.pk) for m, _, _ in terms],
+                "external_ref": external_ref,
+            },
+        )
+        # A milestone verified before it went into escrow is attested as soon as the agreement is on chain.
+        from apps.escrow.services.attestations import escrow_attest_queue
+
+        for escrow_milestone in escrow_milestones:
+            if escrow_milestone.milestone.status == MilestoneStatus.VERIFIED:
+                escrow_attest_queue(escrow_milestone=escrow_milestone, by=by)
+    return agreement
+
+
+def escrow_token_register(
+    *, address: str, symbol: str, decimals: int, currency: str, name: str = "", chain_id: int | None = None
+) -> EscrowToken:
+    """Operator (admin, the demo seeder): accepts a stablecoin for escrow. Global, not an organization's row."""
+    from apps.core.money import clean_currency
+
+    address = clean_address(address, field="address")
+    currency = clean_currency(currency)
+    with transaction.atomic():
+        token, created = EscrowToken.objects.get_or_create(
+            chain_id=chain_id or settings.ETH_CHAIN_ID,
+            address=address,
+            defaults={"symbol": symbol, "decimals": decimals, "currency": currency, "name": name},
+        )
+        if created:
+            audit_record(
+                action="escrow.token_registered",
+                obj=token,
+                after={"address": address, "symbol": symbol, "decimals": decimals, "currency": currency},
+            )
+    return token

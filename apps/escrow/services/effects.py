@@ -1,0 +1,296 @@
+"""What a confirmed contract event changes in govtrack, and how a reorg takes it back.
+
+Each event is applied once (`ChainEvent.applied`, set in the transaction of its effects) and records what it did in
+`ChainEvent.effects`, so undoing it reverses exactly that. Events of agreements govtrack did not create are stored
+and marked applied with no effect.
+"""
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+from django.db.models import F
+
+from apps.audit.services import audit_record
+from apps.escrow.models import (
+    AgreementStatus,
+    ChainEvent,
+    EscrowAgreement,
+    EscrowMilestone,
+    OnchainMilestoneStatus,
+)
+from apps.escrow.services.agreements import from_base_units
+from apps.funding.models import Disbursement, DisbursementKind, MilestoneStatus
+from apps.funding.services.disbursements import disbursement_record
+from apps.funding.services.milestones import (
+    disbursement_reverse_from_chain,
+    milestone_refund_from_chain,
+    milestone_release_from_chain,
+    milestone_reopen_from_chain,
+)
+
+logger = logging.getLogger(__name__)
+
+SETTLED = (OnchainMilestoneStatus.APPROVED, OnchainMilestoneStatus.REFUNDED, OnchainMilestoneStatus.CANCELLED)
+STATUS_BY_EVENT = {
+    "MilestoneApproved": OnchainMilestoneStatus.APPROVED,
+    "MilestoneRefunded": OnchainMilestoneStatus.REFUNDED,
+    "MilestoneCancelled": OnchainMilestoneStatus.CANCELLED,
+}
+
+
+def agreement_mark_failed(*, agreement: EscrowAgreement, reason: str) -> None:
+    with transaction.atomic():
+        agreement = EscrowAgreement.objects.select_for_update().get(pk=agreement.pk)
+        if agreement.status != AgreementStatus.CREATING:
+            return
+        agreement.status = AgreementStatus.FAILED
+        agreement.save(update_fields=["status", "updated_at"])
+        audit_record(
+            action="escrow.agreement_failed",
+            organization=agreement.organization,
+            obj=agreement,
+            before={"status": AgreementStatus.CREATING},
+            after={"status": AgreementStatus.FAILED, "reason": reason},
+        )
+
+
+def _escrow_milestone(agreement: EscrowAgreement, args: dict) -> EscrowMilestone | None:
+    return (
+        EscrowMilestone.objects.select_for_update(of=("self",))
+        .select_related("milestone")
+        .filter(agreement=agreement, index=int(args["milestoneIndex"]))
+        .first()
+    )
+
+
+def _settle_check(agreement: EscrowAgreement) -> None:
+    open_left = agreement.milestones.exclude(onchain_status__in=SETTLED).exists()
+    status = AgreementStatus.ACTIVE if open_left else AgreementStatus.SETTLED
+    if agreement.status in (AgreementStatus.ACTIVE, AgreementStatus.SETTLED) and agreement.status != status:
+        agreement.status = status
+        agreement.save(update_fields=["status", "updated_at"])
+
+
+def _paid_on(event: ChainEvent) -> dt.date:
+    return (event.block_timestamp or event.created_at).date()
+
+
+# --- apply -----------------------------------------------------------------------------------------------------
+
+
+def _apply_created(event: ChainEvent, agreement: EscrowAgreement) -> dict:
+    if agreement.onchain_id is not None:
+        return {}
+    args = event.args
+    if int(args["totalAmount"]) != int(agreement.total_base_units) or args["token"] != agreement.token_address:
+        logger.error("agreement %s: on-chain terms differ from ours: %s", agreement.pk, args)
+    agreement.onchain_id = int(args["agreementId"])
+    before = agreement.status
+    agreement.status = AgreementStatus.ACTIVE
+    agreement.save(update_fields=["onchain_id", "status", "updated_at"])
+    agreement.milestones.filter(onchain_status=OnchainMilestoneStatus.NONE).update(
+        onchain_status=OnchainMilestoneStatus.PENDING
+    )
+    audit_record(
+        action="escrow.agreement_onchain",
+        organization=agreement.organization,
+        obj=agreement,
+        before={"status": before},
+        after={"status": agreement.status, "onchain_id": agreement.onchain_id, "tx_hash": event.tx_hash},
+    )
+    return {"agreement": str(agreement.pk), "status_before": before}
+
+
+def _apply_attested(event: ChainEvent, agreement: EscrowAgreement) -> dict:
+    escrow_milestone = _escrow_milestone(agreement, event.args)
+    if escrow_milestone is None:
+        return {}
+    before = {"approvals": escrow_milestone.approvals, "hash": escrow_milestone.onchain_evidence_hash}
+    escrow_milestone.approvals = int(event.args["approvals"])
+    escrow_milestone.onchain_evidence_hash = event.args["evidenceHash"]
+    escrow_milestone.save(update_fields=["approvals", "onchain_evidence_hash", "updated_at"])
+    return {"escrow_milestone": str(escrow_milestone.pk), "before": before}
+
+
+def _apply_settled(event: ChainEvent, agreement: EscrowAgreement) -> dict:
+    escrow_milestone = _escrow_milestone(agreement, event.args)
+    if escrow_milestone is None:
+        return {}
+    status_before = escrow_milestone.onchain_status
+    escrow_milestone.onchain_status = STATUS_BY_EVENT[event.name]
+    escrow_milestone.save(update_fields=["onchain_status", "updated_at"])
+    milestone = escrow_milestone.milestone
+    funding_before = milestone.status
+    effects = {"escrow_milestone": str(escrow_milestone.pk), "status_before": status_before}
+    if event.name == "MilestoneApproved" and milestone.status != MilestoneStatus.RELEASED:
+        milestone_release_from_chain(milestone=milestone, tx_hash=event.tx_hash)
+        effects["funding_before"] = funding_before
+    elif event.name == "MilestoneRefunded" and milestone.status != MilestoneStatus.REFUNDED:
+        milestone_refund_from_chain(milestone=milestone, tx_hash=event.tx_hash)
+        effects["funding_before"] = funding_before
+    audit_record(
+        action="escrow.milestone_settled",
+        organization=agreement.organization,
+        obj=escrow_milestone,
+        before={"onchain_status": status_before},
+        after={"onchain_status": escrow_milestone.onchain_status, "tx_hash": event.tx_hash},
+    )
+    _settle_check(agreement)
+    return effects
+
+
+def _apply_withdrawn(event: ChainEvent, agreement: EscrowAgreement) -> dict:
+    """The beneficiary was paid: recorded as on-chain disbursements of the approved milestones, in index order,
+    each up to what is left of it."""
+    left = int(event.args["amount"])
+    allocations, disbursements = [], []
+    approved = (
+        EscrowMilestone.objects.select_for_update(of=("self",))
+        .select_related("milestone")
+        .filter(agreement=agreement, onchain_status=OnchainMilestoneStatus.APPROVED)
+        .order_by("index")
+    )
+    for escrow_milestone in approved:
+        room = int(escrow_milestone.amount_base_units) - int(escrow_milestone.withdrawn_base_units)
+        units = min(room, left)
+        if units <= 0:
+            continue
+        amount = from_base_units(units, agreement.token_decimals)
+        escrow_milestone.withdrawn_base_units = int(escrow_milestone.withdrawn_base_units) + units
+        escrow_milestone.save(update_fields=["withdrawn_base_units", "updated_at"])
+        milestone = escrow_milestone.milestone
+        # Fiat records carry cents; the rounding never exceeds what is left of the milestone.
+        fiat = min(amount.quantize(Decimal("0.01")), milestone.amount - milestone.amount_disbursed)
+        if fiat > 0:
+            disbursement = disbursement_record(
+                milestone=milestone,
+                by=None,
+                amount=fiat,
+                paid_on=_paid_on(event),
+                reference=event.tx_hash,
+                note=f"Withdrawn from escrow agreement #{agreement.onchain_id} ({units} base units).",
+                kind=DisbursementKind.ONCHAIN,
+            )
+            disbursements.append(str(disbursement.pk))
+        allocations.append([str(escrow_milestone.pk), str(units)])
+        left -= units
+        if left == 0:
+            break
+    if left:
+        logger.error("agreement %s: %s base units withdrawn beyond the approved milestones", agreement.pk, left)
+    agreement.withdrawn_base_units = int(agreement.withdrawn_base_units) + int(event.args["amount"]) - left
+    agreement.save(update_fields=["withdrawn_base_units", "updated_at"])
+    return {"allocations": allocations, "disbursements": disbursements, "unallocated": str(left)}
+
+
+def _apply_refund_claimed(event: ChainEvent, agreement: EscrowAgreement) -> dict:
+    agreement.refunded_base_units = int(agreement.refunded_base_units) + int(event.args["amount"])
+    agreement.save(update_fields=["refunded_base_units", "updated_at"])
+    return {"refunded": event.args["amount"]}
+
+
+APPLY = {
+    "AgreementCreated": _apply_created,
+    "Attested": _apply_attested,
+    "MilestoneApproved": _apply_settled,
+    "MilestoneRefunded": _apply_settled,
+    "MilestoneCancelled": _apply_settled,
+    "Withdrawn": _apply_withdrawn,
+    "RefundClaimed": _apply_refund_claimed,
+}
+
+
+def event_apply(*, event: ChainEvent, agreement: EscrowAgreement | None) -> None:
+    """Applies one stored event (once: a second call changes nothing)."""
+    with transaction.atomic():
+        event = ChainEvent.objects.select_for_update().get(pk=event.pk)
+        if event.applied or event.removed:
+            return
+        effects = {}
+        handler = APPLY.get(event.name)
+        if handler is not None and agreement is not None:
+            agreement = (
+                EscrowAgreement.objects.select_for_update(of=("self",))
+                .select_related("organization")
+                .get(pk=agreement.pk)
+            )
+            effects = handler(event, agreement)
+        event.applied, event.effects = True, effects
+        event.save(update_fields=["applied", "effects"])
+
+
+# --- undo ------------------------------------------------------------------------------------------------------
+
+
+def _reason(event: ChainEvent) -> str:
+    return f"Reorg: {event.name} of block {event.block_number} ({event.block_hash[:12]}…) left the chain."
+
+
+def _undo(event: ChainEvent) -> None:
+    effects = event.effects or {}
+    if event.name == "AgreementCreated" and effects.get("agreement"):
+        agreement = EscrowAgreement.objects.select_for_update().get(pk=effects["agreement"])
+        agreement.onchain_id, agreement.status = None, effects["status_before"]
+        agreement.save(update_fields=["onchain_id", "status", "updated_at"])
+        agreement.milestones.update(onchain_status=OnchainMilestoneStatus.NONE)
+        audit_record(
+            action="escrow.agreement_reorged",
+            organization=agreement.organization,
+            obj=agreement,
+            after={"reason": _reason(event)},
+        )
+    elif event.name == "Attested" and effects.get("escrow_milestone"):
+        escrow_milestone = EscrowMilestone.objects.select_for_update().get(pk=effects["escrow_milestone"])
+        escrow_milestone.approvals = effects["before"]["approvals"]
+        escrow_milestone.onchain_evidence_hash = effects["before"]["hash"]
+        escrow_milestone.save(update_fields=["approvals", "onchain_evidence_hash", "updated_at"])
+    elif event.name in STATUS_BY_EVENT and effects.get("escrow_milestone"):
+        escrow_milestone = (
+            EscrowMilestone.objects.select_for_update(of=("self",))
+            .select_related("milestone", "agreement__organization")
+            .get(pk=effects["escrow_milestone"])
+        )
+        escrow_milestone.onchain_status = effects["status_before"]
+        escrow_milestone.save(update_fields=["onchain_status", "updated_at"])
+        if effects.get("funding_before"):
+            milestone_reopen_from_chain(
+                milestone=escrow_milestone.milestone, to=effects["funding_before"], reason=_reason(event)
+            )
+        audit_record(
+            action="escrow.milestone_reorged",
+            organization=escrow_milestone.agreement.organization,
+            obj=escrow_milestone,
+            after={"onchain_status": escrow_milestone.onchain_status, "reason": _reason(event)},
+        )
+        _settle_check(escrow_milestone.agreement)
+    elif event.name == "Withdrawn":
+        for disbursement in Disbursement.objects.filter(pk__in=effects.get("disbursements", [])):
+            disbursement_reverse_from_chain(disbursement=disbursement, reason=_reason(event))
+        total = 0
+        for escrow_milestone_id, units in effects.get("allocations", []):
+            EscrowMilestone.objects.filter(pk=escrow_milestone_id).update(
+                withdrawn_base_units=F("withdrawn_base_units") - int(units)
+            )
+            total += int(units)
+        if total:
+            EscrowAgreement.objects.filter(onchain_id=event.agreement_onchain_id, chain_id=event.chain_id).update(
+                withdrawn_base_units=F("withdrawn_base_units") - total
+            )
+    elif event.name == "RefundClaimed" and effects.get("refunded"):
+        EscrowAgreement.objects.filter(onchain_id=event.agreement_onchain_id, chain_id=event.chain_id).update(
+            refunded_base_units=F("refunded_base_units") - int(effects["refunded"])
+        )
+
+
+def event_remove(*, event: ChainEvent) -> None:
+    """The event's block left the chain: undo what it did (if it was applied) and keep the row, marked removed."""
+    with transaction.atomic():
+        event = ChainEvent.objects.select_for_update().get(pk=event.pk)
+        if event.removed:
+            return
+        if event.applied:
+            _undo(event)
+        event.removed, event.applied, event.effects = True, False, {}
+        event.save(update_fields=["removed", "applied", "effects"])

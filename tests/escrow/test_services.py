@@ -1,0 +1,115 @@
+"""Service rules that need no chain node: what may go into escrow, the evidence hash, the release guard, retry."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.core.canonical import canonical_json, sha256_hex
+from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
+from apps.escrow.models import ChainTx, ChainTxKind, ChainTxStatus, EscrowToken
+from apps.escrow.services.agreements import base_units, escrow_agreement_create
+from apps.escrow.services.attestations import milestone_evidence_hash
+from apps.escrow.services.outbox import chaintx_retry
+from apps.funding.models import CriterionKind, CriterionStatus, MilestoneCriterion, MilestoneStatus
+from apps.funding.services.milestones import milestone_approve_release
+from tests.escrow.conftest import SIGNER_KEY
+from tests.escrow.factories import escrowable_investment
+
+BENEFICIARY = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+
+
+@pytest.fixture
+def offline(settings, monkeypatch, db):
+    monkeypatch.setenv("ESCROW_SIGNER_KEY", SIGNER_KEY)
+    settings.ETH_CHAIN_ID = 31337
+    settings.ESCROW_ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    settings.ESCROW_SEND_ON_COMMIT = False
+    return EscrowToken.objects.create(
+        chain_id=31337, address="0xe7f1725E7734CE288F8367e1Bb143E90bb3F0512", symbol="DUSD", decimals=6, currency="USD"
+    )
+
+
+def test_base_units_are_exact():
+    assert base_units(Decimal("1500.25"), 6) == 1_500_250_000
+    with pytest.raises(ValidationFailed):
+        base_units(Decimal("0.05"), 1)
+
+
+def test_agreement_queues_allowance_then_create(offline, org, people):
+    investment, _ = escrowable_investment(org)
+    agreement = escrow_agreement_create(
+        parent=investment, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY
+    )
+    kinds = list(ChainTx.objects.order_by("created_at").values_list("kind", flat=True))
+    assert kinds == [ChainTxKind.TOKEN_APPROVE, ChainTxKind.CREATE]
+    assert agreement.milestones.count() == 2 and agreement.external_ref.startswith("0x")
+    assert len(agreement.external_ref) == 66
+
+
+def test_agreement_refuses_other_currency_roles_and_past_deadlines(offline, org, people):
+    investment, milestones = escrowable_investment(org)
+    eur = EscrowToken.objects.create(
+        chain_id=31337, address="0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0", symbol="EURC", decimals=6, currency="EUR"
+    )
+    with pytest.raises(ValidationFailed, match="stands for EUR"):
+        escrow_agreement_create(parent=investment, by=people["finance"], token=eur, beneficiary_address=BENEFICIARY)
+    with pytest.raises(PermissionDenied, match="finance"):
+        escrow_agreement_create(
+            parent=investment, by=people["engineer"], token=offline, beneficiary_address=BENEFICIARY
+        )
+    milestones[0].due_date = timezone.localdate() - dt.timedelta(days=2)
+    milestones[0].save()
+    with pytest.raises(ValidationFailed, match="deadline has passed"):
+        escrow_agreement_create(parent=investment, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY)
+    assert not ChainTx.objects.exists()
+
+
+def test_evidence_hash_is_the_compute_report_or_the_record(offline, org):
+    _, (compute_only, manual) = escrowable_investment(org)
+    report = "ab" * 32
+    MilestoneCriterion.objects.create(
+        milestone=compute_only,
+        kind=CriterionKind.COMPUTE,
+        description="8 GPUs at 70%",
+        status=CriterionStatus.MET,
+        last_result={"report_sha256": report, "passed": True},
+    )
+    assert milestone_evidence_hash(compute_only) == "0x" + report
+
+    criterion = MilestoneCriterion.objects.create(
+        milestone=manual, kind=CriterionKind.MANUAL, description="Board approval", status=CriterionStatus.MET
+    )
+    record = {
+        "milestone": manual.pk,
+        "criteria": [
+            {"id": criterion.pk, "kind": "manual", "description": "Board approval", "status": "met", "result": {}}
+        ],
+        "evidence": [],
+    }
+    assert milestone_evidence_hash(manual) == "0x" + sha256_hex(canonical_json(record))
+
+
+def test_escrowed_milestone_is_not_released_by_approval(offline, org, people):
+    investment, (milestone, _) = escrowable_investment(org, status=MilestoneStatus.VERIFIED)
+    escrow_agreement_create(parent=investment, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY)
+    # A milestone verified before it went into escrow has its attestation queued with the agreement.
+    assert ChainTx.objects.filter(kind=ChainTxKind.ATTEST).count() == 2
+    with pytest.raises(Conflict, match="held in the escrow contract"):
+        milestone_approve_release(milestone=milestone, by=people["finance"])
+
+
+def test_retry_of_a_failed_transaction_queues_a_new_one(offline, org, people):
+    investment, _ = escrowable_investment(org)
+    escrow_agreement_create(parent=investment, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY)
+    failed = ChainTx.objects.get(kind=ChainTxKind.CREATE)
+    failed.status, failed.last_error = ChainTxStatus.FAILED, "The node refuses the call: DepositMismatch(...)."
+    failed.save()
+    with pytest.raises(PermissionDenied):
+        chaintx_retry(chain_tx=failed, by=people["viewer"])
+    retry = chaintx_retry(chain_tx=failed, by=people["owner"])
+    assert retry.pk != failed.pk and retry.retry_of == failed and retry.status == ChainTxStatus.PENDING
+    assert retry.params == failed.params
+    with pytest.raises(Conflict, match="already retried"):
+        chaintx_retry(chain_tx=failed, by=people["owner"])
