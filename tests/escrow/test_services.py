@@ -100,6 +100,23 @@ def test_escrowed_milestone_is_not_released_by_approval(offline, org, people):
         milestone_approve_release(milestone=milestone, by=people["finance"])
 
 
+def test_escrowed_milestone_is_not_refunded_or_paid_by_hand(offline, org, people):
+    from apps.funding.models import Disbursement, Milestone
+    from apps.funding.services.disbursements import disbursement_record
+    from apps.funding.services.milestones import milestone_refund
+
+    investment, (missed, released) = escrowable_investment(org, status=MilestoneStatus.PLANNED)
+    escrow_agreement_create(parent=investment, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY)
+    Milestone.objects.filter(pk=missed.pk).update(status=MilestoneStatus.MISSED)
+    Milestone.objects.filter(pk=released.pk).update(status=MilestoneStatus.RELEASED)
+    with pytest.raises(Conflict, match="refund happens on chain"):
+        milestone_refund(milestone=Milestone.objects.get(pk=missed.pk), by=people["finance"])
+    with pytest.raises(Conflict, match="paid from the escrow contract"):
+        disbursement_record(milestone=released, by=people["finance"], amount="10", paid_on="2026-11-20")
+    assert Milestone.objects.get(pk=missed.pk).status == MilestoneStatus.MISSED
+    assert not Disbursement.objects.exists()
+
+
 def test_retry_of_a_failed_transaction_queues_a_new_one(offline, org, people):
     investment, _ = escrowable_investment(org)
     escrow_agreement_create(parent=investment, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY)

@@ -22,9 +22,8 @@ from apps.escrow.models import (
 )
 from apps.escrow.services.agreements import from_base_units
 from apps.funding.models import Disbursement, DisbursementKind, MilestoneStatus
-from apps.funding.services.disbursements import disbursement_record
+from apps.funding.services.disbursements import disbursement_record, disbursement_reverse_from_chain
 from apps.funding.services.milestones import (
-    disbursement_reverse_from_chain,
     milestone_refund_from_chain,
     milestone_release_from_chain,
     milestone_reopen_from_chain,

@@ -4,12 +4,12 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from apps.audit.services import audit_record
-from apps.core.errors import ValidationFailed
+from apps.core.errors import Conflict, ValidationFailed
 from apps.core.money import clean_amount, clean_currency
 from apps.core.states import require_state
 from apps.funding.models import Disbursement, DisbursementKind, Grant, Investment, Milestone, MilestoneStatus
 from apps.funding.permissions import can_record_disbursement
-from apps.funding.services.common import check, clean_date
+from apps.funding.services.common import check, clean_date, held_in_escrow
 from apps.webhooks.models import WebhookEvent
 from apps.webhooks.services import webhook_emit
 
@@ -43,6 +43,11 @@ def disbursement_record(
         with transaction.atomic():
             milestone = Milestone.objects.select_for_update().get(pk=milestone.pk)
             require_state(milestone, [MilestoneStatus.RELEASED], "record a disbursement for")
+            if kind == DisbursementKind.FIAT and held_in_escrow(milestone):
+                raise Conflict(
+                    "This milestone is paid from the escrow contract: its disbursement is recorded from the "
+                    "chain when the beneficiary withdraws."
+                )
             remaining = milestone.amount - milestone.amount_disbursed
             if amount > remaining:
                 raise ValidationFailed.for_field(
@@ -59,7 +64,7 @@ def disbursement_record(
                 note=note,
                 recorded_by=by,
             )
-            _raise_totals(milestone, amount)
+            _add_to_totals(milestone, amount)
             audit_record(
                 action="disbursement.recorded",
                 actor=by,
@@ -94,7 +99,33 @@ def disbursement_record(
     return disbursement
 
 
-def _raise_totals(milestone: Milestone, amount: Decimal) -> None:
+def disbursement_reverse_from_chain(*, disbursement: Disbursement, reason: str, by=None) -> None:
+    """A reorg removed the Withdrawn event an on-chain disbursement was recorded from: the payment did not happen
+    on the canonical chain, so the row goes and the running totals come down (audited)."""
+    check(can_record_disbursement, by, disbursement.organization)
+    if disbursement.kind != DisbursementKind.ONCHAIN:
+        raise Conflict("Only an on-chain disbursement is reversed by the chain.")
+    with transaction.atomic():
+        disbursement = Disbursement.objects.select_for_update().select_related("milestone").get(pk=disbursement.pk)
+        _add_to_totals(disbursement.milestone, -disbursement.amount)
+        audit_record(
+            action="disbursement.reversed",
+            actor=by,
+            organization=disbursement.organization,
+            obj=disbursement,
+            before={
+                "milestone": str(disbursement.milestone_id),
+                "amount": disbursement.amount,
+                "currency": disbursement.currency,
+                "reference": disbursement.reference,
+            },
+            after={"reason": reason},
+        )
+        disbursement.delete()
+
+
+def _add_to_totals(milestone: Milestone, amount: Decimal) -> None:
+    """Moves the running totals of the milestone and its grant or investment (their CHECKs bound the result)."""
     Milestone.objects.filter(pk=milestone.pk).update(amount_disbursed=F("amount_disbursed") + amount)
     parent_model = Grant if milestone.grant_id else Investment
     parent_model.objects.filter(pk=milestone.grant_id or milestone.investment_id).update(

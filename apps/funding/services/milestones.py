@@ -33,7 +33,7 @@ from apps.funding.models import (
     MilestoneCriterion,
     MilestoneStatus,
 )
-from apps.funding.services.common import check, clean_date, clean_text
+from apps.funding.services.common import check, clean_date, clean_text, held_in_escrow
 from apps.funding.services.kpis import kpi_config_clean, kpi_evaluate
 from apps.tenancy.models import Role
 from apps.tenancy.permissions import role_of
@@ -479,7 +479,7 @@ def milestone_approve_release(*, milestone: Milestone, by, note: str = "") -> Mi
     with transaction.atomic():
         milestone = Milestone.objects.select_for_update().get(pk=milestone.pk)
         require_state(milestone, [MilestoneStatus.VERIFIED], "approve the release of")
-        if getattr(milestone, "escrow", None) is not None:  # the escrow app's EscrowMilestone holds its funds
+        if held_in_escrow(milestone):
             raise Conflict(
                 "This milestone's funds are held in the escrow contract: they are released on chain when the "
                 "milestone is attested (queued when it was verified), not by an approval here."
@@ -552,6 +552,11 @@ def milestone_mark_missed(*, milestone: Milestone, by, reason: str = "") -> Mile
 
 
 def milestone_refund(*, milestone: Milestone, by, reason: str = "") -> Milestone:
+    if held_in_escrow(milestone):
+        raise Conflict(
+            "This milestone's funds are held in the escrow contract: its refund happens on chain "
+            "(POST /api/escrow/milestones/{id}/refund/), and the chain's event marks it refunded."
+        )
     return _transition(
         milestone=milestone,
         by=by,
@@ -614,37 +619,3 @@ def milestone_reopen_from_chain(*, milestone: Milestone, to: str, reason: str, b
         decision=permissions.can_verify_milestone,
         reason=reason,
     )
-
-
-def disbursement_reverse_from_chain(*, disbursement, reason: str, by=None) -> None:
-    """A reorg removed the Withdrawn event an on-chain disbursement was recorded from: the payment did not happen
-    on the canonical chain, so the row goes and the running totals come down (audited)."""
-    from django.db.models import F
-
-    from apps.funding.models import Disbursement, DisbursementKind, Grant, Investment
-
-    check(permissions.can_record_disbursement, by, disbursement.organization)
-    if disbursement.kind != DisbursementKind.ONCHAIN:
-        raise Conflict("Only an on-chain disbursement is reversed by the chain.")
-    with transaction.atomic():
-        disbursement = Disbursement.objects.select_for_update().select_related("milestone").get(pk=disbursement.pk)
-        milestone = disbursement.milestone
-        Milestone.objects.filter(pk=milestone.pk).update(amount_disbursed=F("amount_disbursed") - disbursement.amount)
-        parent_model = Grant if milestone.grant_id else Investment
-        parent_model.objects.filter(pk=milestone.grant_id or milestone.investment_id).update(
-            amount_disbursed=F("amount_disbursed") - disbursement.amount
-        )
-        audit_record(
-            action="disbursement.reversed",
-            actor=by,
-            organization=disbursement.organization,
-            obj=disbursement,
-            before={
-                "milestone": str(milestone.pk),
-                "amount": disbursement.amount,
-                "currency": disbursement.currency,
-                "reference": disbursement.reference,
-            },
-            after={"reason": reason},
-        )
-        disbursement.delete()
