@@ -9,7 +9,6 @@ import datetime as dt
 from collections import defaultdict
 from decimal import Decimal
 
-from django.apps import apps as django_apps
 from django.core.cache import cache
 from django.db.models import Avg, Count, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
@@ -20,6 +19,15 @@ from apps.compliance.scoring import score_assessments
 from apps.compliance.selectors import finding_list, privacy_audit_list
 from apps.compute.models import DeviceKind, SampleRollup
 from apps.compute.selectors import device_list, report_list, source_list
+from apps.escrow.models import (
+    OPEN_TX_STATUSES,
+    AgreementStatus,
+    ChainTx,
+    ChainTxKind,
+    EscrowAgreement,
+    EscrowMilestone,
+    OnchainMilestoneStatus,
+)
 from apps.funding.models import (
     OPEN_MILESTONE_STATUSES,
     GrantStatus,
@@ -84,29 +92,15 @@ def funding_pipeline(*, user, org) -> dict:
     }
 
 
-ESCROW_OPEN_TX_STATUSES = ("pending", "signed", "sent", "mined")
-CHAIN_RECORD_KINDS = ("create", "attest", "refund", "claim_refund")
+CHAIN_RECORD_KINDS = (ChainTxKind.CREATE, ChainTxKind.ATTEST, ChainTxKind.REFUND, ChainTxKind.CLAIM_REFUND)
 
 
-def _escrow_model(name: str):
-    """A model of the escrow app, or None while it is not installed (the pages then say "not escrowed")."""
-    if not django_apps.is_installed("apps.escrow"):
-        return None
-    try:
-        return django_apps.get_model("escrow", name)
-    except LookupError:
-        return None
-
-
-def escrow_totals(*, org) -> dict | None:
+def escrow_totals(*, org) -> dict:
     """Per currency, what the escrow contract holds for the organization: milestone amounts not yet withdrawn nor
-    refunded, in whole currency units (base units / 10**decimals). None without an escrow app."""
-    EscrowMilestone = _escrow_model("EscrowMilestone")
-    if EscrowMilestone is None:
-        return None
+    refunded, in whole currency units (base units / 10**decimals)."""
     rows = (
-        EscrowMilestone.objects.filter(agreement__organization=org, agreement__status="active")
-        .exclude(onchain_status__in=("refunded", "cancelled"))
+        EscrowMilestone.objects.filter(agreement__organization=org, agreement__status=AgreementStatus.ACTIVE)
+        .exclude(onchain_status__in=(OnchainMilestoneStatus.REFUNDED, OnchainMilestoneStatus.CANCELLED))
         .values("agreement__currency", "agreement__token_decimals")
         .annotate(held=Sum("amount_base_units"), withdrawn=Sum("withdrawn_base_units"))
         .order_by()
@@ -140,7 +134,7 @@ def money_flow(*, user, org) -> list[dict]:
         {
             "currency": row["currency"],
             "committed": row["committed"] or zero,
-            "escrowed": None if escrowed is None else escrowed.get(row["currency"], zero),
+            "escrowed": escrowed.get(row["currency"], zero),
             "released": row["released"] or zero,
             "refunded": row["refunded"] or zero,
             "disbursed": row["disbursed"] or zero,
@@ -173,12 +167,9 @@ def milestones_due(*, user, org, today: dt.date | None = None) -> dict:
     }
 
 
-def pending_chain_transactions(*, org) -> list | None:
-    """Chain transactions not yet final (queued, signed, sent or mined awaiting confirmations); None without escrow."""
-    ChainTx = _escrow_model("ChainTx")
-    if ChainTx is None:
-        return None
-    txs = ChainTx.objects.filter(organization=org, status__in=ESCROW_OPEN_TX_STATUSES).order_by("created_at")
+def pending_chain_transactions(*, org) -> list:
+    """Chain transactions not yet final (queued, signed, sent or mined awaiting confirmations)."""
+    txs = ChainTx.objects.filter(organization=org, status__in=OPEN_TX_STATUSES).order_by("created_at")
     return [
         {"kind": tx.get_kind_display(), "status": tx.status, "tx_hash": tx.tx_hash, "created_at": tx.created_at}
         for tx in txs[:LIST_LIMIT]
@@ -187,9 +178,8 @@ def pending_chain_transactions(*, org) -> list | None:
 
 def chain_records_for_grant(*, grant) -> list | None:
     """The grant's agreement, attestation and refund transactions with their evidence hashes; None when the grant is
-    not escrowed (no escrow app, or no agreement for it)."""
-    ChainTx, EscrowAgreement = _escrow_model("ChainTx"), _escrow_model("EscrowAgreement")
-    if ChainTx is None or EscrowAgreement is None or not EscrowAgreement.objects.filter(grant=grant).exists():
+    not escrowed (no agreement for it)."""
+    if not EscrowAgreement.objects.filter(grant=grant).exists():
         return None
     txs = (
         ChainTx.objects.filter(agreement__grant=grant, kind__in=CHAIN_RECORD_KINDS)
