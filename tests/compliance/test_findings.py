@@ -150,7 +150,7 @@ def test_api_transitions_return_409_with_reason_and_list_filters(client_for, mak
 
     response = client.post(f"/api/findings/{created['id']}/verify/")
     assert response.status_code == 409
-    assert response.json()["message"] == f"Cannot verify finding {created['ref']}: it is open, not resolved."
+    assert response.json()["message"] == f"Cannot verify finding {created['ref']}: it is open, and must be resolved."
 
     bad = client.post(
         "/api/findings/",

@@ -80,7 +80,7 @@ def test_acceptance_has_approver_and_expiry_and_expired_ones_show_and_remind(cli
     assert body["status"] == "accepted" and body["accepted_by"] == "cora" and body["acceptance_expired"] is False
     response = client.post(f"/api/risks/{risk.pk}/start-treatment/")
     assert response.status_code == 409
-    assert response.json()["message"] == f"Cannot start treating risk {risk.ref}: it is accepted, not open."
+    assert response.json()["message"] == f"Cannot start treating risk {risk.ref}: it is accepted, and must be open."
 
     Risk.objects.filter(pk=risk.pk).update(acceptance_expires_on=TODAY - dt.timedelta(days=1))
     assert client.get(f"/api/risks/{risk.pk}/").json()["acceptance_expired"] is True

@@ -25,6 +25,7 @@ from apps.compliance.models import (
 )
 from apps.compliance.services.common import member_by_username
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.states import require_state
 from apps.tenancy.services import require
 
 logger = logging.getLogger(__name__)
@@ -135,11 +136,7 @@ def _move(
     with transaction.atomic():
         locked = Finding.objects.select_for_update().select_related("organization").get(pk=finding.pk)
         require(permission(by, locked))
-        if locked.status not in allowed_from:
-            states = " or ".join(FindingStatus(s).label.lower() for s in allowed_from)
-            raise Conflict(
-                f"Cannot {verb} finding {locked.ref}: it is {locked.get_status_display().lower()}, not {states}."
-            )
+        require_state(locked, allowed_from, verb, subject=f"finding {locked.ref}")
         if guard is not None:
             guard(locked)
         names = ["status", *fields]

@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.states import require_state
 from apps.risks import permissions
 from apps.risks.models import (
     SCORE_FIELDS,
@@ -215,11 +216,7 @@ def _move(risk: Risk, *, by, to: str, allowed_from: tuple[str, ...], verb: str, 
     with transaction.atomic():
         locked = Risk.objects.select_for_update().select_related("register__matrix", "organization").get(pk=risk.pk)
         require(permission(by, locked))
-        if locked.status not in allowed_from:
-            states = " or ".join(RiskStatus(state).label.lower() for state in allowed_from)
-            raise Conflict(
-                f"Cannot {verb} risk {locked.ref}: it is {locked.get_status_display().lower()}, not {states}."
-            )
+        require_state(locked, allowed_from, verb, subject=f"risk {locked.ref}")
         names = ["status", *fields]
         before = snapshot(locked, names)
         locked.status = to
