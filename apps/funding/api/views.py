@@ -64,6 +64,17 @@ class FunderViewSet(
         return Response(s.FunderContactSerializer(contact).data, status=status.HTTP_201_CREATED)
 
 
+class TransitionMixin:
+    """Runs a state-transition service on the URL's object (passed as `transition_kwarg`) and answers with the
+    object's fresh representation (`_answer`)."""
+
+    transition_kwarg = ""
+
+    def _transition(self, service, input_class=None):
+        data = _parsed(input_class, self.request) if input_class else {}
+        return self._answer(service(**{self.transition_kwarg: self.get_object()}, by=self.request.user, **data))
+
+
 class BriefMilestonesMixin:
     """Loads the page's milestones in one query once the page is known."""
 
@@ -73,6 +84,7 @@ class BriefMilestonesMixin:
 
 
 class GrantViewSet(
+    TransitionMixin,
     BriefMilestonesMixin,
     SelectorViewSetMixin,
     CsvExportMixin,
@@ -83,6 +95,7 @@ class GrantViewSet(
     """Grants with their milestones and budget summary. Transitions: draft → submitted → under_review →
     awarded | rejected → active → closing → closed."""
 
+    transition_kwarg = "grant"
     queryset = Grant.objects.none()
     serializer_class = s.GrantSerializer
     filterset_class = filters.GrantFilter
@@ -127,10 +140,6 @@ class GrantViewSet(
         if "funder" in data:
             data["funder"] = resolve_for_field(selectors.funder_get, request, data["funder"], field="funder")
         return self._answer(grants.grant_update(grant=self.get_object(), by=request.user, **data))
-
-    def _transition(self, service, input_class=None):
-        data = _parsed(input_class, self.request) if input_class else {}
-        return self._answer(service(grant=self.get_object(), by=self.request.user, **data))
 
     @extend_schema(request=None, responses={200: s.GrantDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
@@ -212,6 +221,7 @@ class GrantRequirementViewSet(viewsets.GenericViewSet):
 
 
 class InvestmentViewSet(
+    TransitionMixin,
     BriefMilestonesMixin,
     SelectorViewSetMixin,
     CsvExportMixin,
@@ -222,6 +232,7 @@ class InvestmentViewSet(
     """Private investments released milestone by milestone. Transitions: proposed → committed → active → closed,
     or withdrawn."""
 
+    transition_kwarg = "investment"
     queryset = Investment.objects.none()
     serializer_class = s.InvestmentSerializer
     filterset_class = filters.InvestmentFilter
@@ -257,10 +268,6 @@ class InvestmentViewSet(
     def partial_update(self, request, pk=None):
         data = _parsed(s.InvestmentUpdateInput, request, partial=True)
         return self._answer(investments.investment_update(investment=self.get_object(), by=request.user, **data))
-
-    def _transition(self, service, input_class=None):
-        data = _parsed(input_class, self.request) if input_class else {}
-        return self._answer(service(investment=self.get_object(), by=self.request.user, **data))
 
     @extend_schema(request=None, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
@@ -306,11 +313,17 @@ class EthicalCriterionViewSet(viewsets.GenericViewSet):
 
 
 class MilestoneViewSet(
-    SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    TransitionMixin,
+    SelectorViewSetMixin,
+    CsvExportMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    viewsets.GenericViewSet,
 ):
     """Milestones of grants and investments. Transitions: planned → in_progress → submitted → verified →
     released | missed → refunded; submitted/verified → disputed (by the funder)."""
 
+    transition_kwarg = "milestone"
     queryset = Milestone.objects.none()
     serializer_class = s.MilestoneSerializer
     filterset_class = filters.MilestoneFilter
@@ -357,10 +370,6 @@ class MilestoneViewSet(
     def partial_update(self, request, pk=None):
         data = _parsed(s.MilestoneUpdateInput, request, partial=True)
         return self._answer(milestones.milestone_update(milestone=self.get_object(), by=request.user, **data))
-
-    def _transition(self, service, input_class=None):
-        data = _parsed(input_class, self.request) if input_class else {}
-        return self._answer(service(milestone=self.get_object(), by=self.request.user, **data))
 
     @extend_schema(request=None, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
