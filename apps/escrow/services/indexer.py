@@ -9,6 +9,7 @@
 """
 
 import datetime as dt
+import functools
 import json
 import logging
 from dataclasses import dataclass
@@ -91,6 +92,14 @@ def _fetch(rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> tuple[int, 
             raise
 
 
+def _end_hash(rpc: Rpc, logs: list, end: int) -> str | None:
+    """The hash of the page's last block: its logs carry it when it has some (in block order), else one call."""
+    last = logs[-1] if logs else None
+    if last is not None and not last.get("removed") and int(last["blockNumber"], 16) == end:
+        return last["blockHash"]
+    return rpc.block_hash(end)
+
+
 def _block_time(log: dict, rpc: Rpc, cache: dict) -> dt.datetime | None:
     number = log["blockNumber"]
     if number not in cache:
@@ -118,7 +127,7 @@ EVENT_COLUMNS = (
     "applied",
     "effects",
 )
-ARGS_AT, APPLIED_AT, BLOCK_HASH_AT = EVENT_COLUMNS.index("args"), EVENT_COLUMNS.index("applied"), 3
+BLOCK_HASH_AT = EVENT_COLUMNS.index("block_hash")
 
 
 @dataclass
@@ -177,62 +186,181 @@ def _rows(rpc: Rpc, logs: list, address: str, ours: Ours, last_final: int) -> li
     return rows
 
 
-def _copy_field(value) -> str:
-    if value is None:
-        return "\\N"
-    if value is True or value is False:
-        return "t" if value else "f"
-    if isinstance(value, dict):
-        value = json.dumps(value, separators=(",", ":"))
-    elif isinstance(value, dt.datetime):
-        value = value.isoformat()
-    else:
-        return str(value)
-    # COPY's text format: backslash is the escape character (JSON strings escape control characters already).
-    return value.replace("\\", "\\\\")
+# --- PostgreSQL: logs straight to COPY lines ----------------------------------------------------------------------
+#
+# The events whose every field is one word of a type written as plain ASCII (numbers, addresses, bytes32, bool) are
+# decoded by a function made once per event from the committed ABI: it reads the words from the topics and the data
+# and fills them into the args JSON, which needs no escaping (the same args as chain.decode_log). Any other event
+# (AgreementCreated and its arrays, signed integers), or a log without the words its event should have, goes
+# through chain.decode_log and json.dumps.
+
+NULL = "\\N"  # COPY's text format
+CHUNK_LINES = 2000  # COPY data is sent while the next lines are made: the server inserts as the client decodes
 
 
-def _copy(cursor, table: str, rows: list[tuple]) -> None:
-    """COPY in text format, written as one block: per-row calls cost more than the database's own work."""
-    text = "".join("\t".join(map(_copy_field, row)) + "\n" for row in rows)
+def _word_expression(kind: str, word: str) -> str | None:
+    """Python source reading one word (`word`: source of a 0x-prefixed or bare 64-hex-digit string) as JSON."""
+    if kind == "address":
+        return f'checksummed("0x" + {word}[-40:])'
+    if kind == "bytes32":
+        return f"{word}" if word.startswith("topics") else f'"0x" + {word}'
+    if kind == "bool":
+        return f'("true" if int({word}, 16) else "false")'
+    if kind.startswith("uint") and "[" not in kind:
+        return f"int({word}, 16)"  # formatted with %s: exact decimal digits
+    return None
+
+
+@dataclass(frozen=True)
+class LineSpec:
+    name: str
+    topics: int  # len(log["topics"])
+    data: int  # len(log["data"]) in characters, "0x" included
+    decode: object  # (topics, data) -> (args JSON, agreementId or None)
+
+
+@functools.cache
+def line_specs() -> dict[str, LineSpec | None]:
+    """topic0 -> how to turn that event's words into its args JSON; None: decoded by chain.decode_log."""
+    specs = {}
+    for topic0, spec in chain.event_specs().items():
+        words = [f"topics[{i + 1}]" for i in range(len(spec.indexed))]
+        words += [f"data[{2 + 64 * i}:{66 + 64 * i}]" for i in range(len(spec.data))]
+        fields = spec.indexed + spec.data
+        expressions = [_word_expression(kind, word) for (_, kind), word in zip(fields, words, strict=True)]
+        if not spec.static or spec.name == "AgreementCreated" or None in expressions:
+            specs[topic0] = None
+            continue
+        template = "{" + ",".join(json.dumps(n) + (":%s" if k == "bool" else ':"%s"') for n, k in fields) + "}"
+        names = [name for name, _ in fields]
+        agreement = f"int({words[names.index('agreementId')]}, 16)" if "agreementId" in names else "None"
+        source = f"def decode(topics, data):\n    return {template!r} % ({', '.join(expressions)},), {agreement}\n"
+        namespace = {"checksummed": chain.checksummed}
+        exec(compile(source, f"<{spec.name} decoder>", "exec"), namespace)  # noqa: S102 - source made from the ABI above
+        specs[topic0] = LineSpec(spec.name, 1 + len(spec.indexed), 2 + 64 * len(spec.data), namespace["decode"])
+    return specs
+
+
+class Lines:
+    """Turns a page of logs into COPY lines of EVENT_COLUMNS, CHUNK_LINES at a time; counts them and keeps the
+    block hashes seen."""
+
+    def __init__(self, rpc: Rpc, address: str, ours: Ours, last_final: int):
+        self.rpc, self.address, self.ours, self.last_final = rpc, address, ours, last_final
+        self.count, self.block_hashes = 0, set()
+        self._blocks = {}  # blockNumber (hex) -> (block number, the line's start up to block_timestamp)
+        self._times = {}
+
+    def _block(self, log: dict) -> tuple[int, str]:
+        key = log["blockNumber"]
+        block = self._blocks.get(key)
+        if block is None:
+            number, stamp = int(key, 16), _block_time(log, self.rpc, self._times)
+            stamp = stamp.isoformat() if stamp is not None else NULL
+            start = f"{settings.ETH_CHAIN_ID}\t{self.address}\t{number}\t{log['blockHash']}\t{stamp}\t"
+            block = self._blocks[key] = (number, start)
+            self.block_hashes.add(log["blockHash"])
+        return block
+
+    def _slow(self, log: dict) -> tuple[str, str, int | None] | None:
+        decoded = chain.decode_log(log)
+        if decoded is None:
+            return None
+        name, args = decoded
+        agreement_id = args.get("agreementId")
+        agreement_id = int(agreement_id) if agreement_id is not None else None
+        if name == "AgreementCreated" and args["externalRef"] in self.ours.refs:
+            self.ours.ids.add(agreement_id)
+        text = json.dumps(args, separators=(",", ":")).replace("\\", "\\\\")
+        return name, text, agreement_id
+
+    def chunks(self, logs: list):
+        specs, ours_ids, last_final = line_specs(), self.ours.ids, self.last_final
+        lines = []
+        for log in logs:
+            if log.get("removed"):
+                continue
+            topics = log["topics"]
+            if not topics or topics[0] not in specs:
+                continue
+            spec, data = specs[topics[0]], log["data"]
+            if spec is not None and len(topics) == spec.topics and len(data) == spec.data:
+                name, (text, agreement_id) = spec.name, spec.decode(topics, data)
+            else:  # not a one-word-per-field event, or a log that does not have the words its event should
+                slow = self._slow(log)
+                if slow is None:
+                    continue
+                name, text, agreement_id = slow
+            number, start = self._block(log)
+            settled = "t" if number <= last_final and agreement_id not in ours_ids else "f"
+            agreement = NULL if agreement_id is None else agreement_id
+            lines.append(
+                f"{start}{log['transactionHash']}\t{int(log['logIndex'], 16)}\t{name}\t{text}\t"
+                f"{agreement}\tf\t{settled}\t{{}}\n"
+            )
+            if len(lines) >= CHUNK_LINES:
+                self.count += len(lines)
+                yield "".join(lines)
+                lines = []
+        if lines:
+            self.count += len(lines)
+            yield "".join(lines)
+
+
+def _copy(cursor, table: str, chunks) -> None:
     with cursor.cursor.copy(f"COPY {table} ({', '.join(EVENT_COLUMNS)}) FROM STDIN") as copy:
-        copy.write(text.encode())
+        for chunk in chunks:
+            copy.write(chunk)
 
 
-def _insert_postgresql(rows: list[tuple]) -> None:
-    """COPY straight into the table; when some logs are there already (a re-read), COPY into a session-local
-    table and INSERT ... ON CONFLICT DO NOTHING: each log is stored once either way."""
+def _insert_postgresql(lines: Lines, logs: list) -> None:
+    """COPY straight into the table, written while the logs are decoded; when some logs are there already (a
+    re-read), COPY into a session-local table and INSERT ... ON CONFLICT DO NOTHING: each log is stored once either
+    way. The page's transaction commits without waiting for the WAL flush: a page lost in a crash is lost with the
+    cursor that points past it, and read again."""
     import psycopg
 
     table = ChainEvent._meta.db_table
+    sent = []
+
+    def chunks():
+        for chunk in lines.chunks(logs):
+            sent.append(chunk)
+            yield chunk
+
+    pending = chunks()
     try:
         with transaction.atomic(), connection.cursor() as cursor:
-            _copy(cursor, table, rows)
+            cursor.execute("SET LOCAL synchronous_commit = off")
+            _copy(cursor, table, pending)
         return
     except (IntegrityError, psycopg.IntegrityError):  # COPY runs on the driver's cursor: psycopg's own error
         pass
+    sent.extend(pending)  # whatever was not decoded when the COPY stopped
     columns = ", ".join(EVENT_COLUMNS)
     with connection.cursor() as cursor:
         cursor.execute(f"CREATE TEMP TABLE IF NOT EXISTS {table}_in AS SELECT {columns} FROM {table} WITH NO DATA")  # noqa: S608
-        _copy(cursor, f"{table}_in", rows)
+        _copy(cursor, f"{table}_in", sent)
         cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {table}_in ON CONFLICT DO NOTHING")  # noqa: S608 - names from the model, no input
         cursor.execute(f"TRUNCATE {table}_in")
 
 
 def _store(rpc: Rpc, logs: list, address: str, ours: Ours, last_final: int) -> int:
-    rows = _rows(rpc, logs, address, ours, last_final)
-    if not rows:
-        return 0
     if connection.vendor == "postgresql":
-        _insert_postgresql(rows)
+        lines = Lines(rpc, address, ours, last_final)
+        _insert_postgresql(lines, logs)
+        stored, block_hashes = lines.count, lines.block_hashes
     else:
+        rows = _rows(rpc, logs, address, ours, last_final)
         ChainEvent.objects.bulk_create(
             [ChainEvent(**dict(zip(EVENT_COLUMNS, row, strict=True))) for row in rows], ignore_conflicts=True
         )
+        stored, block_hashes = len(rows), {row[BLOCK_HASH_AT] for row in rows}
+    if not stored:
+        return 0
     # A block that left the chain and came back (same hash): its events count again.
-    block_hashes = {row[BLOCK_HASH_AT] for row in rows}
     _events(address).filter(removed=True, block_hash__in=block_hashes).update(removed=False, applied=False)
-    return len(rows)
+    return stored
 
 
 def _apply_confirmed(rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> int:
@@ -282,7 +410,7 @@ def escrow_index(*, rpc: Rpc | None = None, max_pages: int | None = None) -> dic
             counts["removed"] = _check_fork(rpc, cursor, address)
         while cursor.last_block < head and (max_pages is None or counts["pages"] < max_pages):
             _start, end, logs = _fetch(rpc, cursor, address, head)
-            end_hash = rpc.block_hash(end)
+            end_hash = _end_hash(rpc, logs, end)
             with transaction.atomic():
                 locked = SyncCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
                 if locked is None or locked.last_block != cursor.last_block:
