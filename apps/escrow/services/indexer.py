@@ -61,9 +61,11 @@ def _check_fork(rpc: Rpc, cursor: SyncCursor, address: str) -> int:
         return 0
     if rpc.block_hash(cursor.last_block) == cursor.last_block_hash:
         return 0
+    # A fork deeper than the watch window is not looked for: the walk back stops at its floor.
+    floor = max(escrow_start_block() - 1, cursor.last_block - settings.ESCROW_REORG_WATCH_BLOCKS)
     stored = (
         _events(address)
-        .filter(removed=False, block_number__lte=cursor.last_block)
+        .filter(removed=False, block_number__gt=floor, block_number__lte=cursor.last_block)
         .values_list("block_number", "block_hash")
         .distinct()
         .order_by("-block_number")
@@ -71,7 +73,6 @@ def _check_fork(rpc: Rpc, cursor: SyncCursor, address: str) -> int:
     for number, block_hash in stored.iterator():
         if rpc.block_hash(number) == block_hash:
             return _rewind(cursor, number, block_hash, address)
-    floor = max(escrow_start_block() - 1, cursor.last_block - settings.ESCROW_REORG_WATCH_BLOCKS)
     return _rewind(cursor, floor, rpc.block_hash(floor) if floor >= 0 else "", address)
 
 
