@@ -154,3 +154,36 @@ def outsider(db):
     from tests.factories import OrganizationFactory, member
 
     return member(OrganizationFactory(name="Other Org"), Role.OWNER, username="outsider")
+
+
+@pytest.fixture
+def owner(org):
+    from apps.tenancy.models import Role
+    from tests.factories import member
+
+    return member(org, Role.OWNER, username="olivia")
+
+
+@pytest.fixture
+def officer(org):
+    """The compliance officer of `org`."""
+    from apps.tenancy.models import Role
+    from tests.factories import member
+
+    return member(org, Role.COMPLIANCE, username="cora")
+
+
+@pytest.fixture
+def engineer(org):
+    from apps.tenancy.models import Role
+    from tests.factories import member
+
+    return member(org, Role.ENGINEER, username="eddie")
+
+
+@pytest.fixture
+def viewer(org):
+    from apps.tenancy.models import Role
+    from tests.factories import member
+
+    return member(org, Role.VIEWER, username="vera")

@@ -8,39 +8,6 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from apps.compliance.models import FrameworkVersion
 from apps.compliance.services.audits import privacy_audit_create
 from apps.compliance.services.frameworks import FRAMEWORKS_DIR, framework_load
-from apps.tenancy.models import Role
-from tests.factories import OrganizationFactory, member
-
-
-@pytest.fixture
-def org():
-    return OrganizationFactory(name="Acme Compute")
-
-
-@pytest.fixture
-def owner(org):
-    return member(org, Role.OWNER, username="olivia")
-
-
-@pytest.fixture
-def officer(org):
-    return member(org, Role.COMPLIANCE, username="cora")
-
-
-@pytest.fixture
-def engineer(org):
-    return member(org, Role.ENGINEER, username="eddie")
-
-
-@pytest.fixture
-def viewer(org):
-    return member(org, Role.VIEWER, username="vera")
-
-
-@pytest.fixture
-def outsider():
-    """The owner of another organization."""
-    return member(OrganizationFactory(name="Other Co"), Role.OWNER, username="mallory")
 
 
 def load_shipped(name: str) -> FrameworkVersion:

@@ -3,38 +3,6 @@ import pytest
 from apps.risks.services.matrices import risk_matrix_create
 from apps.risks.services.registers import risk_register_create
 from apps.risks.services.risks import risk_create
-from apps.tenancy.models import Role
-from tests.factories import OrganizationFactory, member
-
-
-@pytest.fixture
-def org(db):
-    return OrganizationFactory(name="Acme Compute")
-
-
-@pytest.fixture
-def owner(org):
-    return member(org, Role.OWNER, username="olivia")
-
-
-@pytest.fixture
-def officer(org):
-    return member(org, Role.COMPLIANCE, username="cora")
-
-
-@pytest.fixture
-def engineer(org):
-    return member(org, Role.ENGINEER, username="eddie")
-
-
-@pytest.fixture
-def viewer(org):
-    return member(org, Role.VIEWER, username="vera")
-
-
-@pytest.fixture
-def outsider():
-    return member(OrganizationFactory(name="Other Co"), Role.OWNER, username="mallory")
 
 
 @pytest.fixture
