@@ -168,7 +168,7 @@ def run(node: Node, url: str) -> None:
 
             profiler = cProfile.Profile()
             counts = profiler.runcall(escrow_index, rpc=rpc)
-            pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
+            pstats.Stats(profiler).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "cumulative")).print_stats(25)
         else:
             counts = escrow_index(rpc=rpc)
         ours_times.append(time.perf_counter() - t0)
