@@ -72,3 +72,10 @@ def test_agreement_attest_release_withdraw(chain, org, people):
     sync()
     assert Disbursement.objects.count() == 1
     assert ChainEvent.objects.filter(name="MilestoneApproved").count() == 1
+
+    # And again in pages of one block, each next page fetched while the current one is stored.
+    events = ChainEvent.objects.count()
+    SyncCursor.objects.update(last_block=-1, last_block_hash="", page_size=1)
+    result = sync()
+    assert result["indexed"]["pages"] > 3
+    assert ChainEvent.objects.count() == events and Disbursement.objects.count() == 1

@@ -12,6 +12,7 @@ import datetime as dt
 import functools
 import json
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -394,6 +395,27 @@ def _apply_confirmed(rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> i
     return applied + pending.update(applied=True)
 
 
+_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="escrow-prefetch")
+
+
+def _prefetch(rpc: Rpc, address: str, start: int, end: int):
+    """Starts fetching the next page (on a connection of its own) while the current one is decoded and stored."""
+    if start > end:
+        return None
+    own = Rpc(rpc.url, timeout=settings.ESCROW_RPC_TIMEOUT_SECONDS)
+    return start, end, _PREFETCH.submit(own.logs, address, start, end)
+
+
+def _prefetched_page(prefetched, rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> tuple[int, int, list]:
+    """The prefetched page, or, if fetching it failed (a range the provider refuses...), the page fetched again
+    the usual way, which halves the range as needed."""
+    start, end, future = prefetched
+    try:
+        return start, end, future.result()
+    except (RpcError, ChainUnavailable):
+        return _fetch(rpc, cursor, address, head)
+
+
 def escrow_index(*, rpc: Rpc | None = None, max_pages: int | None = None) -> dict:
     """The indexer task's work: catch up to the head (or `max_pages` pages), then apply what is deep enough."""
     rpc = rpc or Rpc()
@@ -409,9 +431,16 @@ def escrow_index(*, rpc: Rpc | None = None, max_pages: int | None = None) -> dic
                 return {"busy": True}
             head = rpc.block_number()
             counts["removed"] = _check_fork(rpc, cursor, address)
+        prefetched = None  # (start, end, future) of the next page, fetched while this one is stored
         while cursor.last_block < head and (max_pages is None or counts["pages"] < max_pages):
-            _start, end, logs = _fetch(rpc, cursor, address, head)
+            if prefetched is not None and prefetched[0] == cursor.last_block + 1:
+                _start, end, logs = _prefetched_page(prefetched, rpc, cursor, address, head)
+            else:
+                _start, end, logs = _fetch(rpc, cursor, address, head)
             end_hash = _end_hash(rpc, logs, end)
+            if max_pages is None or counts["pages"] + 1 < max_pages:
+                next_size = min(settings.ESCROW_LOG_PAGE_MAX_BLOCKS, cursor.page_size * 2)  # as set below
+                prefetched = _prefetch(rpc, address, end + 1, min(head, end + next_size))
             with transaction.atomic():
                 locked = SyncCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
                 if locked is None or locked.last_block != cursor.last_block:
