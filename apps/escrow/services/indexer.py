@@ -1,7 +1,10 @@
 """The indexer: reads the escrow contract's events from the chain and lets them decide what happened.
 
 - Pages of eth_getLogs from the cursor; the page (in blocks) halves when the node complains about the range or
-  the size of the answer (or times out), and doubles again after each success, up to ESCROW_LOG_PAGE_MAX_BLOCKS.
+  the size of the answer (or times out), and doubles after each success, up to ESCROW_LOG_PAGE_MAX_BLOCKS, except
+  in a run that was refused (it keeps the size that worked; the next run tries a wider page again).
+- The next ESCROW_LOG_PAGES_AHEAD pages are fetched (by a pool of threads) while the current one is stored.
+- PostgreSQL: logs are turned straight into COPY lines, COPY streamed while they are made.
 - Each log is stored once (unique on chain id, block hash, log index), decoded with the committed ABI.
 - Forks: when the block at the cursor no longer has the stored hash, the indexer walks back over the blocks of
   its stored events to the newest one still canonical, removes (and undoes) every event above it, and rewinds.
@@ -12,6 +15,7 @@ import datetime as dt
 import functools
 import json
 import logging
+from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -190,57 +194,76 @@ def _rows(rpc: Rpc, logs: list, address: str, ours: Ours, last_final: int) -> li
 
 # --- PostgreSQL: logs straight to COPY lines ----------------------------------------------------------------------
 #
-# The events whose every field is one word of a type written as plain ASCII (numbers, addresses, bytes32, bool) are
-# decoded by a function made once per event from the committed ABI: it reads the words from the topics and the data
-# and fills them into the args JSON, which needs no escaping (the same args as chain.decode_log). Any other event
-# (AgreementCreated and its arrays, signed integers), or a log without the words its event should have, goes
-# through chain.decode_log and json.dumps.
+# The events whose every field is one word of a type written as plain ASCII (numbers, addresses, bytes32, bool) get
+# a line maker, a function made once per event from the committed ABI: it reads the words from the log's topics and
+# data and writes the whole COPY line, args JSON included, in one f-string (no escaping is needed; the args are the
+# same as chain.decode_log's). Any other event (AgreementCreated and its arrays, signed integers), or a log that does
+# not have the words its event should, goes through chain.decode_log and json.dumps.
 
 NULL = "\\N"  # COPY's text format
-CHUNK_LINES = 2000  # COPY data is sent while the next lines are made: the server inserts as the client decodes
+CHUNK_LINES = 1000  # COPY data is sent while the next lines are made: the server inserts as the client decodes
 
 
 def _word_expression(kind: str, word: str) -> str | None:
-    """Python source reading one word (`word`: source of a 0x-prefixed or bare 64-hex-digit string) as JSON."""
+    """Python source reading one word (`word`: source of a 0x-prefixed or bare 64-hex-digit string) as JSON text."""
     if kind == "address":
         return f'checksummed("0x" + {word}[-40:])'
     if kind == "bytes32":
-        return f"{word}" if word.startswith("topics") else f'"0x" + {word}'
+        return word if word.startswith("topics") else f'"0x" + {word}'
     if kind == "bool":
         return f'("true" if int({word}, 16) else "false")'
     if kind.startswith("uint") and "[" not in kind:
-        return f"int({word}, 16)"  # formatted with %s: exact decimal digits
+        return f"int({word}, 16)"  # formatted by the f-string: exact decimal digits
     return None
 
 
-@dataclass(frozen=True)
-class LineSpec:
-    name: str
-    topics: int  # len(log["topics"])
-    data: int  # len(log["data"]) in characters, "0x" included
-    decode: object  # (topics, data) -> (args JSON, agreementId or None)
+def _line_maker_source(spec: chain.EventSpec) -> str | None:
+    """Source of `line(log, start, final, ours)`: the COPY line of one log of this event after `start` (the block's
+    columns), or None when the log does not have the words the event should. `final`: the block is deep enough;
+    `ours`: govtrack's on-chain agreement ids (a log of someone else's agreement deep enough is stored applied)."""
+    fields = spec.indexed + spec.data
+    words = [f"topics[{i + 1}]" for i in range(len(spec.indexed))]
+    words += [f"data[{2 + 64 * i}:{66 + 64 * i}]" for i in range(len(spec.data))]
+    expressions = [_word_expression(kind, word) for (_, kind), word in zip(fields, words, strict=True)]
+    if not spec.static or spec.name == "AgreementCreated" or None in expressions:
+        return None
+    body, members = [], []
+    for (name, kind), expression in zip(fields, expressions, strict=True):
+        if name == "agreementId":
+            body.append(f"agreement = {expression}")
+            expression = "agreement"
+        value = "{" + expression + "}"
+        members.append(json.dumps(name) + ":" + (value if kind == "bool" else f'"{value}"'))
+    args = "{{" + ",".join(members) + "}}"
+    if "agreementId" in [name for name, _ in fields]:
+        tail = '{agreement}\\tf\\t{"t" if final and agreement not in ours else "f"}'
+    else:
+        tail = '\\\\N\\tf\\t{"t" if final else "f"}'
+    lines = [
+        "def line(log, start, final, ours):",
+        "    topics, data = log['topics'], log['data']",
+        f"    if len(topics) != {1 + len(spec.indexed)} or len(data) != {2 + 64 * len(spec.data)}:",
+        "        return None",
+        *(f"    {statement}" for statement in body),
+        '    return f\'{start}{log["transactionHash"]}\\t{int(log["logIndex"], 16)}\\t'
+        + f"{spec.name}\\t{args}\\t{tail}\\t{{{{}}}}\\n'",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 @functools.cache
-def line_specs() -> dict[str, LineSpec | None]:
-    """topic0 -> how to turn that event's words into its args JSON; None: decoded by chain.decode_log."""
-    specs = {}
+def line_makers() -> dict:
+    """topic0 -> that event's line maker; None: the event is decoded by chain.decode_log."""
+    makers = {}
     for topic0, spec in chain.event_specs().items():
-        words = [f"topics[{i + 1}]" for i in range(len(spec.indexed))]
-        words += [f"data[{2 + 64 * i}:{66 + 64 * i}]" for i in range(len(spec.data))]
-        fields = spec.indexed + spec.data
-        expressions = [_word_expression(kind, word) for (_, kind), word in zip(fields, words, strict=True)]
-        if not spec.static or spec.name == "AgreementCreated" or None in expressions:
-            specs[topic0] = None
+        source = _line_maker_source(spec)
+        if source is None:
+            makers[topic0] = None
             continue
-        template = "{" + ",".join(json.dumps(n) + (":%s" if k == "bool" else ':"%s"') for n, k in fields) + "}"
-        names = [name for name, _ in fields]
-        agreement = f"int({words[names.index('agreementId')]}, 16)" if "agreementId" in names else "None"
-        source = f"def decode(topics, data):\n    return {template!r} % ({', '.join(expressions)},), {agreement}\n"
         namespace = {"checksummed": chain.checksummed}
-        exec(compile(source, f"<{spec.name} decoder>", "exec"), namespace)  # noqa: S102 - source made from the ABI above
-        specs[topic0] = LineSpec(spec.name, 1 + len(spec.indexed), 2 + 64 * len(spec.data), namespace["decode"])
-    return specs
+        exec(compile(source, f"<{spec.name} line>", "exec"), namespace)  # noqa: S102 - source made from the ABI above
+        makers[topic0] = namespace["line"]
+    return makers
 
 
 class Lines:
@@ -250,21 +273,17 @@ class Lines:
     def __init__(self, rpc: Rpc, address: str, ours: Ours, last_final: int):
         self.rpc, self.address, self.ours, self.last_final = rpc, address, ours, last_final
         self.count, self.block_hashes = 0, set()
-        self._blocks = {}  # blockNumber (hex) -> (block number, the line's start up to block_timestamp)
         self._times = {}
 
-    def _block(self, log: dict) -> tuple[int, str]:
-        key = log["blockNumber"]
-        block = self._blocks.get(key)
-        if block is None:
-            number, stamp = int(key, 16), _block_time(log, self.rpc, self._times)
-            stamp = stamp.isoformat() if stamp is not None else NULL
-            start = f"{settings.ETH_CHAIN_ID}\t{self.address}\t{number}\t{log['blockHash']}\t{stamp}\t"
-            block = self._blocks[key] = (number, start)
-            self.block_hashes.add(log["blockHash"])
-        return block
+    def _block_start(self, log: dict) -> tuple[str, bool]:
+        """The line's columns up to block_timestamp, and whether the block is deep enough."""
+        number, stamp = int(log["blockNumber"], 16), _block_time(log, self.rpc, self._times)
+        stamp = stamp.isoformat() if stamp is not None else NULL
+        self.block_hashes.add(log["blockHash"])
+        start = f"{settings.ETH_CHAIN_ID}\t{self.address}\t{number}\t{log['blockHash']}\t{stamp}\t"
+        return start, number <= self.last_final
 
-    def _slow(self, log: dict) -> tuple[str, str, int | None] | None:
+    def _slow(self, log: dict, start: str, final: bool) -> str | None:
         decoded = chain.decode_log(log)
         if decoded is None:
             return None
@@ -274,32 +293,32 @@ class Lines:
         if name == "AgreementCreated" and args["externalRef"] in self.ours.refs:
             self.ours.ids.add(agreement_id)
         text = json.dumps(args, separators=(",", ":")).replace("\\", "\\\\")
-        return name, text, agreement_id
+        settled = "t" if final and agreement_id not in self.ours.ids else "f"
+        agreement = NULL if agreement_id is None else agreement_id
+        return (
+            f"{start}{log['transactionHash']}\t{int(log['logIndex'], 16)}\t{name}\t{text}\t"
+            f"{agreement}\tf\t{settled}\t{{}}\n"
+        )
 
     def chunks(self, logs: list):
-        specs, ours_ids, last_final = line_specs(), self.ours.ids, self.last_final
-        lines = []
+        makers, ours_ids = line_makers(), self.ours.ids
+        lines, block = [], None
         for log in logs:
             if log.get("removed"):
                 continue
             topics = log["topics"]
-            if not topics or topics[0] not in specs:
+            maker = makers.get(topics[0], False) if topics else False
+            if maker is False:  # not an event of the contract's ABI
                 continue
-            spec, data = specs[topics[0]], log["data"]
-            if spec is not None and len(topics) == spec.topics and len(data) == spec.data:
-                name, (text, agreement_id) = spec.name, spec.decode(topics, data)
-            else:  # not a one-word-per-field event, or a log that does not have the words its event should
-                slow = self._slow(log)
-                if slow is None:
+            if log["blockNumber"] != block:  # logs come in block order: the block's columns are made once
+                block = log["blockNumber"]
+                start, final = self._block_start(log)
+            line = maker(log, start, final, ours_ids) if maker is not None else None
+            if line is None:
+                line = self._slow(log, start, final)
+                if line is None:
                     continue
-                name, text, agreement_id = slow
-            number, start = self._block(log)
-            settled = "t" if number <= last_final and agreement_id not in ours_ids else "f"
-            agreement = NULL if agreement_id is None else agreement_id
-            lines.append(
-                f"{start}{log['transactionHash']}\t{int(log['logIndex'], 16)}\t{name}\t{text}\t"
-                f"{agreement}\tf\t{settled}\t{{}}\n"
-            )
+            lines.append(line)
             if len(lines) >= CHUNK_LINES:
                 self.count += len(lines)
                 yield "".join(lines)
@@ -395,25 +414,66 @@ def _apply_confirmed(rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> i
     return applied + pending.update(applied=True)
 
 
-_PREFETCH = ThreadPoolExecutor(max_workers=1, thread_name_prefix="escrow-prefetch")
+# Threads fetching the pages ahead of the one being stored (settings.ESCROW_LOG_PAGES_AHEAD).
+_FETCHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="escrow-logs")
 
 
-def _prefetch(rpc: Rpc, address: str, start: int, end: int):
-    """Starts fetching the next page (on a connection of its own) while the current one is decoded and stored."""
-    if start > end:
-        return None
-    own = Rpc(rpc.url, timeout=settings.ESCROW_RPC_TIMEOUT_SECONDS)
-    return start, end, _PREFETCH.submit(own.logs, address, start, end)
+@dataclass
+class Page:
+    start: int
+    end: int
+    logs: object  # a Future of the page's logs
 
 
-def _prefetched_page(prefetched, rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> tuple[int, int, list]:
-    """The prefetched page, or, if fetching it failed (a range the provider refuses...), the page fetched again
-    the usual way, which halves the range as needed."""
-    start, end, future = prefetched
-    try:
-        return start, end, future.result()
-    except (RpcError, ChainUnavailable):
-        return _fetch(rpc, cursor, address, head)
+class Ahead:
+    """The next pages' eth_getLogs calls, in flight while the current page is decoded and stored: the ranges the
+    page size would take if every page succeeds (each double the one before, up to ESCROW_LOG_PAGE_MAX_BLOCKS).
+    When a page's call fails, the pages planned after it are dropped, that page is fetched again the usual way
+    (halving its range on the node's complaints), and the plan goes on from there at the size that worked: `grow`
+    stays off for the rest of the run, so a provider that caps ranges is asked for a wider one once per run."""
+
+    def __init__(self, rpc: Rpc, cursor: SyncCursor, address: str, head: int, max_pages: int | None):
+        self.rpc, self.cursor, self.address, self.head = rpc, cursor, address, head
+        self.depth = 1 + max(0, min(settings.ESCROW_LOG_PAGES_AHEAD, _FETCHERS._max_workers - 1))
+        self.budget = max_pages  # pages that may still be planned (None: no limit)
+        self.pages: deque[Page] = deque()
+        self.next_start, self.next_size = cursor.last_block + 1, cursor.page_size
+        self.grow = True
+
+    def _fill(self) -> None:
+        while len(self.pages) < self.depth and self.next_start <= self.head and self.budget != 0:
+            start, end = self.next_start, min(self.head, self.next_start + self.next_size - 1)
+            # web3's provider keeps a session per thread: each fetcher reuses its own connection to the node.
+            self.pages.append(Page(start, end, _FETCHERS.submit(self.rpc.logs, self.address, start, end)))
+            self.next_start, self.next_size = end + 1, self.grown(self.next_size)
+            self.budget = None if self.budget is None else self.budget - 1
+
+    def take(self) -> tuple[int, int, list]:
+        """The next page (start, end, logs), and the ones after it set fetching."""
+        self._fill()
+        page = self.pages.popleft()
+        try:
+            logs = page.logs.result()
+        except (RpcError, ChainUnavailable):
+            self.drop()
+            self.grow = False
+            start, end, logs = _fetch(self.rpc, self.cursor, self.address, self.head)
+            self.next_start, self.next_size = end + 1, self.cursor.page_size
+            page = Page(start, end, None)
+        self._fill()
+        return page.start, page.end, logs
+
+    def grown(self, size: int) -> int:
+        """The size of the page after one of `size` blocks."""
+        return min(settings.ESCROW_LOG_PAGE_MAX_BLOCKS, size * 2) if self.grow else size
+
+    def drop(self) -> None:
+        """Forgets the planned pages (a call already running ends on its own; its answer is not used)."""
+        for page in self.pages:
+            page.logs.cancel()
+        if self.budget is not None:
+            self.budget += len(self.pages)
+        self.pages.clear()
 
 
 def escrow_index(*, rpc: Rpc | None = None, max_pages: int | None = None) -> dict:
@@ -431,27 +491,24 @@ def escrow_index(*, rpc: Rpc | None = None, max_pages: int | None = None) -> dic
                 return {"busy": True}
             head = rpc.block_number()
             counts["removed"] = _check_fork(rpc, cursor, address)
-        prefetched = None  # (start, end, future) of the next page, fetched while this one is stored
-        while cursor.last_block < head and (max_pages is None or counts["pages"] < max_pages):
-            if prefetched is not None and prefetched[0] == cursor.last_block + 1:
-                _start, end, logs = _prefetched_page(prefetched, rpc, cursor, address, head)
-            else:
-                _start, end, logs = _fetch(rpc, cursor, address, head)
-            end_hash = _end_hash(rpc, logs, end)
-            if max_pages is None or counts["pages"] + 1 < max_pages:
-                next_size = min(settings.ESCROW_LOG_PAGE_MAX_BLOCKS, cursor.page_size * 2)  # as set below
-                prefetched = _prefetch(rpc, address, end + 1, min(head, end + next_size))
-            with transaction.atomic():
-                locked = SyncCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
-                if locked is None or locked.last_block != cursor.last_block:
-                    return {**counts, "busy": True}  # another indexer moved it: it carries on
-                last_final = head - settings.ESCROW_CONFIRMATIONS + 1
-                counts["stored"] += _store(rpc, logs, address, ours, last_final)
-                cursor.last_block, cursor.last_block_hash = end, end_hash
-                cursor.page_size = min(settings.ESCROW_LOG_PAGE_MAX_BLOCKS, cursor.page_size * 2)
-                cursor.last_error, cursor.last_synced_at = "", timezone.now()
-                cursor.save()
-            counts["pages"] += 1
+        ahead = Ahead(rpc, cursor, address, head, max_pages)
+        try:
+            while cursor.last_block < head and (max_pages is None or counts["pages"] < max_pages):
+                _start, end, logs = ahead.take()  # the following pages are fetched while this one is stored
+                end_hash = _end_hash(rpc, logs, end)
+                with transaction.atomic():
+                    locked = SyncCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
+                    if locked is None or locked.last_block != cursor.last_block:
+                        return {**counts, "busy": True}  # another indexer moved it: it carries on
+                    last_final = head - settings.ESCROW_CONFIRMATIONS + 1
+                    counts["stored"] += _store(rpc, logs, address, ours, last_final)
+                    cursor.last_block, cursor.last_block_hash = end, end_hash
+                    cursor.page_size = ahead.grown(cursor.page_size)
+                    cursor.last_error, cursor.last_synced_at = "", timezone.now()
+                    cursor.save()
+                counts["pages"] += 1
+        finally:
+            ahead.drop()
         counts["applied"] = _apply_confirmed(rpc, cursor, address, head)
     except (RpcError, ChainUnavailable) as exc:
         SyncCursor.objects.filter(pk=cursor.pk).update(last_error=str(exc)[:2000], page_size=cursor.page_size)
