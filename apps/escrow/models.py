@@ -24,6 +24,20 @@ def HashField(**kwargs) -> models.CharField:
     return models.CharField(max_length=66, **kwargs)
 
 
+class WrittenOnceJSONField(models.JSONField):
+    """JSON kept as written (PostgreSQL `json`, not `jsonb`), for values stored by the thousand, read whole and never
+    searched inside or changed: PostgreSQL checks the text without building jsonb, the larger part of what a COPY
+    of decoded logs costs it. Key lookups in SQL are not available on it; other databases store JSONField's way."""
+
+    def db_type(self, connection):
+        return "json" if connection.vendor == "postgresql" else super().db_type(connection)
+
+    def from_db_value(self, value, expression, connection):
+        if value is not None and not isinstance(value, str):  # the driver parsed `json` already
+            return value
+        return super().from_db_value(value, expression, connection)
+
+
 class EscrowToken(BaseModel):
     """An ERC-20 stablecoin accepted for escrow on one chain, and the ISO-4217 currency it is denominated in."""
 
@@ -297,7 +311,7 @@ class ChainEvent(models.Model):
     tx_hash = HashField()
     log_index = models.PositiveIntegerField()
     name = models.CharField(max_length=40)
-    args = models.JSONField(default=dict)
+    args = WrittenOnceJSONField(default=dict)  # the ABI-decoded arguments, as the indexer wrote them
     agreement_onchain_id = models.PositiveBigIntegerField(null=True, blank=True)
     removed = models.BooleanField(default=False)
     applied = models.BooleanField(default=False)

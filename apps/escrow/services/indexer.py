@@ -399,11 +399,12 @@ def _apply_confirmed(rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> i
     applied = 0
     ours = EscrowAgreement.objects.filter(chain_id=settings.ETH_CHAIN_ID, contract_address=address)
     waiting = {a.external_ref: a for a in ours if a.onchain_id is None}
-    if waiting:
-        created = pending.filter(name="AgreementCreated", args__externalRef__in=list(waiting))
-        for event in created.order_by("block_number", "log_index"):
-            event_apply(event=event, agreement=waiting[event.args["externalRef"]])
-            applied += 1
+    if waiting:  # the pending AgreementCreated are those of the last few blocks and govtrack's own
+        for event in pending.filter(name="AgreementCreated").order_by("block_number", "log_index"):
+            agreement = waiting.get(event.args["externalRef"])
+            if agreement is not None:
+                event_apply(event=event, agreement=agreement)
+                applied += 1
     by_id = {a.onchain_id: a for a in ours.exclude(onchain_id=None)}
     if by_id:
         mine = pending.filter(agreement_onchain_id__in=list(by_id)).exclude(name="AgreementCreated")
