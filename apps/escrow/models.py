@@ -327,6 +327,9 @@ class ChainEvent(models.Model):
                 condition=Q(applied=False, removed=False),
                 name="chain_event_unapplied",
             ),
+            # Events of a block that left the chain, looked up when such a block comes back: few rows, so checking
+            # for them costs nothing on the thousands of logs copied in per page.
+            models.Index(fields=["chain_id", "block_hash"], condition=Q(removed=True), name="chain_event_removed"),
         ]
         constraints = [
             models.UniqueConstraint(fields=["chain_id", "block_hash", "log_index"], name="chain_event_unique_log"),

@@ -449,6 +449,10 @@ class Ahead:
             self.next_start, self.next_size = end + 1, self.grown(self.next_size)
             self.budget = None if self.budget is None else self.budget - 1
 
+    def start(self) -> None:
+        """Sets the first pages fetching."""
+        self._fill()
+
     def take(self) -> tuple[int, int, list]:
         """The next page (start, end, logs), and the ones after it set fetching."""
         self._fill()
@@ -484,34 +488,41 @@ def escrow_index(*, rpc: Rpc | None = None, max_pages: int | None = None) -> dic
     address = escrow_address()
     cursor = _cursor(address)
     counts = {"stored": 0, "pages": 0, "removed": 0, "applied": 0}
-    ours = Ours.load(address)
+    head = rpc.block_number()
+    # The first pages are on their way while the cursor is locked and checked for a fork; if either moved it, they
+    # are dropped and planned again from where it is.
+    ahead = Ahead(rpc, cursor, address, head, max_pages)
+    ahead.start()
     try:
+        ours = Ours.load(address)
         with transaction.atomic():
-            cursor = SyncCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
-            if cursor is None:
+            locked = SyncCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
+            if locked is None:
                 return {"busy": True}
-            head = rpc.block_number()
-            counts["removed"] = _check_fork(rpc, cursor, address)
-        ahead = Ahead(rpc, cursor, address, head, max_pages)
-        try:
-            while cursor.last_block < head and (max_pages is None or counts["pages"] < max_pages):
-                _start, end, logs = ahead.take()  # the following pages are fetched while this one is stored
-                end_hash = _end_hash(rpc, logs, end)
-                with transaction.atomic():
-                    locked = SyncCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
-                    if locked is None or locked.last_block != cursor.last_block:
-                        return {**counts, "busy": True}  # another indexer moved it: it carries on
-                    last_final = head - settings.ESCROW_CONFIRMATIONS + 1
-                    counts["stored"] += _store(rpc, logs, address, ours, last_final)
-                    cursor.last_block, cursor.last_block_hash = end, end_hash
-                    cursor.page_size = ahead.grown(cursor.page_size)
-                    cursor.last_error, cursor.last_synced_at = "", timezone.now()
-                    cursor.save()
-                counts["pages"] += 1
-        finally:
+            counts["removed"] = _check_fork(rpc, locked, address)
+        if (locked.last_block, locked.page_size) != (cursor.last_block, cursor.page_size):
             ahead.drop()
+            ahead = Ahead(rpc, locked, address, head, max_pages)
+        cursor = ahead.cursor = locked
+        while cursor.last_block < head and (max_pages is None or counts["pages"] < max_pages):
+            _start, end, logs = ahead.take()  # the following pages are fetched while this one is stored
+            end_hash = _end_hash(rpc, logs, end)
+            with transaction.atomic():
+                locked = SyncCursor.objects.select_for_update(skip_locked=True).filter(pk=cursor.pk).first()
+                if locked is None or locked.last_block != cursor.last_block:
+                    return {**counts, "busy": True}  # another indexer moved it: it carries on
+                last_final = head - settings.ESCROW_CONFIRMATIONS + 1
+                counts["stored"] += _store(rpc, logs, address, ours, last_final)
+                cursor.last_block, cursor.last_block_hash = end, end_hash
+                cursor.page_size = ahead.grown(cursor.page_size)
+                cursor.last_error, cursor.last_synced_at = "", timezone.now()
+                cursor.save()
+            counts["pages"] += 1
+        ahead.drop()
         counts["applied"] = _apply_confirmed(rpc, cursor, address, head)
     except (RpcError, ChainUnavailable) as exc:
         SyncCursor.objects.filter(pk=cursor.pk).update(last_error=str(exc)[:2000], page_size=cursor.page_size)
         raise
+    finally:
+        ahead.drop()
     return counts
