@@ -205,3 +205,44 @@ def test_capped_provider_ranges_are_halved_and_every_log_is_stored_once(chain, o
     assert cursor.last_block == head + 12 and cursor.last_error == "" and cursor.page_size <= 3
     first.refresh_from_db()
     assert first.status == MilestoneStatus.RELEASED
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_second_indexer_stands_aside_while_the_first_holds_the_cursor(chain, settings):
+    """Two indexer runs at once (two workers, a beat tick during a long catch-up): the one that cannot lock the
+    cursor says so and stores nothing; the pages it had set fetching are dropped; the next run carries on."""
+    from django.db import connection, transaction
+
+    settings.ESCROW_LOG_PAGE_BLOCKS = 1
+    indexer.escrow_index()  # the contract's deployment: the cursor exists
+    chain.transact(chain.escrow.functions.pause(), chain.deployer)
+    chain.transact(chain.escrow.functions.unpause(), chain.deployer)
+    chain.mine(5)
+    stored_before = ChainEvent.objects.count()
+
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_cursor():
+        with transaction.atomic():
+            SyncCursor.objects.select_for_update().get()
+            locked.set()
+            release.wait(timeout=30)
+        connection.close()
+
+    holder = threading.Thread(target=hold_the_cursor)
+    holder.start()
+    try:
+        assert locked.wait(timeout=10)
+        assert indexer.escrow_index() == {"busy": True}
+        assert ChainEvent.objects.count() == stored_before
+    finally:
+        release.set()
+        holder.join(timeout=30)
+
+    result = indexer.escrow_index()
+    assert result["stored"] == 2
+    head = int(chain.rpc("eth_blockNumber"), 16)
+    assert SyncCursor.objects.get().last_block == head
+    assert sorted(ChainEvent.objects.values_list("name", flat=True)) == sorted(
+        ["OwnershipTransferred", "Paused", "Unpaused"]
+    )
