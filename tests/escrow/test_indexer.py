@@ -82,16 +82,23 @@ def test_copy_lines_match_the_abi_decoder_and_the_plain_rows(settings):
                 index += 1
     logs.append({**logs[0], "topics": ["0x" + "ab" * 32], "logIndex": hex(index)})  # not an escrow event: skipped
     logs.append({**logs[1], "removed": True, "logIndex": hex(index + 1)})  # dropped by the node: skipped
-    assert any(maker is not None for maker in indexer.line_makers().values())
-    assert any(maker is None for maker in indexer.line_makers().values())  # AgreementCreated: the decoder's
+    assert all(maker is not None for maker in indexer.line_makers().values())
 
     ours = {1, 3}  # a govtrack agreement among the random ids: its events are never stored as applied
     for log in logs[:3]:
         if "agreementId" in (name for name, _ in specs[log["topics"][0]].indexed):
             ours.add(int(log["topics"][1], 16))
-    lines = indexer.Lines(None, ADDRESS, indexer.Ours(set(ours), set()), last_final=10)
+    # govtrack's agreement waiting for its AgreementCreated: matched by its external ref, then counted as ours.
+    created = [log for log in logs[:-2] if chain_module.decode_log(log)[0] == "AgreementCreated"][-1]
+    waiting = chain_module.decode_log(created)[1]
+    assert int(waiting["agreementId"]) not in ours
+    refs = {waiting["externalRef"]}
+    lines_ours, rows_ours = indexer.Ours(set(ours), set(refs)), indexer.Ours(set(ours), set(refs))
+    lines = indexer.Lines(None, ADDRESS, lines_ours, last_final=10)
     made = [_columns(line) for chunk in lines.chunks(logs) for line in chunk.splitlines(keepends=True)]
-    rows = indexer._rows(None, logs, ADDRESS, indexer.Ours(set(ours), set()), last_final=10)
+    rows = indexer._rows(None, logs, ADDRESS, rows_ours, last_final=10)
+    ours.add(int(waiting["agreementId"]))
+    assert lines_ours.ids == rows_ours.ids == ours
 
     assert len(made) == len(rows) == len(logs) - 2 and lines.count == len(made)
     assert lines.block_hashes == {logs[0]["blockHash"], logs[-3]["blockHash"]}
@@ -114,14 +121,24 @@ def test_copy_lines_match_the_abi_decoder_and_the_plain_rows(settings):
 
 
 def test_a_log_without_its_words_is_decoded_the_slow_way(settings):
-    """A log whose data is longer than its event's words (a node or contract quirk) is not sliced blindly: the
-    ABI decoder reads it."""
+    """A log whose data is not the canonical encoding of its event (longer than its words; an array elsewhere than
+    right after the head) is not sliced blindly: the ABI decoder reads it."""
     settings.ETH_CHAIN_ID = 31337
-    topic0, spec = next((t, s) for t, s in chain_module.event_specs().items() if s.name == "MilestoneApproved")
-    log = _log(topic0, spec, random.Random(1), 2, 5, 0)
-    log["data"] += "00" * 32
-    (line,) = indexer.Lines(None, ADDRESS, indexer.Ours(set(), set()), last_final=5).chunks([log])
-    assert _columns(line)["args"] == chain_module.decode_log(log)[1]
+    specs = {spec.name: (topic0, spec) for topic0, spec in chain_module.event_specs().items()}
+    approved = _log(*specs["MilestoneApproved"], random.Random(1), 2, 5, 0)
+    approved["data"] += "00" * 32
+    created = _log(*specs["AgreementCreated"], random.Random(2), 2, 5, 1)
+    data = created["data"][2:]
+    offset = int(data[192:256], 16)
+    created["data"] = (
+        "0x" + data[:192] + f"{offset + 32:064x}" + data[256 : 2 * offset] + "00" * 32 + data[2 * offset :]
+    )
+    makers = indexer.line_makers()
+    assert all(makers[log["topics"][0]](log, "", True, set(), set()) is None for log in (approved, created))
+    lines = indexer.Lines(None, ADDRESS, indexer.Ours(set(), set()), last_final=5)
+    made = [_columns(line) for chunk in lines.chunks([approved, created]) for line in chunk.splitlines()]
+    assert [row["args"] for row in made] == [chain_module.decode_log(log)[1] for log in (approved, created)]
+    assert len(made[1]["args"]["approvers"]) == 2
 
 
 class CappedRpc(http.server.BaseHTTPRequestHandler):

@@ -194,11 +194,11 @@ def _rows(rpc: Rpc, logs: list, address: str, ours: Ours, last_final: int) -> li
 
 # --- PostgreSQL: logs straight to COPY lines ----------------------------------------------------------------------
 #
-# The events whose every field is one word of a type written as plain ASCII (numbers, addresses, bytes32, bool) get
-# a line maker, a function made once per event from the committed ABI: it reads the words from the log's topics and
-# data and writes the whole COPY line, args JSON included, in one f-string (no escaping is needed; the args are the
-# same as chain.decode_log's). Any other event (AgreementCreated and its arrays, signed integers), or a log that does
-# not have the words its event should, goes through chain.decode_log and json.dumps.
+# Every event whose fields are words of a type written as plain ASCII (numbers, addresses, bytes32, bool), or arrays
+# of such words, gets a line maker: a function made once per event from the committed ABI that reads the words from
+# the log's topics and data and writes the whole COPY line, args JSON included, in one f-string (no escaping is
+# needed; the args are the same as chain.decode_log's, which the tests check). A log whose data is not the canonical
+# encoding of its event, or an event with other types (signed integers, strings), goes through chain.decode_log.
 
 NULL = "\\N"  # COPY's text format
 CHUNK_LINES = 1000  # COPY data is sent while the next lines are made: the server inserts as the client decodes
@@ -217,38 +217,65 @@ def _word_expression(kind: str, word: str) -> str | None:
     return None
 
 
+def _json_value(kind: str, expression: str) -> str:
+    """f-string text of one JSON value: numbers, addresses and hashes as strings (as chain.decode_log), bool bare."""
+    return "{" + expression + "}" if kind == "bool" else '"{' + expression + '}"'
+
+
 def _line_maker_source(spec: chain.EventSpec) -> str | None:
-    """Source of `line(log, start, final, ours)`: the COPY line of one log of this event after `start` (the block's
-    columns), or None when the log does not have the words the event should. `final`: the block is deep enough;
-    `ours`: govtrack's on-chain agreement ids (a log of someone else's agreement deep enough is stored applied)."""
-    fields = spec.indexed + spec.data
-    words = [f"topics[{i + 1}]" for i in range(len(spec.indexed))]
-    words += [f"data[{2 + 64 * i}:{66 + 64 * i}]" for i in range(len(spec.data))]
-    expressions = [_word_expression(kind, word) for (_, kind), word in zip(fields, words, strict=True)]
-    if not spec.static or spec.name == "AgreementCreated" or None in expressions:
-        return None
-    body, members = [], []
-    for (name, kind), expression in zip(fields, expressions, strict=True):
-        if name == "agreementId":
-            body.append(f"agreement = {expression}")
-            expression = "agreement"
-        value = "{" + expression + "}"
-        members.append(json.dumps(name) + ":" + (value if kind == "bool" else f'"{value}"'))
-    args = "{{" + ",".join(members) + "}}"
-    if "agreementId" in [name for name, _ in fields]:
-        tail = '{agreement}\\tf\\t{"t" if final and agreement not in ours else "f"}'
+    """Source of `line(log, start, final, ids, refs)`: the COPY line of one log of this event after `start` (the
+    block's columns), or None when the log is not the canonical encoding of the event. `final`: the block is deep
+    enough; `ids`: govtrack's on-chain agreement ids (a log of someone else's agreement deep enough is stored
+    applied); `refs`: the external refs of govtrack's agreements not on chain yet (their AgreementCreated adds the
+    id to `ids`)."""
+    heads, arrays = len(spec.data), any(kind.endswith("[]") for _, kind in spec.data)
+    body = [
+        "topics, data = log['topics'], log['data']",
+        f"if len(topics) != {1 + len(spec.indexed)} or len(data) {'<' if arrays else '!='} {2 + 64 * heads}:",
+        "    return None",
+    ]
+    if arrays:
+        body.append(f"tail = {2 + 64 * heads}")  # where the next array's words begin (hex digits, "0x" included)
+    members, names = [], [name for name, _ in spec.indexed + spec.data]
+    sources = [(field, f"topics[{i + 1}]") for i, field in enumerate(spec.indexed)]
+    sources += [(field, f"data[{2 + 64 * i}:{66 + 64 * i}]") for i, field in enumerate(spec.data)]
+    for number, ((name, kind), word) in enumerate(sources):
+        if kind.endswith("[]"):  # the head word is the offset of its tail: the length, then one word per item
+            item = _word_expression(kind[:-2], "items[i:i + 64]")
+            if item is None or word.startswith("topics"):
+                return None
+            body += [
+                f"if int({word}, 16) * 2 + 2 != tail:",
+                "    return None",
+                "count = int(data[tail:tail + 64], 16)",
+                "items, tail = data[tail + 64:tail + 64 + 64 * count], tail + 64 + 64 * count",
+                "if len(items) != 64 * count:",
+                "    return None",
+                f"array{number} = ','.join([f'{_json_value(kind[:-2], item)}' for i in range(0, 64 * count, 64)])",
+            ]
+            members.append(json.dumps(name) + ":[{array" + str(number) + "}]")
+            continue
+        expression = _word_expression(kind, word)
+        if expression is None:
+            return None
+        if name in ("agreementId", "externalRef"):
+            body.append(f"{name} = {expression}")
+            expression = name
+        members.append(json.dumps(name) + ":" + _json_value(kind, expression))
+    if arrays:
+        body += ["if len(data) != tail:", "    return None"]
+    if "agreementId" in names and "externalRef" in names:
+        body += ["if externalRef in refs:", "    ids.add(agreementId)"]
+    if "agreementId" in names:
+        tail = '{agreementId}\\tf\\t{"t" if final and agreementId not in ids else "f"}'
     else:
         tail = '\\\\N\\tf\\t{"t" if final else "f"}'
-    lines = [
-        "def line(log, start, final, ours):",
-        "    topics, data = log['topics'], log['data']",
-        f"    if len(topics) != {1 + len(spec.indexed)} or len(data) != {2 + 64 * len(spec.data)}:",
-        "        return None",
-        *(f"    {statement}" for statement in body),
-        '    return f\'{start}{log["transactionHash"]}\\t{int(log["logIndex"], 16)}\\t'
-        + f"{spec.name}\\t{args}\\t{tail}\\t{{{{}}}}\\n'",
-    ]
-    return "\n".join(lines) + "\n"
+    args = "{{" + ",".join(members) + "}}"
+    body.append(
+        'return f\'{start}{log["transactionHash"]}\\t{int(log["logIndex"], 16)}\\t'
+        + f"{spec.name}\\t{args}\\t{tail}\\t{{{{}}}}\\n'"
+    )
+    return "def line(log, start, final, ids, refs):\n" + "".join(f"    {statement}\n" for statement in body)
 
 
 @functools.cache
@@ -301,7 +328,7 @@ class Lines:
         )
 
     def chunks(self, logs: list):
-        makers, ours_ids = line_makers(), self.ours.ids
+        makers, ours_ids, ours_refs = line_makers(), self.ours.ids, self.ours.refs
         lines, block = [], None
         for log in logs:
             if log.get("removed"):
@@ -313,7 +340,7 @@ class Lines:
             if log["blockNumber"] != block:  # logs come in block order: the block's columns are made once
                 block = log["blockNumber"]
                 start, final = self._block_start(log)
-            line = maker(log, start, final, ours_ids) if maker is not None else None
+            line = maker(log, start, final, ours_ids, ours_refs) if maker is not None else None
             if line is None:
                 line = self._slow(log, start, final)
                 if line is None:
@@ -415,8 +442,10 @@ def _apply_confirmed(rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> i
     return applied + pending.update(applied=True)
 
 
-# Threads fetching the pages ahead of the one being stored (settings.ESCROW_LOG_PAGES_AHEAD).
-_FETCHERS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="escrow-logs")
+# Threads fetching the pages of a run: the one to store next and up to FETCHERS - 1 ahead of it
+# (settings.ESCROW_LOG_PAGES_AHEAD).
+FETCHERS = 4
+_FETCHERS = ThreadPoolExecutor(max_workers=FETCHERS, thread_name_prefix="escrow-logs")
 
 
 @dataclass
@@ -435,7 +464,7 @@ class Ahead:
 
     def __init__(self, rpc: Rpc, cursor: SyncCursor, address: str, head: int, max_pages: int | None):
         self.rpc, self.cursor, self.address, self.head = rpc, cursor, address, head
-        self.depth = 1 + max(0, min(settings.ESCROW_LOG_PAGES_AHEAD, _FETCHERS._max_workers - 1))
+        self.depth = 1 + max(0, min(settings.ESCROW_LOG_PAGES_AHEAD, FETCHERS - 1))
         self.budget = max_pages  # pages that may still be planned (None: no limit)
         self.pages: deque[Page] = deque()
         self.next_start, self.next_size = cursor.last_block + 1, cursor.page_size
