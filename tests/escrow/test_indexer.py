@@ -263,3 +263,26 @@ def test_a_second_indexer_stands_aside_while_the_first_holds_the_cursor(chain, s
     assert sorted(ChainEvent.objects.values_list("name", flat=True)) == sorted(
         ["OwnershipTransferred", "Paused", "Unpaused"]
     )
+
+
+def test_stored_args_read_back_whole_through_the_orm_and_the_admin(admin_client):
+    """The args column is PostgreSQL json (written by COPY, read whole): rows written by the ORM and read by it, in
+    a queryset of values and in the admin, give back the same dict."""
+    args = {"agreementId": "5", "milestoneIndex": "0", "evidenceHash": "0x" + "ef" * 32, "amount": "1000000"}
+    event = ChainEvent.objects.create(
+        chain_id=31337,
+        contract_address=ADDRESS,
+        block_number=7,
+        block_hash="0x" + "ab" * 32,
+        tx_hash="0x" + "cd" * 32,
+        log_index=3,
+        name="MilestoneApproved",
+        args=args,
+        agreement_onchain_id=5,
+    )
+    event.refresh_from_db()
+    assert event.args == args and ChainEvent.objects.values_list("args", flat=True).get() == args
+    page = admin_client.get(f"/admin/escrow/chainevent/{event.pk}/change/")
+    assert page.status_code == 200 and "1000000" in page.content.decode()
+    listing = admin_client.get("/admin/escrow/chainevent/", {"q": event.tx_hash})
+    assert listing.status_code == 200 and "MilestoneApproved" in listing.content.decode()
