@@ -253,6 +253,7 @@ REMINDER_DAYS_AHEAD = env_int("REMINDER_DAYS_AHEAD", 7)
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 # The escrow app plugs into the milestone machine (apps/funding/machines.py) without funding importing it:
 MILESTONE_LOCK_HOOKS: list[str] = []  # callables(milestone) -> [(model, pk)] locked before the milestone
+FUNDING_BRIEF_HOOKS: list[str] = []  # callables(parents) adding figures to a page of grants or investments
 MILESTONE_RELEASE_HOOKS: list[str] = []  # callables(milestone=, by=) run in the transaction approving a release
 COMPUTE_CRITERION_VALIDATOR = ""  # set by the compute app: validates compute criteria configs
 
@@ -401,6 +402,7 @@ CELERY_BEAT_SCHEDULE["escrow-refund-expired"] = {
     "schedule": timedelta(minutes=10),
 }
 MILESTONE_LOCK_HOOKS.append("apps.escrow.services.attestations.escrow_milestone_lock_rows")
+FUNDING_BRIEF_HOOKS.append("apps.escrow.selectors.escrow_held_attach")
 MILESTONE_RELEASE_HOOKS.append("apps.escrow.services.attestations.escrow_milestone_release_approved")
 DEMO_SEEDERS.append("apps.escrow.demo.seed")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(

@@ -99,7 +99,9 @@ def escrow_totals(*, org) -> dict:
     """Per currency, what the escrow contract holds for the organization: milestone amounts not yet withdrawn nor
     refunded, in whole currency units (base units / 10**decimals)."""
     rows = (
-        EscrowMilestone.objects.filter(agreement__organization=org, agreement__status=AgreementStatus.ACTIVE)
+        EscrowMilestone.objects.filter(
+            agreement__organization=org, agreement__status__in=(AgreementStatus.ACTIVE, AgreementStatus.SETTLED)
+        )
         .exclude(onchain_status__in=(OnchainMilestoneStatus.REFUNDED, OnchainMilestoneStatus.CANCELLED))
         .values("agreement__currency", "agreement__token_decimals")
         .annotate(held=Sum("amount_base_units"), withdrawn=Sum("withdrawn_base_units"))
@@ -123,6 +125,7 @@ def money_flow(*, user, org) -> list[dict]:
         .annotate(
             committed=Sum("amount", filter=~Q(status=MilestoneStatus.REFUNDED)),
             released=Sum("amount", filter=Q(status=MilestoneStatus.RELEASED)),
+            released_disbursed=Sum("amount_disbursed", filter=Q(status=MilestoneStatus.RELEASED)),
             refunded=Sum("amount", filter=Q(status=MilestoneStatus.REFUNDED)),
             disbursed=Sum("amount_disbursed"),
         )
@@ -136,6 +139,7 @@ def money_flow(*, user, org) -> list[dict]:
             "committed": row["committed"] or zero,
             "escrowed": escrowed.get(row["currency"], zero),
             "released": row["released"] or zero,
+            "released_unpaid": (row["released"] or zero) - (row["released_disbursed"] or zero),
             "refunded": row["refunded"] or zero,
             "disbursed": row["disbursed"] or zero,
         }

@@ -62,3 +62,40 @@ def token_get(*, pk) -> EscrowToken:
         return EscrowToken.objects.get(pk=pk)
     except (EscrowToken.DoesNotExist, ValidationError, ValueError):
         raise NotFound("Token not found.") from None
+
+
+def escrow_held_attach(parents: list) -> None:
+    """FUNDING_BRIEF_HOOKS: sets `escrowed` on each grant (or investment) of a page: what the contract holds for
+    it now (deposited, neither withdrawn nor refunded), in currency units, in one query."""
+    from decimal import Decimal
+
+    from django.db.models import Sum
+
+    from apps.escrow.models import AgreementStatus, EscrowMilestone, OnchainMilestoneStatus
+    from apps.funding.models import Grant
+
+    if not parents:
+        return
+    key = "agreement__grant_id" if isinstance(parents[0], Grant) else "agreement__investment_id"
+    rows = (
+        EscrowMilestone.objects.filter(
+            **{f"{key}__in": [parent.pk for parent in parents]},
+            agreement__status__in=(AgreementStatus.ACTIVE, AgreementStatus.SETTLED),
+        )
+        .exclude(
+            onchain_status__in=(
+                OnchainMilestoneStatus.NONE,
+                OnchainMilestoneStatus.REFUNDED,
+                OnchainMilestoneStatus.CANCELLED,
+            )
+        )
+        .values(key, "agreement__token_decimals")
+        .annotate(held=Sum("amount_base_units"), withdrawn=Sum("withdrawn_base_units"))
+        .order_by()
+    )
+    held: dict = {}
+    for row in rows:
+        units = Decimal((row["held"] or 0) - (row["withdrawn"] or 0)) / Decimal(10) ** row["agreement__token_decimals"]
+        held[row[key]] = held.get(row[key], Decimal(0)) + units
+    for parent in parents:
+        parent.escrowed = held.get(parent.pk, Decimal(0))

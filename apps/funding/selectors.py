@@ -2,7 +2,9 @@
 
 from decimal import Decimal
 
+from django.conf import settings
 from django.db.models import QuerySet
+from django.utils.module_loading import import_string
 
 from apps.funding.models import (
     Disbursement,
@@ -138,6 +140,9 @@ def milestones_brief_attach(parents: list) -> list:
         by_parent.setdefault(row.pop(key), []).append(row)
     for parent in parents:
         parent.brief_milestones = by_parent.get(parent.pk, [])
+    # The escrow app adds what the contract still holds for each parent (one query per page), as `escrowed`.
+    for path in getattr(settings, "FUNDING_BRIEF_HOOKS", []):
+        import_string(path)(parents)
     return parents
 
 
@@ -146,12 +151,17 @@ def funding_summary(parent: Grant | Investment) -> dict:
     milestones = parent.brief_milestones
     committed = sum((m["amount"] for m in milestones), Decimal(0))
     released = sum((m["amount"] for m in milestones if m["status"] == MilestoneStatus.RELEASED), Decimal(0))
+    released_unpaid = sum(
+        (m["amount"] - m["amount_disbursed"] for m in milestones if m["status"] == MilestoneStatus.RELEASED), Decimal(0)
+    )
     budget = parent.budget
     return {
         "currency": parent.currency,
         "budget": budget,
         "committed": committed,
         "released": released,
+        "released_unpaid": released_unpaid,
+        "escrowed": getattr(parent, "escrowed", Decimal(0)),
         "disbursed": parent.amount_disbursed,
         "uncommitted": budget - committed,
         "undisbursed": budget - parent.amount_disbursed,

@@ -54,9 +54,32 @@ def test_agreement_attest_release_withdraw(chain, org, people):
     assert second.status == MilestoneStatus.SUBMITTED
     assert chain.milestone(agreement.onchain_id, 1)["status"] == 1
 
+    # Totals match the chain: the whole deposit is still held; the released tranche is not paid yet.
+    from apps.dashboard.selectors import money_flow
+    from apps.funding.selectors import funding_summary, investment_get
+
+    def totals():
+        (row,) = money_flow(user=people["finance"], org=org)
+        summary = funding_summary(investment_get(user=people["finance"], pk=first.investment_id))
+        assert (summary["escrowed"], summary["released_unpaid"]) == (row["escrowed"], row["released_unpaid"])
+        return row["escrowed"], row["released_unpaid"]
+
+    assert totals() == (Decimal("4000.25"), Decimal("1500.25"))
+    assert Decimal(chain.balance(chain.escrow.address)) / 10**6 == Decimal("4000.25")
+
     chain.transact(chain.escrow.functions.withdraw(agreement.onchain_id), chain.beneficiary)
     sync()
     assert chain.balance(chain.beneficiary) == 1500_250000
+    assert totals() == (Decimal("2500"), Decimal("0"))
+
+    # Once every milestone is approved the agreement is settled, and what it still holds stays counted.
+    verify_and_approve(second, people)
+    sync()
+    sync()
+    agreement.refresh_from_db()
+    assert agreement.status == AgreementStatus.SETTLED
+    assert totals() == (Decimal("2500"), Decimal("2500"))
+    assert chain.balance(chain.escrow.address) == 2500_000000
     disbursement = Disbursement.objects.get()
     assert disbursement.milestone == first and disbursement.amount == Decimal("1500.25")
     assert disbursement.kind == DisbursementKind.ONCHAIN
@@ -70,7 +93,7 @@ def test_agreement_attest_release_withdraw(chain, org, people):
     SyncCursor.objects.update(last_block=-1, last_block_hash="")
     sync()
     assert Disbursement.objects.count() == 1
-    assert ChainEvent.objects.filter(name="MilestoneApproved").count() == 1
+    assert ChainEvent.objects.filter(name="MilestoneApproved").count() == 2
 
     # And again in pages of one block, each next page fetched while the current one is stored.
     events = ChainEvent.objects.count()

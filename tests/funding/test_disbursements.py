@@ -21,6 +21,7 @@ def test_disbursements_add_up_and_show_in_the_budget_summary(org, people, client
     MilestoneFactory(grant=grant, amount=Decimal("50000"))
     client = client_for(people["finance"])
     assert record(client, released, "10000").status_code == 201
+    assert client.get(f"/api/grants/{grant.pk}/").json()["summary"]["released_unpaid"] == "20000.00"
     assert record(client, released, "20000").status_code == 201
 
     summary = client.get(f"/api/grants/{grant.pk}/").json()["summary"]
@@ -29,6 +30,8 @@ def test_disbursements_add_up_and_show_in_the_budget_summary(org, people, client
         "budget": "100000.00",
         "committed": "80000.00",
         "released": "30000.00",
+        "released_unpaid": "0.00",
+        "escrowed": "0.00",
         "disbursed": "30000.00",
         "uncommitted": "20000.00",
         "undisbursed": "70000.00",

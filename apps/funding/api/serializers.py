@@ -97,6 +97,8 @@ class FundingSummarySerializer(serializers.Serializer):
     budget = Amount()
     committed = Amount(help_text="Sum of the milestones planned.")
     released = Amount(help_text="Sum of the released milestones.")
+    released_unpaid = Amount(help_text="Released but not yet paid (disbursed or withdrawn from escrow).")
+    escrowed = Amount(help_text="Held by the escrow contract now: deposited, neither withdrawn nor refunded.")
     disbursed = Amount()
     uncommitted = Amount()
     undisbursed = Amount()
