@@ -125,7 +125,10 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
             "period_end": grant.period_end,
             "focus_areas": grant.focus_areas,
         },
-        "budget": {key: summary[key] for key in ("budget", "committed", "released", "disbursed", "undisbursed")},
+        "budget": {
+            key: summary[key]
+            for key in ("budget", "committed", "released", "released_unpaid", "escrowed", "disbursed", "undisbursed")
+        },
         "milestones": [
             {
                 "id": m.pk,
