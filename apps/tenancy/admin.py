@@ -3,17 +3,31 @@ through the services, with their role checks and audit events). User accounts ar
 create them and change names, email, activity and staff flags (each save audited); accounts are never deleted,
 because the audit trail names their actions: deactivate instead."""
 
+from django import forms
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.forms import UserChangeForm
 from django.db import transaction
 
 from apps.audit.services import audit_record
 from apps.core.admin import AuditedAdminChangesMixin, SupportInline, SupportModelAdmin
-from apps.tenancy.models import ApiToken, Membership, Organization, User
+from apps.tenancy.models import ApiToken, Membership, Organization, Role, User
+
+
+class PlatformUserChangeForm(UserChangeForm):
+    def clean(self):
+        cleaned = super().clean()
+        platform = cleaned.get("is_staff") or cleaned.get("is_superuser")
+        if platform and Membership.objects.filter(user=self.instance, role=Role.OWNER).exists():
+            raise forms.ValidationError(
+                "An owner of an organization cannot be platform staff: the admin shows every tenant's rows."
+            )
+        return cleaned
 
 
 @admin.register(User)
 class PlatformUserAdmin(AuditedAdminChangesMixin, UserAdmin):
+    form = PlatformUserChangeForm
     readonly_fields = ["last_login", "date_joined"]
 
     def has_delete_permission(self, request, obj=None):

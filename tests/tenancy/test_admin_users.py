@@ -34,6 +34,19 @@ def test_deactivating_an_account_in_the_admin_is_audited(staff_client, org):
     assert event.before == {"is_active": True} and event.after == {"is_active": False}
 
 
+def test_an_owner_cannot_be_made_platform_staff(staff_client, org):
+    owner = member(org, Role.OWNER, username="olivia")
+    response = staff_client.post(
+        f"/admin/tenancy/user/{owner.pk}/change/",
+        {"username": "olivia", "email": owner.email, "is_active": "on", "is_staff": "on", "is_superuser": "on"},
+    )
+    assert response.status_code == 200
+    assert "An owner of an organization cannot be platform staff" in response.content.decode()
+    owner.refresh_from_db()
+    assert not owner.is_staff and not owner.is_superuser
+    assert not AuditEvent.objects.filter(action="user.changed_in_admin").exists()
+
+
 def test_accounts_cannot_be_deleted_in_the_admin(staff_client, org):
     user = member(org, Role.FINANCE, username="fran")
     assert staff_client.post(f"/admin/tenancy/user/{user.pk}/delete/", {"post": "yes"}).status_code == 403
