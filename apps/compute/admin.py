@@ -4,6 +4,7 @@ and sources, devices and their tokens change only through the services (the API 
 from django.contrib import admin
 
 from apps.compute import models
+from apps.compute.services.sources import config_redacted
 from apps.core.admin import SupportModelAdmin
 
 
@@ -12,6 +13,12 @@ class ComputeSourceAdmin(SupportModelAdmin):
     list_display = ["name", "kind", "enabled", "schedule_seconds", "last_success_at", "consecutive_failures"]
     list_filter = ["kind", "enabled"]
     search_fields = ["name"]
+    exclude = ["config"]
+    readonly_fields = ["config_shown"]
+
+    @admin.display(description="config (secrets redacted)")
+    def config_shown(self, obj):
+        return config_redacted(obj.config)
 
 
 @admin.register(models.Device)

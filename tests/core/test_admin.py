@@ -12,7 +12,7 @@ from django.test import Client, RequestFactory
 
 from apps.audit.models import AuditEvent
 from apps.audit.services import audit_record
-from apps.compute.models import Device
+from apps.compute.models import ComputeSource, Device
 from apps.funding.models import Disbursement, Evidence, Milestone, MilestoneCriterion
 from apps.tenancy.models import Role
 from tests.factories import UserFactory, member
@@ -228,3 +228,17 @@ def test_every_changelist_opens_for_platform_staff(staff_client):
             continue
         url = f"/admin/{model._meta.app_label}/{model._meta.model_name}/"
         assert staff_client.get(url).status_code == 200, url
+
+
+def test_a_compute_sources_credentials_are_not_shown(staff_client, org):
+    source = ComputeSource.objects.create(
+        organization=org,
+        name="dcgm",
+        kind="prometheus",
+        config={"url": "https://prom.example.test", "bearer_token": "s3cr3t-bearer", "headers": {"X-Key": "k3y"}},
+    )
+    response = staff_client.get(f"/admin/compute/computesource/{source.pk}/change/")
+    assert response.status_code == 200
+    text = page(response)
+    assert "https://prom.example.test" in text
+    assert "s3cr3t-bearer" not in text and "k3y" not in text
