@@ -246,13 +246,14 @@ CELERY_BEAT_SCHEDULE |= {
 }
 
 # --- Funding ------------------------------------------------------------------------------
-# Releasing a milestone above this amount (in the milestone's currency) takes two different approvers:
-# one with the finance role and one owner.
-MILESTONE_DUAL_APPROVAL_ABOVE = Decimal(os.environ.get("MILESTONE_DUAL_APPROVAL_ABOVE", "50000"))
+# Separation of duties and the dual-approval threshold are each organization's policy (funding.OrganizationPolicy,
+# changed by its owner, audited); the defaults are in the model.
 EVIDENCE_MAX_BYTES = env_int("EVIDENCE_MAX_BYTES", 25 * 1024 * 1024)
 REMINDER_DAYS_AHEAD = env_int("REMINDER_DAYS_AHEAD", 7)
 IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
-MILESTONE_VERIFIED_HOOKS: list[str] = []  # callables(milestone=, by=) run after a milestone is verified
+# The escrow app plugs into the milestone machine (apps/funding/machines.py) without funding importing it:
+MILESTONE_LOCK_HOOKS: list[str] = []  # callables(milestone) -> [(model, pk)] locked before the milestone
+MILESTONE_RELEASE_HOOKS: list[str] = []  # callables(milestone=, by=) run in the transaction approving a release
 COMPUTE_CRITERION_VALIDATOR = ""  # set by the compute app: validates compute criteria configs
 
 # --- Webhooks ---------------------------------------------------------------------------
@@ -399,7 +400,8 @@ CELERY_BEAT_SCHEDULE["escrow-refund-expired"] = {
     "task": "apps.escrow.tasks.escrow_refund_expired",
     "schedule": timedelta(minutes=10),
 }
-MILESTONE_VERIFIED_HOOKS.append("apps.escrow.services.attestations.escrow_milestone_verified")
+MILESTONE_LOCK_HOOKS.append("apps.escrow.services.attestations.escrow_milestone_lock_rows")
+MILESTONE_RELEASE_HOOKS.append("apps.escrow.services.attestations.escrow_milestone_release_approved")
 DEMO_SEEDERS.append("apps.escrow.demo.seed")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {

@@ -210,10 +210,12 @@ def grants_of_org(*, user, org, status: str | None = None):
 
 
 def grant_milestones(*, grant) -> list[Milestone]:
-    """The grant's milestones in due order with criteria, evidence, approvals and disbursements (five queries)."""
+    """The grant's milestones in due order with criteria, evidence, approvals, disbursements and the escrow row
+    (what their actions are decided from), in a constant number of queries."""
     return list(
         Milestone.objects.filter(grant=grant)
-        .prefetch_related("criteria", "evidence", "approvals__user", "disbursements")
+        .select_related("organization", "escrow")
+        .prefetch_related("criteria__approvals", "evidence", "approvals__user", "disbursements")
         .order_by("due_date", "created_at")
     )
 

@@ -1,5 +1,7 @@
 """Funders, grants, investments, the milestones that release their money, disbursements and KPI readings."""
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.db import models
 from django.db.models import F, Q
@@ -282,8 +284,25 @@ class Milestone(BaseModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     submitted_at = models.DateTimeField(null=True, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="Empty when govtrack verified it from data (telemetry, KPI readings).",
+    )
+    release_authorized_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the release approvals sufficed (escrowed: the attestation was queued)."
+    )
     released_at = models.DateTimeField(null=True, blank=True)
+    paid_outside_escrow = models.BooleanField(
+        default=False, help_text="The organization decided to pay this escrowed milestone outside the contract."
+    )
     last_reminded_on = models.DateField(null=True, blank=True)
 
     class Meta:
@@ -352,6 +371,7 @@ class MilestoneCriterion(BaseModel):
 class ApprovalPurpose(models.TextChoices):
     CRITERION = "criterion", "Manual criterion"
     RELEASE = "release", "Release of funds"
+    OUTSIDE_ESCROW = "outside_escrow", "Payment outside escrow"
 
 
 class MilestoneApproval(BaseModel):
@@ -418,11 +438,17 @@ class Disbursement(BaseModel):
     reference = models.CharField(max_length=200, blank=True, help_text="Bank reference or transaction hash.")
     note = models.TextField(blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    # A correction is a new entry: the void of a disbursement is a row of the opposite amount pointing at it.
+    voids = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="voided_by")
+    reason = models.TextField(blank=True, help_text="Why a void was recorded.")
 
     class Meta:
         ordering = ["-paid_on", "-created_at"]
         constraints = [
-            models.CheckConstraint(condition=Q(amount__gt=0), name="disbursement_amount_positive"),
+            models.CheckConstraint(
+                condition=(Q(voids__isnull=True) & Q(amount__gt=0)) | (Q(voids__isnull=False) & Q(amount__lt=0)),
+                name="disbursement_amount_sign",
+            ),
             models.CheckConstraint(condition=Q(kind__in=DisbursementKind.values), name="disbursement_kind_valid"),
         ]
 
@@ -465,3 +491,45 @@ class KpiReading(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.metric}={self.value} ({self.period_start}..{self.period_end})"
+
+
+class OrganizationPolicy(BaseModel):
+    """An organization's controls on money: separation of duties, dual approval, the dates a payment may carry.
+
+    Missing row = the defaults below (the safe ones). Owners change it through `policy_update`, audited.
+    """
+
+    organization = models.OneToOneField("tenancy.Organization", on_delete=models.CASCADE, related_name="policy")
+    verifier_may_be_submitter = models.BooleanField(
+        default=False, help_text="Whether whoever submitted a milestone or its evidence may also verify it."
+    )
+    releaser_may_be_verifier = models.BooleanField(
+        default=False, help_text="Whether whoever verified a milestone may also approve its release."
+    )
+    dual_approval_above = models.DecimalField(
+        max_digits=20,
+        decimal_places=2,
+        default=Decimal("50000"),
+        help_text="Releases above this amount need an approval from each of dual_approval_roles.",
+    )
+    dual_approval_above_by_currency = models.JSONField(
+        default=dict, blank=True, help_text='Per-currency thresholds, e.g. {"EUR": "45000"}; others use the default.'
+    )
+    dual_approval_roles = models.JSONField(default=list, blank=True, help_text="Default: finance and owner.")
+    disbursement_grace_days = models.PositiveIntegerField(
+        default=90, help_text="How long after the grant period ends a payment may still be dated."
+    )
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        verbose_name_plural = "organization policies"
+
+    def __str__(self) -> str:
+        return f"Policy of {self.organization_id}"
+
+    def threshold_for(self, currency: str) -> Decimal:
+        value = (self.dual_approval_above_by_currency or {}).get(currency)
+        return Decimal(str(value)) if value is not None else self.dual_approval_above
+
+    def release_roles(self) -> list[str]:
+        return list(self.dual_approval_roles or ["finance", "owner"])

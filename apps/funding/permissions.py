@@ -49,3 +49,34 @@ def can_report_kpi(user, organization: Organization) -> Decision:
 
 def can_approve_criterion(user, organization: Organization, roles: list[str]) -> Decision:
     return role_in(user, organization, frozenset(roles), "approve this criterion")
+
+
+def criterion_approval_decision(criterion, milestone, user) -> Decision:
+    """Whether `user` may approve this manual criterion now: a named role, the milestone in progress or submitted,
+    not already approved by them, and not their own submission (separation of duties)."""
+    if criterion.kind != "manual":
+        return False, "Only manual criteria are approved by people; the others are evaluated from data."
+    allowed, reason = can_approve_criterion(
+        user, milestone.organization, criterion.config.get("approver_roles", ["owner"])
+    )
+    if not allowed:
+        return False, reason
+    if milestone.status not in ("in_progress", "submitted"):
+        return False, "Criteria are approved while the milestone is in progress or submitted."
+    if milestone.submitted_by_id is not None and milestone.submitted_by_id == getattr(user, "pk", None):
+        return False, "You submitted this milestone: another person must approve its criteria (separation of duties)."
+    if any(a.criterion_id == criterion.pk and a.user_id == user.pk for a in criterion.approvals.all()):
+        return False, "You have already approved this criterion."
+    return True, ""
+
+
+def can_pay_outside_escrow(user, organization: Organization) -> Decision:
+    return role_in(user, organization, RELEASE_APPROVERS, "pay a milestone outside escrow (owner and finance together)")
+
+
+def can_void_disbursement(user, organization: Organization) -> Decision:
+    return role_in(user, organization, FUNDING_MANAGERS, "void a disbursement")
+
+
+def can_change_policy(user, organization: Organization) -> Decision:
+    return role_in(user, organization, frozenset({Role.OWNER}), "change the organization's funding policy")

@@ -16,5 +16,6 @@ router.register("milestone-criteria", views.CriterionViewSet, basename="mileston
 router.register("evidence", views.EvidenceViewSet, basename="evidence")
 router.register("disbursements", views.DisbursementViewSet, basename="disbursement")
 router.register("kpi-readings", views.KpiReadingViewSet, basename="kpi-reading")
+router.register("funding-policies", views.OrganizationPolicyViewSet, basename="funding-policy")
 
 urlpatterns = router.urls

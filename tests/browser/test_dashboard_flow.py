@@ -55,7 +55,7 @@ def add_milestone(page, title: str, amount: str, due: dt.date) -> None:
     assert page.get_by_text(f"Milestone “{title}” added.").is_visible()
 
 
-def test_grant_lifecycle_in_the_browser(live_server, page, people, portfolio, artifacts, tmp_path):
+def test_grant_lifecycle_in_the_browser(live_server, browser, page, people, portfolio, artifacts, tmp_path):
     today = dt.date.today()
     page.set_default_timeout(15_000)
     page.goto(f"{live_server.url}/accounts/login/")
@@ -93,9 +93,31 @@ def test_grant_lifecycle_in_the_browser(live_server, page, people, portfolio, ar
     )
     first.get_by_role("button", name="Upload evidence").click()
     assert page.get_by_text("Evidence “shipping-manifest.csv” added").is_visible()
-    for button in ("Submit for verification", "Verify", "Approve release"):
-        page.locator("li", has_text="Boards shipped to pilot sites").get_by_role("button", name=button).click()
-        page.wait_for_load_state()
+    first = page.locator("li", has_text="Boards shipped to pilot sites")
+    first.get_by_role("button", name="Submit for verification").click()
+    page.wait_for_load_state()
+    # Whoever submitted cannot verify: the button is there, disabled, and says why.
+    verify = page.locator("li", has_text="Boards shipped to pilot sites").get_by_role("button", name="Verify")
+    assert verify.is_disabled() and "another person must verify" in verify.get_attribute("title")
+
+    # The owner verifies in a session of her own; the finance lead then approves the release.
+    owner_page = browser.new_context().new_page()
+    owner_page.goto(f"{live_server.url}/accounts/login/")
+    owner_page.get_by_label("Username").fill(people[Role.OWNER].username)
+    owner_page.get_by_label("Password").fill(PASSWORD)
+    owner_page.get_by_role("button", name="Sign in").click()
+    owner_page.wait_for_url(f"{live_server.url}/")
+    owner_page.goto(f"{live_server.url}/grants/{grant.pk}/")
+    owner_page.locator("li", has_text="Boards shipped to pilot sites").get_by_role("button", name="Verify").click()
+    owner_page.wait_for_load_state()
+    owner_page.context.close()
+
+    page.reload()
+    page.locator("li", has_text="Boards shipped to pilot sites").get_by_text("Approve release…").click()
+    page.locator("li", has_text="Boards shipped to pilot sites").locator(
+        "button[data-confirm-action=approve_release]"
+    ).click()
+    page.wait_for_load_state()
     milestone = page.locator("li", has_text="Boards shipped to pilot sites")
     assert milestone.get_by_test_id("milestone-status").inner_text() == "Released"
     assert milestone.get_by_text("shipping-manifest.csv").is_visible()

@@ -83,7 +83,10 @@ def test_milestone_from_creation_to_release(browser_for, people, make_grant):
     criterion = milestone.criteria.get()
     assert owner.post(f"/criteria/{criterion.pk}/approve/").status_code == 302
     assert finance.post(f"/milestones/{milestone.pk}/action/", {"action": "verify"}).status_code == 302
-    assert finance.post(f"/milestones/{milestone.pk}/action/", {"action": "approve_release"}).status_code == 302
+    # The verifier may not also approve the release (separation of duties); the owner does.
+    refused = finance.post(f"/milestones/{milestone.pk}/action/", {"action": "approve_release"})
+    assert refused.status_code == 403 and "a second person must approve" in refused.content.decode()
+    assert owner.post(f"/milestones/{milestone.pk}/action/", {"action": "approve_release"}).status_code == 302
     milestone.refresh_from_db()
     assert milestone.status == MilestoneStatus.RELEASED
     page = finance.get(f"/grants/{grant.pk}/").content.decode()

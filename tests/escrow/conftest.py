@@ -154,3 +154,11 @@ def sync() -> dict:
     from apps.escrow.tasks import escrow_sync
 
     return escrow_sync()
+
+
+def verify_and_approve(milestone, people):
+    """The separation of duties a release takes: finance verifies, an owner approves (this queues the attestation)."""
+    from apps.funding.services.milestones import milestone_approve_release, milestone_verify
+
+    milestone_verify(milestone=milestone, by=people["finance"])
+    return milestone_approve_release(milestone=milestone, by=people["owner"])

@@ -14,8 +14,7 @@ from apps.escrow.models import (
 )
 from apps.escrow.services.agreements import escrow_agreement_create
 from apps.funding.models import Disbursement, DisbursementKind, MilestoneStatus
-from apps.funding.services.milestones import milestone_verify
-from tests.escrow.conftest import sync
+from tests.escrow.conftest import sync, verify_and_approve
 from tests.escrow.factories import escrowable_investment
 
 
@@ -37,7 +36,7 @@ def test_agreement_attest_release_withdraw(chain, org, people):
         (ChainTxKind.CREATE, ChainTxStatus.CONFIRMED),
     }
 
-    milestone_verify(milestone=first, by=people["finance"])
+    verify_and_approve(first, people)
     attest = ChainTx.objects.get(kind=ChainTxKind.ATTEST)
     assert attest.status == ChainTxStatus.PENDING
     sync()

@@ -17,9 +17,8 @@ from apps.escrow.models import ChainEvent, SyncCursor
 from apps.escrow.services import indexer
 from apps.escrow.services.agreements import escrow_agreement_create
 from apps.funding.models import MilestoneStatus
-from apps.funding.services.milestones import milestone_verify
 from tests.conftest import free_port
-from tests.escrow.conftest import sync
+from tests.escrow.conftest import sync, verify_and_approve
 from tests.escrow.factories import escrowable_investment
 
 ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
@@ -192,7 +191,7 @@ def test_capped_provider_ranges_are_halved_and_every_log_is_stored_once(chain, o
         parent=investment, by=people["finance"], token=chain.usd, beneficiary_address=chain.beneficiary
     )
     sync()
-    milestone_verify(milestone=first, by=people["finance"])
+    verify_and_approve(first, people)
     sync()
     chain.mine(9)
     result = sync()

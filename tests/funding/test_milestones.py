@@ -2,10 +2,9 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.test import override_settings
 
 from apps.audit.models import AuditEvent
-from apps.funding.models import KpiReading, Milestone, MilestoneStatus
+from apps.funding.models import KpiReading, Milestone, MilestoneStatus, OrganizationPolicy
 from apps.webhooks.models import WebhookDelivery
 from tests.funding.factories import GrantFactory, InvestmentFactory, MilestoneFactory
 
@@ -105,7 +104,7 @@ def test_kpi_criterion_gates_verification(org, people, client_for):
     )
     assert response.status_code == 201, response.json()
     criterion_id = response.json()["id"]
-    advance(finance, milestone, ("submit", {"note": "MRR crossed 40k"}))
+    advance(client_for(people["engineer"]), milestone, ("submit", {"note": "MRR crossed 40k"}))
 
     finance.post(
         "/api/kpi-readings/",
@@ -153,7 +152,7 @@ def test_manual_criterion_needs_each_named_role(org, people, client_for):
         },
         format="json",
     ).json()
-    advance(finance, milestone, ("start", {}), ("submit", {}))
+    advance(client_for(people["engineer"]), milestone, ("start", {}), ("submit", {}))
 
     refused = client_for(people["engineer"]).post(
         f"/api/milestone-criteria/{criterion['id']}/approve/", {}, format="json"
@@ -172,8 +171,8 @@ def test_manual_criterion_needs_each_named_role(org, people, client_for):
     assert advance(finance, milestone, ("verify", {}))["status"] == "verified"
 
 
-@override_settings(MILESTONE_DUAL_APPROVAL_ABOVE=Decimal("25000"))
 def test_large_release_needs_finance_and_owner_as_two_people(org, people, client_for):
+    OrganizationPolicy.objects.create(organization=org, dual_approval_above=Decimal("25000"))
     milestone = MilestoneFactory(grant=GrantFactory(organization=org), amount=Decimal("40000"), status="verified")
     finance = client_for(people["finance"])
     body = advance(finance, milestone, ("approve-release", {"note": "Invoice matches"}))
@@ -186,8 +185,8 @@ def test_large_release_needs_finance_and_owner_as_two_people(org, people, client
     assert WebhookDelivery.objects.count() == 0  # no endpoints registered: nothing queued
 
 
-@override_settings(MILESTONE_DUAL_APPROVAL_ABOVE=Decimal("25000"))
 def test_small_release_needs_one_approval(org, people, client_for):
+    OrganizationPolicy.objects.create(organization=org, dual_approval_above=Decimal("25000"))
     milestone = MilestoneFactory(grant=GrantFactory(organization=org), amount=Decimal("20000"), status="verified")
     assert advance(client_for(people["finance"]), milestone, ("approve-release", {}))["status"] == "released"
 

@@ -13,7 +13,8 @@ from apps.dashboard import charts, forms, selectors
 from apps.dashboard.context import org_view
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
 from apps.funding import permissions as funding_permissions
-from apps.funding.models import CriterionKind, GrantStatus, MilestoneStatus
+from apps.funding.machines import GRANTS, MILESTONES, release_status
+from apps.funding.models import ApprovalPurpose, CriterionKind, MilestoneStatus
 from apps.funding.selectors import (
     criterion_get,
     funder_list,
@@ -26,29 +27,6 @@ from apps.funding.selectors import (
 from apps.funding.services import disbursements as disbursement_services
 from apps.funding.services import grants as grant_services
 from apps.funding.services import milestones as milestone_services
-from apps.tenancy.models import Role
-
-GRANT_ACTIONS = {
-    # action: (label, service, statuses it applies to)
-    "submit": ("Submit to the funder", grant_services.grant_submit, {GrantStatus.DRAFT}),
-    "start_review": ("Start review", grant_services.grant_start_review, {GrantStatus.SUBMITTED}),
-    "activate": ("Activate", grant_services.grant_activate, {GrantStatus.AWARDED}),
-    "begin_closing": ("Begin closing", grant_services.grant_begin_closing, {GrantStatus.ACTIVE}),
-    "close": ("Close", grant_services.grant_close, {GrantStatus.CLOSING}),
-}
-MILESTONE_SERVICES = {
-    "start": lambda m, by, note: milestone_services.milestone_start(milestone=m, by=by),
-    "submit": lambda m, by, note: milestone_services.milestone_submit(milestone=m, by=by, note=note),
-    "verify": lambda m, by, note: milestone_services.milestone_verify(milestone=m, by=by),
-    "approve_release": lambda m, by, note: milestone_services.milestone_approve_release(milestone=m, by=by, note=note),
-}
-MILESTONE_ACTION_PERMISSIONS = {
-    "start": funding_permissions.can_work_on_milestone,
-    "submit": funding_permissions.can_work_on_milestone,
-    "verify": funding_permissions.can_verify_milestone,
-    "approve_release": funding_permissions.can_approve_release,
-}
-
 
 # --- grants list and creation ---------------------------------------------------------------------------------------
 
@@ -117,35 +95,27 @@ def _report_view(report) -> dict:
 
 
 def milestone_views(request, milestones: list, *, reports_by_milestone: dict) -> list[dict]:
-    role = request.role
-    can = {action: allowed(request, decision) for action, decision in MILESTONE_ACTION_PERMISSIONS.items()}
-    actions_for = {
-        action: (label, statuses) for action, (label, statuses) in forms.MILESTONE_ACTIONS.items() if can[action]
-    }
+    """Each milestone with its criteria, evidence and the actions its state machine offers this user."""
     can_add_evidence = allowed(request, funding_permissions.can_work_on_milestone)
     views = []
     for milestone in milestones:
         criteria = list(milestone.criteria.all())
         approvals = list(milestone.approvals.all())
-        approvable = [
-            c
-            for c in criteria
-            if c.kind == CriterionKind.MANUAL
-            and role in c.config.get("approver_roles", [Role.OWNER])
-            and not any(a.criterion_id == c.pk and a.user_id == request.user.pk for a in approvals)
-            and milestone.status in (MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED)
-        ]
+        approvable = {
+            c.pk for c in criteria if funding_permissions.criterion_approval_decision(c, milestone, request.user)[0]
+        }
         views.append(
             {
                 "milestone": milestone,
                 "criteria": criteria,
-                "approvable": {c.pk for c in approvable},
+                "approvable": approvable,
                 "evidence": list(milestone.evidence.all()),
                 "approvals": approvals,
                 "reports": [_report_view(r) for r in reports_by_milestone.get(milestone.pk, [])],
-                "actions": [
-                    (action, label) for action, (label, statuses) in actions_for.items() if milestone.status in statuses
-                ],
+                "actions": MILESTONES.actions_for(milestone, request.user, role_refusals=False),
+                "release": release_status(milestone, [a for a in approvals if a.purpose == ApprovalPurpose.RELEASE])
+                if milestone.status == MilestoneStatus.VERIFIED
+                else None,
                 "can_add_evidence": can_add_evidence
                 and milestone.status
                 in (MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED, "disputed"),
@@ -171,12 +141,8 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "disbursements": list(selectors.disbursements_of_grant(user=request.user, grant=grant)[:50]),
         "chain_records": selectors.chain_records_for_grant(grant=grant),
         "can_manage": can_manage,
-        "grant_actions": [
-            (action, label) for action, (label, _svc, statuses) in GRANT_ACTIONS.items() if grant.status in statuses
-        ]
-        if can_status
-        else [],
-        "can_award": can_status and grant.status == GrantStatus.UNDER_REVIEW,
+        "grant_actions": [a for a in GRANTS.actions_for(grant, request.user, role_refusals=False) if a.name != "award"],
+        "can_award": can_status and "award" in GRANTS.allowed_actions(grant, request.user),
         "award_form": bound_forms.get("award_form") or forms.AwardForm(initial={"amount_awarded": grant.budget}),
         "milestone_form": bound_forms.get("milestone_form") or forms.MilestoneCreateForm(),
         "evidence_form": bound_forms.get("evidence_form"),
@@ -206,14 +172,15 @@ def grant_action(request, pk):
     grant = _grant(request, pk)
     action = request.POST.get("action", "")
     form = forms.AwardForm(request.POST) if action == "award" else forms.NoteForm(request.POST)
-    if action == "award":
-        call = lambda: grant_services.grant_award(  # noqa: E731
-            grant=grant, by=request.user, amount_awarded=form.cleaned_data["amount_awarded"]
-        )
-    elif action in GRANT_ACTIONS:
-        call = lambda: GRANT_ACTIONS[action][1](grant=grant, by=request.user)  # noqa: E731
-    else:
+    if action not in GRANTS.by_name:
         raise Http404("Unknown action.")
+    call = lambda: grant_services.grant_act(  # noqa: E731
+        grant=grant,
+        by=request.user,
+        action=action,
+        text=form.cleaned_data.get("note", ""),
+        **({"amount_awarded": form.cleaned_data["amount_awarded"]} if action == "award" else {}),
+    )
     if form.is_valid():
         result, status = run_service(form, call)
         if result is not None:
@@ -305,15 +272,18 @@ def evidence_add(request, pk):
 def milestone_action(request, pk):
     milestone = _milestone(request, pk)
     action = request.POST.get("action", "")
-    if action not in MILESTONE_SERVICES:
+    if action not in MILESTONES.by_name or MILESTONES[action].system:
         raise Http404("Unknown action.")
     form = forms.NoteForm(request.POST)
     form.is_valid()
     result, status = run_service(
-        form, lambda: MILESTONE_SERVICES[action](milestone, request.user, form.cleaned_data.get("note", ""))
+        form,
+        lambda: milestone_services.milestone_act(
+            milestone=milestone, by=request.user, action=action, text=form.cleaned_data.get("note", "")
+        ),
     )
     if result is not None:
-        messages.success(request, f"“{result.title}” is {result.get_status_display().lower()}.")
+        messages.success(request, milestone_services.milestone_outcome(result, action))
         return _back_to_parent(milestone)
     return _parent_page(request, milestone, status=status, action_error=form)
 
@@ -388,7 +358,8 @@ def investment_context(request, investment, **bound_forms) -> dict:
 
     milestones = list(
         Milestone.objects.filter(investment=investment)
-        .prefetch_related("criteria", "evidence", "approvals__user", "disbursements")
+        .select_related("organization", "escrow")
+        .prefetch_related("criteria__approvals", "evidence", "approvals__user", "disbursements")
         .order_by("due_date", "created_at")
     )
     reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])

@@ -70,6 +70,14 @@ class EscrowAgreementViewSet(
         fresh = selectors.agreement_get(user=request.user, pk=agreement.pk)
         return Response(s.EscrowAgreementSerializer(fresh).data, status=status.HTTP_201_CREATED)
 
+    @extend_schema(request=None, responses={202: s.EscrowAgreementSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def recreate(self, request, pk=None):
+        """A failed agreement: fresh approve and create transactions with the same terms; owner or finance."""
+        agreement = agreements.escrow_agreement_recreate(agreement=self.get_object(), by=request.user)
+        fresh = selectors.agreement_get(user=request.user, pk=agreement.pk)
+        return Response(s.EscrowAgreementSerializer(fresh).data, status=status.HTTP_202_ACCEPTED)
+
 
 class EscrowMilestoneViewSet(
     SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet

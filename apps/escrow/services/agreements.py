@@ -21,6 +21,7 @@ from apps.core.canonical import sha256_hex
 from apps.core.errors import Conflict, ValidationFailed
 from apps.escrow import chain, permissions
 from apps.escrow.models import (
+    AgreementStatus,
     ChainTxKind,
     EscrowAgreement,
     EscrowMilestone,
@@ -156,7 +157,7 @@ def escrow_agreement_create(
                 threshold=int(threshold),
                 created_by=by,
             )
-            escrow_milestones = EscrowMilestone.objects.bulk_create(
+            EscrowMilestone.objects.bulk_create(
                 [
                     EscrowMilestone(
                         agreement=agreement, milestone=milestone, index=i, amount_base_units=units, deadline=deadline
@@ -215,12 +216,6 @@ def escrow_agreement_create(
                 "external_ref": external_ref,
             },
         )
-        # A milestone verified before it went into escrow is attested as soon as the agreement is on chain.
-        from apps.escrow.services.attestations import escrow_attest_queue
-
-        for escrow_milestone in escrow_milestones:
-            if escrow_milestone.milestone.status == MilestoneStatus.VERIFIED:
-                escrow_attest_queue(escrow_milestone=escrow_milestone, by=by)
     return agreement
 
 
@@ -246,3 +241,48 @@ def escrow_token_register(
                 after={"address": address, "symbol": symbol, "decimals": decimals, "currency": currency},
             )
     return token
+
+
+def escrow_agreement_recreate(*, agreement: EscrowAgreement, by) -> EscrowAgreement:
+    """A way forward for an agreement whose creation failed on chain: fresh approve and create intents with the
+    same terms (the failed transactions stay as history), and the agreement is creating again."""
+    check(permissions.can_manage_escrow, by, agreement.organization)
+    with transaction.atomic():
+        agreement = EscrowAgreement.objects.select_for_update().get(pk=agreement.pk)
+        if agreement.status != AgreementStatus.FAILED:
+            raise Conflict(
+                f"Only a failed agreement is re-created; this one is {agreement.get_status_display().lower()}.",
+                {"status": agreement.status, "allowed_from": [AgreementStatus.FAILED]},
+            )
+        expired = agreement.milestones.filter(deadline__lte=timezone.now()).select_related("milestone")
+        if expired:
+            raise Conflict(
+                f"'{expired[0].milestone.title}' is past its deadline, so the contract would refuse the agreement: "
+                "pay the milestones outside escrow instead (owner and finance together)."
+            )
+        fresh = []
+        for kind in (ChainTxKind.TOKEN_APPROVE, ChainTxKind.CREATE):
+            last = agreement.transactions.filter(kind=kind).order_by("-created_at").first()
+            if last is None:
+                continue
+            fresh.append(
+                chaintx_enqueue(
+                    kind=kind,
+                    to=last.to,
+                    params=last.params,
+                    organization=agreement.organization,
+                    agreement=agreement,
+                    retry_of=last,
+                )
+            )
+        agreement.status = AgreementStatus.CREATING
+        agreement.save(update_fields=["status", "updated_at"])
+        audit_record(
+            action="escrow.agreement_recreated",
+            actor=by,
+            organization=agreement.organization,
+            obj=agreement,
+            before={"status": AgreementStatus.FAILED},
+            after={"status": AgreementStatus.CREATING, "transactions": [str(tx.pk) for tx in fresh]},
+        )
+    return agreement

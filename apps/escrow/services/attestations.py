@@ -79,9 +79,16 @@ def escrow_attest_queue(*, escrow_milestone: EscrowMilestone, by=None) -> ChainT
             .get(pk=escrow_milestone.pk)
         )
         if agreement.status == AgreementStatus.FAILED:
-            raise Conflict("The escrow agreement was never created on chain; nothing can be attested.")
+            raise Conflict(
+                "The escrow agreement was never created on chain, so nothing can be attested: re-create the "
+                "agreement (POST /api/escrow/agreements/{id}/recreate/) or pay the milestone outside escrow "
+                "(owner and finance together).",
+                {"agreement": str(agreement.pk), "agreement_status": agreement.status},
+            )
         if escrow_milestone.milestone.status != MilestoneStatus.VERIFIED:
             raise Conflict("Only a verified milestone is attested on chain.")
+        if escrow_milestone.milestone.release_authorized_at is None:
+            raise Conflict("The release approvals the organization's policy asks for are not complete yet.")
         if escrow_milestone.onchain_status not in (OnchainMilestoneStatus.NONE, OnchainMilestoneStatus.PENDING):
             raise Conflict(
                 f"The milestone is already {escrow_milestone.get_onchain_status_display().lower()} on chain."
@@ -112,16 +119,24 @@ def escrow_attest_queue(*, escrow_milestone: EscrowMilestone, by=None) -> ChainT
     return chain_tx
 
 
-def escrow_milestone_verified(*, milestone: Milestone, by=None) -> None:
-    """MILESTONE_VERIFIED_HOOKS: a verified milestone held in escrow queues its attestation."""
+def escrow_milestone_lock_rows(milestone: Milestone) -> list:
+    """MILESTONE_LOCK_HOOKS: an escrowed milestone's agreement and escrow milestone are locked before it, in the
+    indexer's order (agreement → escrow milestone → milestone → audit head), so the two never deadlock."""
+    row = EscrowMilestone.objects.filter(milestone_id=milestone.pk).values_list("pk", "agreement_id").first()
+    if row is None:
+        return []
+    from apps.escrow.models import EscrowAgreement
+
+    return [(EscrowAgreement, row[1]), (EscrowMilestone, row[0])]
+
+
+def escrow_milestone_release_approved(*, milestone: Milestone, by=None) -> None:
+    """MILESTONE_RELEASE_HOOKS: the approvals of an escrowed milestone suffice, so its attestation is queued in
+    the same transaction (an agreement that cannot take it refuses the approval with the way forward)."""
     escrow_milestone = EscrowMilestone.objects.filter(milestone=milestone).select_related("agreement").first()
-    if escrow_milestone is None:
-        return
-    try:
-        # `by=None`: the attestation is govtrack's consequence of the verification, whoever verified.
+    if escrow_milestone is not None:
+        # `by=None`: the attestation is govtrack's consequence of the approvals, whoever gave the last one.
         escrow_attest_queue(escrow_milestone=escrow_milestone, by=None)
-    except ApplicationError as exc:
-        logger.warning("milestone %s verified but not attested: %s", milestone.pk, exc.message)
 
 
 def escrow_refund_queue(*, escrow_milestone: EscrowMilestone, by=None, reason: str = "") -> list[ChainTx]:

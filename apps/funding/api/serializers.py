@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from apps.core.money import AMOUNT_DECIMALS, AMOUNT_MAX_DIGITS
+from apps.funding.machines import GRANTS, INVESTMENTS, MILESTONES, release_status
 from apps.funding.models import (
     Assessment,
     CriterionKind,
@@ -25,6 +26,7 @@ from apps.funding.models import (
     Milestone,
     MilestoneApproval,
     MilestoneCriterion,
+    OrganizationPolicy,
     RequirementKind,
     RequirementStatus,
 )
@@ -138,6 +140,27 @@ class GrantSerializer(serializers.ModelSerializer):
         return summary_data(grant)
 
 
+class ActionStateSerializer(serializers.Serializer):
+    action = serializers.CharField(help_text="The action's name: POST .../{id}/<action with - for _>/.")
+    label = serializers.CharField()
+    allowed = serializers.BooleanField(help_text="Whether you may take it now.")
+    reason = serializers.CharField(help_text="Why not, when not allowed (your role, separation of duties, a guard).")
+
+
+def actions_data(machine, obj, context) -> list[dict]:
+    request = (context or {}).get("request")
+    user = getattr(request, "user", None)
+    return [action.as_dict() for action in machine.actions_for(obj, user)] if user is not None else []
+
+
+class ReleaseStatusSerializer(serializers.Serializer):
+    approvals_recorded = serializers.IntegerField()
+    approvals_needed = serializers.IntegerField()
+    missing = serializers.ListField(child=serializers.CharField())
+    summary = serializers.CharField(help_text='e.g. "1 of 2 approvals recorded: an owner must approve next."')
+    approvers = serializers.ListField(child=serializers.DictField(), help_text="user, role and time of each approval.")
+
+
 class GrantReportSerializer(serializers.ModelSerializer):
     class Meta:
         model = GrantReport
@@ -153,9 +176,14 @@ class GrantRequirementSerializer(serializers.ModelSerializer):
 class GrantDetailSerializer(GrantSerializer):
     reports = GrantReportSerializer(many=True, read_only=True)
     requirements = GrantRequirementSerializer(many=True, read_only=True)
+    allowed_actions = serializers.SerializerMethodField()
 
     class Meta(GrantSerializer.Meta):
-        fields = [*GrantSerializer.Meta.fields, "reports", "requirements"]
+        fields = [*GrantSerializer.Meta.fields, "reports", "requirements", "allowed_actions"]
+
+    @extend_schema_field(ActionStateSerializer(many=True))
+    def get_allowed_actions(self, grant) -> list[dict]:
+        return actions_data(GRANTS, grant, self.context)
 
 
 class EthicalCriterionSerializer(serializers.ModelSerializer):
@@ -200,6 +228,17 @@ class InvestmentSerializer(serializers.ModelSerializer):
     @extend_schema_field(FundingSummarySerializer)
     def get_summary(self, investment) -> dict:
         return summary_data(investment)
+
+
+class InvestmentDetailSerializer(InvestmentSerializer):
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta(InvestmentSerializer.Meta):
+        fields = [*InvestmentSerializer.Meta.fields, "allowed_actions"]
+
+    @extend_schema_field(ActionStateSerializer(many=True))
+    def get_allowed_actions(self, investment) -> list[dict]:
+        return actions_data(INVESTMENTS, investment, self.context)
 
 
 class CriterionSerializer(serializers.ModelSerializer):
@@ -272,9 +311,37 @@ class MilestoneSerializer(serializers.ModelSerializer):
 class MilestoneDetailSerializer(MilestoneSerializer):
     evidence = EvidenceSerializer(many=True, read_only=True)
     approvals = ApprovalSerializer(many=True, read_only=True)
+    submitted_by = serializers.CharField(source="submitted_by.username", read_only=True, default=None, allow_null=True)
+    verified_by = serializers.CharField(
+        source="verified_by.username",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="Empty when govtrack verified it from data.",
+    )
+    release = serializers.SerializerMethodField()
+    allowed_actions = serializers.SerializerMethodField()
 
     class Meta(MilestoneSerializer.Meta):
-        fields = [*MilestoneSerializer.Meta.fields, "evidence", "approvals"]
+        fields = [
+            *MilestoneSerializer.Meta.fields,
+            "submitted_by",
+            "verified_by",
+            "release_authorized_at",
+            "paid_outside_escrow",
+            "release",
+            "evidence",
+            "approvals",
+            "allowed_actions",
+        ]
+
+    @extend_schema_field(ReleaseStatusSerializer)
+    def get_release(self, milestone) -> dict:
+        return release_status(milestone)
+
+    @extend_schema_field(ActionStateSerializer(many=True))
+    def get_allowed_actions(self, milestone) -> list[dict]:
+        return actions_data(MILESTONES, milestone, self.context)
 
 
 class DisbursementSerializer(serializers.ModelSerializer):
@@ -290,8 +357,14 @@ class DisbursementSerializer(serializers.ModelSerializer):
             "paid_on",
             "reference",
             "note",
+            "voids",
+            "voided_by",
+            "reason",
             "created_at",
         ]
+        extra_kwargs = {"voids": {"help_text": "Set on a void: the disbursement it cancels (amount negative)."}}
+
+    voided_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True, help_text="The void, if voided.")
 
 
 class KpiReadingSerializer(serializers.ModelSerializer):
@@ -471,3 +544,34 @@ class KpiReadingInput(serializers.Serializer):
     period_end = serializers.DateField()
     source = serializers.CharField(max_length=100)
     note = serializers.CharField(required=False, allow_blank=True, default="")
+
+
+class DisbursementVoidInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the disbursement is voided (shown with both rows).")
+
+
+class OrganizationPolicySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = OrganizationPolicy
+        fields = [
+            "organization",
+            "verifier_may_be_submitter",
+            "releaser_may_be_verifier",
+            "dual_approval_above",
+            "dual_approval_above_by_currency",
+            "dual_approval_roles",
+            "disbursement_grace_days",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+
+class OrganizationPolicyInput(serializers.Serializer):
+    verifier_may_be_submitter = serializers.BooleanField(required=False)
+    releaser_may_be_verifier = serializers.BooleanField(required=False)
+    dual_approval_above = serializers.DecimalField(max_digits=20, decimal_places=2, min_value=0, required=False)
+    dual_approval_above_by_currency = serializers.DictField(
+        child=serializers.DecimalField(max_digits=20, decimal_places=2, min_value=0), required=False
+    )
+    dual_approval_roles = serializers.ListField(child=serializers.CharField(), required=False)
+    disbursement_grace_days = serializers.IntegerField(min_value=0, max_value=366, required=False)

@@ -12,8 +12,9 @@ from apps.core.csv_export import CsvExportMixin
 from apps.funding import selectors
 from apps.funding.api import filters
 from apps.funding.api import serializers as s
-from apps.funding.models import Disbursement, Funder, Grant, Investment, KpiReading, Milestone
-from apps.funding.services import disbursements, funders, grants, investments, kpis, milestones
+from apps.funding.machines import policy_for
+from apps.funding.models import Disbursement, Funder, Grant, Investment, KpiReading, Milestone, OrganizationPolicy
+from apps.funding.services import disbursements, funders, grants, investments, kpis, milestones, policy
 
 WRITE_ERRORS = error_responses(400, 403, 404)
 TRANSITION_ERRORS = error_responses(400, 403, 404, 409)
@@ -122,7 +123,10 @@ class GrantViewSet(
 
     def _answer(self, grant, code=status.HTTP_200_OK):
         return Response(
-            s.GrantDetailSerializer(selectors.grant_get(user=self.request.user, pk=grant.pk)).data, status=code
+            s.GrantDetailSerializer(
+                selectors.grant_get(user=self.request.user, pk=grant.pk), context=self.get_serializer_context()
+            ).data,
+            status=code,
         )
 
     @extend_schema(request=s.GrantInput, responses={201: s.GrantDetailSerializer, **WRITE_ERRORS})
@@ -251,11 +255,14 @@ class InvestmentViewSet(
         ("closing_date", "closing_date"),
     ]
 
+    def get_serializer_class(self):
+        return s.InvestmentDetailSerializer if self.action == "retrieve" else s.InvestmentSerializer
+
     def _answer(self, investment, code=status.HTTP_200_OK):
         fresh = selectors.investment_get(user=self.request.user, pk=investment.pk)
-        return Response(s.InvestmentSerializer(fresh).data, status=code)
+        return Response(s.InvestmentDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
 
-    @extend_schema(request=s.InvestmentInput, responses={201: s.InvestmentSerializer, **WRITE_ERRORS})
+    @extend_schema(request=s.InvestmentInput, responses={201: s.InvestmentDetailSerializer, **WRITE_ERRORS})
     def create(self, request):
         data = _parsed(s.InvestmentInput, request)
         organization = organization_for_create(request, data.pop("organization", None))
@@ -264,27 +271,27 @@ class InvestmentViewSet(
             investments.investment_create(organization=organization, by=request.user, **data), status.HTTP_201_CREATED
         )
 
-    @extend_schema(request=s.InvestmentUpdateInput, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @extend_schema(request=s.InvestmentUpdateInput, responses={200: s.InvestmentDetailSerializer, **TRANSITION_ERRORS})
     def partial_update(self, request, pk=None):
         data = _parsed(s.InvestmentUpdateInput, request, partial=True)
         return self._answer(investments.investment_update(investment=self.get_object(), by=request.user, **data))
 
-    @extend_schema(request=None, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @extend_schema(request=None, responses={200: s.InvestmentDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def commit(self, request, pk=None):
         return self._transition(investments.investment_commit)
 
-    @extend_schema(request=None, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @extend_schema(request=None, responses={200: s.InvestmentDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def activate(self, request, pk=None):
         return self._transition(investments.investment_activate)
 
-    @extend_schema(request=None, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @extend_schema(request=None, responses={200: s.InvestmentDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
         return self._transition(investments.investment_close)
 
-    @extend_schema(request=s.ReasonInput, responses={200: s.InvestmentSerializer, **TRANSITION_ERRORS})
+    @extend_schema(request=s.ReasonInput, responses={200: s.InvestmentDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def withdraw(self, request, pk=None):
         return self._transition(investments.investment_withdraw, s.ReasonInput)
@@ -351,7 +358,7 @@ class MilestoneViewSet(
 
     def _answer(self, milestone, code=status.HTTP_200_OK):
         fresh = selectors.milestone_get(user=self.request.user, pk=milestone.pk)
-        return Response(s.MilestoneDetailSerializer(fresh).data, status=code)
+        return Response(s.MilestoneDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
 
     @extend_schema(request=s.MilestoneInput, responses={201: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
     def create(self, request):
@@ -390,6 +397,18 @@ class MilestoneViewSet(
     @action(detail=True, methods=["post"], url_path="approve-release")
     def approve_release(self, request, pk=None):
         return self._transition(milestones.milestone_approve_release, s.NoteInput)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="return-for-changes")
+    def return_for_changes(self, request, pk=None):
+        """Back to in progress with a reason the submitter reads; release approvals given so far lapse."""
+        return self._transition(milestones.milestone_return_for_changes, s.ReasonInput)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="pay-outside-escrow")
+    def pay_outside_escrow(self, request, pk=None):
+        """An escrowed milestone the chain cannot pay: owner and finance each approve; the second releases it."""
+        return self._transition(milestones.milestone_pay_outside_escrow, s.ReasonInput)
 
     @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
@@ -488,6 +507,39 @@ class DisbursementViewSet(
         data["milestone"] = resolve_for_field(selectors.milestone_get, request, data["milestone"], field="milestone")
         disbursement = disbursements.disbursement_record(by=request.user, **data)
         return Response(s.DisbursementSerializer(disbursement).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.DisbursementVoidInput, responses={201: s.DisbursementSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"])
+    def void(self, request, pk=None):
+        """Corrects a disbursement recorded in error with a compensating entry (both rows stay); answers the void."""
+        void = disbursements.disbursement_void(
+            disbursement=self.get_object(), by=request.user, **_parsed(s.DisbursementVoidInput, request)
+        )
+        return Response(s.DisbursementSerializer(void).data, status=status.HTTP_201_CREATED)
+
+
+class OrganizationPolicyViewSet(viewsets.GenericViewSet):
+    """The organization's funding controls: separation of duties, dual approval per currency, payment-date grace.
+
+    Everyone in the organization reads it; the owner changes it (audited). The id is the organization's."""
+
+    queryset = OrganizationPolicy.objects.none()
+    serializer_class = s.OrganizationPolicySerializer
+
+    def _organization(self, pk):
+        from apps.tenancy.selectors import organization_get
+
+        return organization_get(user=self.request.user, pk=pk)
+
+    @extend_schema(responses={200: s.OrganizationPolicySerializer, **error_responses(404)})
+    def retrieve(self, request, pk=None):
+        return Response(s.OrganizationPolicySerializer(policy_for(self._organization(pk))).data)
+
+    @extend_schema(request=s.OrganizationPolicyInput, responses={200: s.OrganizationPolicySerializer, **WRITE_ERRORS})
+    def partial_update(self, request, pk=None):
+        data = _parsed(s.OrganizationPolicyInput, request, partial=True)
+        policy_row = policy.policy_update(organization=self._organization(pk), by=request.user, **data)
+        return Response(s.OrganizationPolicySerializer(policy_row).data)
 
 
 class KpiReadingViewSet(SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, viewsets.GenericViewSet):

@@ -34,9 +34,3 @@ def same_org(obj, organization, *, field: str) -> None:
     """Another organization's object given by id reads as unknown, naming the field (never confirming it exists)."""
     if obj is None or obj.organization_id != organization.pk:
         raise ValidationFailed.for_field(field, "Unknown in this organization.")
-
-
-def held_in_escrow(milestone) -> bool:
-    """Whether the escrow app holds this milestone's funds on chain (its EscrowMilestone is `milestone.escrow`):
-    then the chain, not a person, releases, refunds and pays it."""
-    return hasattr(milestone, "escrow")

@@ -1,13 +1,11 @@
-from decimal import Decimal
-
 from django.db import transaction
-from django.db.models import Sum
 from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.money import clean_amount, clean_currency
 from apps.core.states import require_state
+from apps.funding.machines import GRANTS
 from apps.funding.models import (
     FocusArea,
     Funder,
@@ -20,10 +18,8 @@ from apps.funding.models import (
     RequirementKind,
     RequirementStatus,
 )
-from apps.funding.permissions import can_change_grant_status, can_manage_funding
+from apps.funding.permissions import can_manage_funding
 from apps.funding.services.common import check, clean_date, clean_text, same_org
-from apps.webhooks.models import WebhookEvent
-from apps.webhooks.services import webhook_emit
 
 GRANT_FIELDS = [
     "funder",
@@ -155,134 +151,35 @@ def grant_update(*, grant: Grant, by, **changes) -> Grant:
     return grant
 
 
-def _grant_transition(
-    *,
-    grant: Grant,
-    by,
-    to: str,
-    allowed_from,
-    action: str,
-    reason: str = "",
-    changes: dict | None = None,
-    guard=None,
-) -> Grant:
-    check(can_change_grant_status, by, grant.organization)
-    with transaction.atomic():
-        grant = Grant.objects.select_for_update().get(pk=grant.pk)
-        require_state(grant, allowed_from, action)
-        if guard is not None:
-            guard(grant)
-        before = {"status": grant.status, **{field: getattr(grant, field) for field in (changes or {})}}
-        grant.status, grant.status_reason = to, reason
-        for field, value in (changes or {}).items():
-            setattr(grant, field, value)
-        grant.save(update_fields=["status", "status_reason", *(changes or {}), "updated_at"])
-        after = {"status": to, **(changes or {})}
-        if reason:
-            after["reason"] = reason
-        audit_record(
-            action="grant.status_changed",
-            actor=by,
-            organization=grant.organization,
-            obj=grant,
-            before=before,
-            after=after,
-        )
-        webhook_emit(
-            organization=grant.organization,
-            event_type=WebhookEvent.GRANT_STATUS_CHANGED,
-            data={
-                "grant_id": str(grant.pk),
-                "title": grant.title,
-                "from": before["status"],
-                "to": to,
-                "reason": reason,
-            },
-        )
-    return grant
+# --- status machine: every transition runs through apps.funding.machines.GRANTS ------------------------------
 
 
 def grant_submit(*, grant: Grant, by) -> Grant:
-    return _grant_transition(
-        grant=grant, by=by, to=GrantStatus.SUBMITTED, allowed_from=[GrantStatus.DRAFT], action="submit"
-    )
+    return GRANTS.run(grant, "submit", by=by)
 
 
 def grant_start_review(*, grant: Grant, by) -> Grant:
-    return _grant_transition(
-        grant=grant,
-        by=by,
-        to=GrantStatus.UNDER_REVIEW,
-        allowed_from=[GrantStatus.SUBMITTED],
-        action="start the review of",
-    )
+    return GRANTS.run(grant, "start_review", by=by)
 
 
 def grant_award(*, grant: Grant, by, amount_awarded) -> Grant:
-    amount = clean_amount(amount_awarded, field="amount_awarded")
-
-    def covers_milestones(locked: Grant) -> None:
-        planned = locked.milestones.aggregate(total=Sum("amount"))["total"] or Decimal(0)
-        if amount < planned:
-            raise ValidationFailed.for_field(
-                "amount_awarded", f"The award ({amount}) is below the milestones already planned ({planned})."
-            )
-
-    return _grant_transition(
-        grant=grant,
-        by=by,
-        to=GrantStatus.AWARDED,
-        allowed_from=[GrantStatus.UNDER_REVIEW],
-        action="award",
-        changes={"amount_awarded": amount},
-        guard=covers_milestones,
-    )
+    return GRANTS.run(grant, "award", by=by, amount_awarded=clean_amount(amount_awarded, field="amount_awarded"))
 
 
 def grant_reject(*, grant: Grant, by, reason: str) -> Grant:
-    reason = clean_text(reason, field="reason", max_length=2000)
-    return _grant_transition(
-        grant=grant,
-        by=by,
-        to=GrantStatus.REJECTED,
-        allowed_from=[GrantStatus.SUBMITTED, GrantStatus.UNDER_REVIEW],
-        action="reject",
-        reason=reason,
-    )
+    return GRANTS.run(grant, "reject", by=by, reason=reason)
 
 
 def grant_activate(*, grant: Grant, by) -> Grant:
-    return _grant_transition(
-        grant=grant, by=by, to=GrantStatus.ACTIVE, allowed_from=[GrantStatus.AWARDED], action="activate"
-    )
+    return GRANTS.run(grant, "activate", by=by)
 
 
 def grant_begin_closing(*, grant: Grant, by) -> Grant:
-    return _grant_transition(
-        grant=grant, by=by, to=GrantStatus.CLOSING, allowed_from=[GrantStatus.ACTIVE], action="begin closing"
-    )
+    return GRANTS.run(grant, "begin_closing", by=by)
 
 
 def grant_close(*, grant: Grant, by) -> Grant:
-    def milestones_settled(locked: Grant) -> None:
-        open_titles = list(
-            locked.milestones.exclude(status__in=FINAL_MILESTONE_STATUSES).values_list("title", flat=True)
-        )
-        if open_titles:
-            raise Conflict(
-                f"Cannot close this grant: {len(open_titles)} milestone(s) are not settled "
-                f"(released, missed or refunded): {', '.join(open_titles[:5])}.",
-                {"open_milestones": open_titles},
-            )
-
-    return _grant_transition(
-        grant=grant,
-        by=by,
-        to=GrantStatus.CLOSED,
-        allowed_from=[GrantStatus.CLOSING],
-        action="close",
-        guard=milestones_settled,
-    )
+    return GRANTS.run(grant, "close", by=by)
 
 
 # --- reporting obligations and requirements ------------------------------------------------------------
@@ -362,3 +259,19 @@ def grant_requirement_update(
             after=new,
         )
     return requirement
+
+
+def grant_act(*, grant: Grant, by, action: str, text: str = "", amount_awarded=None) -> Grant:
+    """Runs the grant action `action` (a name from GRANTS) through its service (the dashboard's and admin's entry)."""
+    services = {
+        "submit": lambda: grant_submit(grant=grant, by=by),
+        "start_review": lambda: grant_start_review(grant=grant, by=by),
+        "award": lambda: grant_award(grant=grant, by=by, amount_awarded=amount_awarded),
+        "reject": lambda: grant_reject(grant=grant, by=by, reason=text),
+        "activate": lambda: grant_activate(grant=grant, by=by),
+        "begin_closing": lambda: grant_begin_closing(grant=grant, by=by),
+        "close": lambda: grant_close(grant=grant, by=by),
+    }
+    if action not in services:
+        raise ValidationFailed.for_field("action", f"'{action}' is not an action on a grant.")
+    return services[action]()

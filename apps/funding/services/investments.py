@@ -7,12 +7,10 @@ from django.utils import timezone
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.money import clean_amount, clean_currency
-from apps.core.states import require_state
+from apps.funding.machines import INVESTMENTS
 from apps.funding.models import Assessment, EthicalCriterion, Funder, Instrument, Investment, InvestmentStatus
-from apps.funding.permissions import can_change_investment_status, can_manage_funding
+from apps.funding.permissions import can_manage_funding
 from apps.funding.services.common import check, clean_date, clean_text, same_org
-from apps.webhooks.models import WebhookEvent
-from apps.webhooks.services import webhook_emit
 
 INVESTMENT_FIELDS = [
     "investor",
@@ -111,66 +109,23 @@ def investment_update(*, investment: Investment, by, **changes) -> Investment:
     return investment
 
 
-def _investment_transition(*, investment: Investment, by, to: str, allowed_from, action: str, reason: str = ""):
-    check(can_change_investment_status, by, investment.organization)
-    with transaction.atomic():
-        investment = Investment.objects.select_for_update().get(pk=investment.pk)
-        require_state(investment, allowed_from, action)
-        before = investment.status
-        investment.status, investment.status_reason = to, reason
-        investment.save(update_fields=["status", "status_reason", "updated_at"])
-        audit_record(
-            action="investment.status_changed",
-            actor=by,
-            organization=investment.organization,
-            obj=investment,
-            before={"status": before},
-            after={"status": to, "reason": reason} if reason else {"status": to},
-        )
-        webhook_emit(
-            organization=investment.organization,
-            event_type=WebhookEvent.INVESTMENT_STATUS_CHANGED,
-            data={"investment_id": str(investment.pk), "title": investment.title, "from": before, "to": to},
-        )
-    return investment
+# --- status machine: every transition runs through apps.funding.machines.INVESTMENTS ------------------------
 
 
 def investment_commit(*, investment: Investment, by) -> Investment:
-    return _investment_transition(
-        investment=investment,
-        by=by,
-        to=InvestmentStatus.COMMITTED,
-        allowed_from=[InvestmentStatus.PROPOSED],
-        action="commit",
-    )
+    return INVESTMENTS.run(investment, "commit", by=by)
 
 
 def investment_activate(*, investment: Investment, by) -> Investment:
-    return _investment_transition(
-        investment=investment,
-        by=by,
-        to=InvestmentStatus.ACTIVE,
-        allowed_from=[InvestmentStatus.COMMITTED],
-        action="activate",
-    )
+    return INVESTMENTS.run(investment, "activate", by=by)
 
 
 def investment_close(*, investment: Investment, by) -> Investment:
-    return _investment_transition(
-        investment=investment, by=by, to=InvestmentStatus.CLOSED, allowed_from=[InvestmentStatus.ACTIVE], action="close"
-    )
+    return INVESTMENTS.run(investment, "close", by=by)
 
 
 def investment_withdraw(*, investment: Investment, by, reason: str) -> Investment:
-    reason = clean_text(reason, field="reason", max_length=2000)
-    return _investment_transition(
-        investment=investment,
-        by=by,
-        to=InvestmentStatus.WITHDRAWN,
-        allowed_from=[InvestmentStatus.PROPOSED, InvestmentStatus.COMMITTED],
-        action="withdraw",
-        reason=reason,
-    )
+    return INVESTMENTS.run(investment, "withdraw", by=by, reason=reason)
 
 
 def ethical_criterion_assess(*, criterion: EthicalCriterion, by, assessment: str, notes: str = "") -> EthicalCriterion:

@@ -14,12 +14,12 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from apps.audit.services import audit_record, changed_fields, snapshot
-from apps.core.errors import Conflict, ValidationFailed
+from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.money import clean_amount, clean_currency
 from apps.core.states import require_state
 from apps.funding import permissions
+from apps.funding.machines import MILESTONES
 from apps.funding.models import (
-    OPEN_MILESTONE_STATUSES,
     ApprovalPurpose,
     CriterionKind,
     CriterionStatus,
@@ -33,12 +33,10 @@ from apps.funding.models import (
     MilestoneCriterion,
     MilestoneStatus,
 )
-from apps.funding.services.common import check, clean_date, clean_text, held_in_escrow
+from apps.funding.services.common import check, clean_date, clean_text
 from apps.funding.services.kpis import kpi_config_clean, kpi_evaluate
 from apps.tenancy.models import Role
 from apps.tenancy.permissions import role_of
-from apps.webhooks.models import WebhookEvent
-from apps.webhooks.services import webhook_emit
 
 MILESTONE_FIELDS = ["title", "description", "amount", "due_date", "owner"]
 CLOSED_GRANT_STATUSES = {GrantStatus.REJECTED, GrantStatus.CLOSED}
@@ -222,6 +220,10 @@ def criterion_approve(*, criterion: MilestoneCriterion, by, note: str = "") -> M
     roles = criterion.config.get("approver_roles", [Role.OWNER])
     check(permissions.can_approve_criterion, by, milestone.organization, roles)
     require_state(milestone, [MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED], "approve criteria of")
+    if milestone.submitted_by_id is not None and milestone.submitted_by_id == by.pk:
+        raise PermissionDenied(
+            "You submitted this milestone: another person must approve its criteria (separation of duties)."
+        )
     try:
         with transaction.atomic():
             MilestoneApproval.objects.create(
@@ -345,277 +347,123 @@ def evidence_add(*, milestone: Milestone, by, upload, description: str = "") -> 
     return evidence
 
 
-# --- status machine -----------------------------------------------------------------------------------------
-
-EVENT_FOR_STATUS = {
-    MilestoneStatus.SUBMITTED: WebhookEvent.MILESTONE_SUBMITTED,
-    MilestoneStatus.VERIFIED: WebhookEvent.MILESTONE_VERIFIED,
-    MilestoneStatus.RELEASED: WebhookEvent.MILESTONE_RELEASED,
-    MilestoneStatus.MISSED: WebhookEvent.MILESTONE_MISSED,
-    MilestoneStatus.DISPUTED: WebhookEvent.MILESTONE_DISPUTED,
-}
-TIMESTAMP_FOR_STATUS = {
-    MilestoneStatus.SUBMITTED: "submitted_at",
-    MilestoneStatus.VERIFIED: "verified_at",
-    MilestoneStatus.RELEASED: "released_at",
-}
-
-
-def _transition(
-    *, milestone: Milestone, by, to: str, allowed_from, action: str, decision, reason: str = "", guard=None
-) -> Milestone:
-    check(decision, by, milestone.organization)
-    with transaction.atomic():
-        milestone = Milestone.objects.select_for_update().get(pk=milestone.pk)
-        require_state(milestone, allowed_from, action)
-        if guard is not None:
-            guard(milestone)
-        before = milestone.status
-        milestone.status, milestone.status_reason = to, reason
-        fields = ["status", "status_reason", "updated_at"]
-        if to in TIMESTAMP_FOR_STATUS:
-            setattr(milestone, TIMESTAMP_FOR_STATUS[to], timezone.now())
-            fields.append(TIMESTAMP_FOR_STATUS[to])
-        milestone.save(update_fields=fields)
-        after = {"status": to, "reason": reason} if reason else {"status": to}
-        audit_record(
-            action="milestone.status_changed",
-            actor=by,
-            organization=milestone.organization,
-            obj=milestone,
-            before={"status": before},
-            after=after,
-        )
-        if to in EVENT_FOR_STATUS:
-            webhook_emit(
-                organization=milestone.organization,
-                event_type=EVENT_FOR_STATUS[to],
-                data=milestone_event_data(milestone, previous=before),
-            )
-    return milestone
-
-
-def milestone_event_data(milestone: Milestone, *, previous: str) -> dict:
-    return {
-        "milestone_id": str(milestone.pk),
-        "title": milestone.title,
-        "amount": str(milestone.amount),
-        "currency": milestone.currency,
-        "due_date": milestone.due_date.isoformat(),
-        "status": milestone.status,
-        "previous_status": previous,
-        "reason": milestone.status_reason,
-        "grant_id": str(milestone.grant_id) if milestone.grant_id else None,
-        "investment_id": str(milestone.investment_id) if milestone.investment_id else None,
-    }
+# --- status machine: every transition runs through apps.funding.machines.MILESTONES -----------------------------
 
 
 def milestone_start(*, milestone: Milestone, by) -> Milestone:
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=MilestoneStatus.IN_PROGRESS,
-        allowed_from=[MilestoneStatus.PLANNED],
-        action="start",
-        decision=permissions.can_work_on_milestone,
-    )
+    return MILESTONES.run(milestone, "start", by=by)
 
 
 def milestone_submit(*, milestone: Milestone, by, note: str = "") -> Milestone:
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=MilestoneStatus.SUBMITTED,
-        allowed_from=[MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS],
-        action="submit",
-        decision=permissions.can_work_on_milestone,
-        reason=note,
-    )
+    return MILESTONES.run(milestone, "submit", by=by, reason=note)
 
 
-def milestone_verify(*, milestone: Milestone, by=None) -> Milestone:
-    """Verified when every criterion is met (KPI criteria are evaluated now). `by=None`: verified by govtrack."""
-    check(permissions.can_verify_milestone, by, milestone.organization)
-    milestone = Milestone.objects.select_related("organization").get(pk=milestone.pk)
-    require_state(milestone, [MilestoneStatus.SUBMITTED], "verify")
-    unmet = milestone_criteria_evaluate(milestone=milestone, by=by)
-    if unmet:
-        raise Conflict(
-            "Cannot verify this milestone: criteria not met: " + "; ".join(c.description for c in unmet) + ".",
-            {"unmet_criteria": [str(c.pk) for c in unmet]},
-        )
-    milestone = _transition(
-        milestone=milestone,
-        by=by,
-        to=MilestoneStatus.VERIFIED,
-        allowed_from=[MilestoneStatus.SUBMITTED],
-        action="verify",
-        decision=permissions.can_verify_milestone,
-    )
-    for hook in getattr(settings, "MILESTONE_VERIFIED_HOOKS", []):
-        import_string(hook)(milestone=milestone, by=by)
+def milestone_return_for_changes(*, milestone: Milestone, by, reason: str) -> Milestone:
+    """Back to in progress with a reason the submitter reads (status_reason); approvals given so far lapse."""
+    milestone = MILESTONES.run(milestone, "return_for_changes", by=by, reason=reason)
+    milestone.approvals.filter(purpose=ApprovalPurpose.RELEASE).delete()
     return milestone
 
 
-def release_approvals_needed(milestone: Milestone, approvals: list[MilestoneApproval]) -> list[str]:
-    """What is still missing before the money may be released (empty when it may)."""
-    roles = {approval.role for approval in approvals}
-    users = {approval.user_id for approval in approvals}
-    if milestone.amount > settings.MILESTONE_DUAL_APPROVAL_ABOVE:
-        missing = [f"an approval by a {role}" for role in (Role.FINANCE, Role.OWNER) if role not in roles]
-        if not missing and len(users) < 2:
-            missing.append("a second approver (two different people)")
-        return missing
-    return [] if roles & {Role.FINANCE, Role.OWNER} else ["an approval by finance or an owner"]
+def milestone_verify(*, milestone: Milestone, by=None) -> Milestone:
+    """Verified when every criterion is met (KPI criteria are evaluated now). `by=None`: verified by govtrack.
+
+    The verifier may not be whoever submitted the milestone or its evidence (the organization's policy)."""
+    check(permissions.can_verify_milestone, by, milestone.organization)
+    require_state(milestone, MILESTONES.states_for("verify"), "verify")
+    milestone_criteria_evaluate(milestone=milestone, by=by)
+    return MILESTONES.run(milestone, "verify", by=by)
 
 
 def milestone_approve_release(*, milestone: Milestone, by, note: str = "") -> Milestone:
-    """Records one release approval; the milestone is released once the approvals suffice.
+    """Records one release approval; the milestone is released once the organization's policy is satisfied.
 
-    Up to MILESTONE_DUAL_APPROVAL_ABOVE (in the milestone's currency) one approval by finance or an owner
-    releases; above it, two different people must approve, one with the finance role and one owner.
+    Up to the policy's threshold (per currency) one approval by finance or an owner releases; above it, one
+    approval from each of the policy's roles (finance and owner by default), each by a different person. Nobody
+    who verified, submitted or uploaded evidence for the milestone may approve its release. A milestone held in
+    escrow is not released here: the approvals that suffice queue its on-chain attestation, and the contract's
+    MilestoneApproved event releases it.
     """
-    check(permissions.can_approve_release, by, milestone.organization)
-    with transaction.atomic():
-        milestone = Milestone.objects.select_for_update().get(pk=milestone.pk)
-        require_state(milestone, [MilestoneStatus.VERIFIED], "approve the release of")
-        if held_in_escrow(milestone):
-            raise Conflict(
-                "This milestone's funds are held in the escrow contract: they are released on chain when the "
-                "milestone is attested (queued when it was verified), not by an approval here."
-            )
-        role = role_of(by, milestone.organization)
-        if milestone.approvals.filter(purpose=ApprovalPurpose.RELEASE, user=by).exists():
-            raise Conflict("You have already approved this release; another approver must approve it.")
-        MilestoneApproval.objects.create(
-            milestone=milestone, purpose=ApprovalPurpose.RELEASE, user=by, role=role, note=note
-        )
-        audit_record(
-            action="milestone.release_approved",
-            actor=by,
-            organization=milestone.organization,
-            obj=milestone,
-            after={"role": role, "note": note},
-        )
-        missing = release_approvals_needed(milestone, list(milestone.approvals.filter(purpose=ApprovalPurpose.RELEASE)))
-        if missing:
-            return milestone
-        return _transition(
-            milestone=milestone,
-            by=by,
-            to=MilestoneStatus.RELEASED,
-            allowed_from=[MilestoneStatus.VERIFIED],
-            action="release",
-            decision=permissions.can_approve_release,
-        )
+    return MILESTONES.run(milestone, "approve_release", by=by, note=note)
+
+
+def milestone_pay_outside_escrow(*, milestone: Milestone, by, reason: str) -> Milestone:
+    """A way forward for an escrowed milestone the chain cannot pay (failed agreement, paused contract): the owner
+    and finance together decide to pay it outside escrow; it is released here and paid like any other."""
+    return MILESTONES.run(milestone, "pay_outside_escrow", by=by, reason=reason)
 
 
 def milestone_dispute(*, milestone: Milestone, by, reason: str) -> Milestone:
-    reason = clean_text(reason, field="reason", max_length=2000)
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=MilestoneStatus.DISPUTED,
-        allowed_from=[MilestoneStatus.SUBMITTED, MilestoneStatus.VERIFIED],
-        action="contest",
-        decision=permissions.can_dispute_milestone,
-        reason=reason,
-    )
+    return MILESTONES.run(milestone, "dispute", by=by, reason=reason)
 
 
 def milestone_resolve_dispute(*, milestone: Milestone, by, outcome: str, note: str = "") -> Milestone:
     """A contested milestone goes back to review (resubmit) or is recorded as missed."""
-    targets = {"resubmit": MilestoneStatus.SUBMITTED, "missed": MilestoneStatus.MISSED}
-    if outcome not in targets:
-        raise ValidationFailed.for_field("outcome", "Choose 'resubmit' or 'missed'.")
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=targets[outcome],
-        allowed_from=[MilestoneStatus.DISPUTED],
-        action="resolve the dispute of",
-        decision=permissions.can_verify_milestone,
-        reason=note,
-    )
+    return MILESTONES.run(milestone, "resolve_dispute", by=by, reason=note, outcome=outcome)
 
 
 def milestone_mark_missed(*, milestone: Milestone, by, reason: str = "") -> Milestone:
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=MilestoneStatus.MISSED,
-        allowed_from=[*OPEN_MILESTONE_STATUSES, MilestoneStatus.DISPUTED],
-        action="mark as missed",
-        decision=permissions.can_verify_milestone,
-        reason=reason,
-    )
+    return MILESTONES.run(milestone, "mark_missed", by=by, reason=reason)
 
 
 def milestone_refund(*, milestone: Milestone, by, reason: str = "") -> Milestone:
-    if held_in_escrow(milestone):
-        raise Conflict(
-            "This milestone's funds are held in the escrow contract: its refund happens on chain "
-            "(POST /api/escrow/milestones/{id}/refund/), and the chain's event marks it refunded."
-        )
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=MilestoneStatus.REFUNDED,
-        allowed_from=[MilestoneStatus.MISSED],
-        action="refund",
-        decision=permissions.can_verify_milestone,
-        reason=reason,
-    )
+    return MILESTONES.run(milestone, "refund", by=by, reason=reason)
 
 
 # --- transitions the escrow contract decides ------------------------------------------------------------------
-# The escrow app's indexer calls these when a confirmed contract event says what happened (`by=None`: govtrack,
-# on the chain's word), and the reverse ones when a reorg removed that event.
-
-ESCROW_RELEASABLE_FROM = [
-    *OPEN_MILESTONE_STATUSES,
-    MilestoneStatus.VERIFIED,
-    MilestoneStatus.DISPUTED,
-    MilestoneStatus.MISSED,
-]
+# The escrow app's indexer calls these when a confirmed contract event says what happened (govtrack, on the
+# chain's word), and the reverse one when a reorg removed that event.
 
 
 def milestone_release_from_chain(*, milestone: Milestone, tx_hash: str, by=None) -> Milestone:
     """MilestoneApproved was confirmed: the contract made the amount withdrawable by the beneficiary."""
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=MilestoneStatus.RELEASED,
-        allowed_from=ESCROW_RELEASABLE_FROM,
-        action="release (approved on chain)",
-        decision=permissions.can_approve_release,
-        reason=f"Approved by the escrow contract in transaction {tx_hash}.",
+    return MILESTONES.run(
+        milestone, "release_from_chain", by=None, reason=f"Approved by the escrow contract in transaction {tx_hash}."
     )
 
 
 def milestone_refund_from_chain(*, milestone: Milestone, tx_hash: str, by=None) -> Milestone:
     """MilestoneRefunded was confirmed: the contract credited the amount back to the funder."""
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=MilestoneStatus.REFUNDED,
-        allowed_from=ESCROW_RELEASABLE_FROM,
-        action="refund (refunded on chain)",
-        decision=permissions.can_verify_milestone,
-        reason=f"Refunded by the escrow contract in transaction {tx_hash}.",
+    return MILESTONES.run(
+        milestone, "refund_from_chain", by=None, reason=f"Refunded by the escrow contract in transaction {tx_hash}."
     )
 
 
 def milestone_reopen_from_chain(*, milestone: Milestone, to: str, reason: str, by=None) -> Milestone:
     """A reorg removed the event that released or refunded the milestone: back to the status it had before."""
-    if to not in MilestoneStatus.values or to in (MilestoneStatus.RELEASED, MilestoneStatus.REFUNDED):
-        raise ValidationFailed.for_field("to", f"'{to}' is not a status a milestone returns to.")
-    return _transition(
-        milestone=milestone,
-        by=by,
-        to=to,
-        allowed_from=[MilestoneStatus.RELEASED, MilestoneStatus.REFUNDED],
-        action="reopen (its on-chain event was removed by a reorg)",
-        decision=permissions.can_verify_milestone,
-        reason=reason,
-    )
+    return MILESTONES.run(milestone, "reopen_from_chain", by=None, reason=reason, to=to)
+
+
+# --- one entry for the dashboard and the admin: a transition by name, with the text the person typed --------------
+
+
+def milestone_act(*, milestone: Milestone, by, action: str, text: str = "") -> Milestone:
+    """Runs the milestone action `action` (a name from MILESTONES) through its service."""
+    services = {
+        "start": lambda: milestone_start(milestone=milestone, by=by),
+        "submit": lambda: milestone_submit(milestone=milestone, by=by, note=text),
+        "return_for_changes": lambda: milestone_return_for_changes(milestone=milestone, by=by, reason=text),
+        "verify": lambda: milestone_verify(milestone=milestone, by=by),
+        "approve_release": lambda: milestone_approve_release(milestone=milestone, by=by, note=text),
+        "pay_outside_escrow": lambda: milestone_pay_outside_escrow(milestone=milestone, by=by, reason=text),
+        "dispute": lambda: milestone_dispute(milestone=milestone, by=by, reason=text),
+        "resolve_dispute": lambda: milestone_resolve_dispute(milestone=milestone, by=by, outcome="resubmit", note=text),
+        "mark_missed": lambda: milestone_mark_missed(milestone=milestone, by=by, reason=text),
+        "refund": lambda: milestone_refund(milestone=milestone, by=by, reason=text),
+    }
+    if action not in services:
+        raise ValidationFailed.for_field("action", f"'{action}' is not an action a person takes on a milestone.")
+    return services[action]()
+
+
+def milestone_outcome(milestone: Milestone, action: str) -> str:
+    """What a person reads after an action: what happened and what is still missing."""
+    from apps.funding.machines import release_status
+
+    if action == "approve_release" and milestone.status == MilestoneStatus.VERIFIED:
+        if milestone.release_authorized_at is not None:
+            return f"Release of “{milestone.title}” approved: the attestation is queued for the escrow contract."
+        return f"Your approval of “{milestone.title}” is recorded. {release_status(milestone)['summary']}"
+    if action == "pay_outside_escrow" and milestone.status == MilestoneStatus.VERIFIED:
+        return f"Your approval to pay “{milestone.title}” outside escrow is recorded; the other role must approve."
+    return f"“{milestone.title}” is {milestone.get_status_display().lower()}."
