@@ -6,7 +6,8 @@ the services' back.
 - No add and no delete: rows are created and corrected by the services (a void or reversal, never a deletion).
 - A change that is allowed is written to the audit trail in the admin's transaction.
 - Transitions are admin actions that call the app's service in the staff user's name (`service_action`), so the
-  service's own role check, state rules and audit event apply; a refusal shows the service's message.
+  service's own role check, state rules and audit event apply; a refusal shows the service's message. Their
+  labels are read from the machine's transition table (`transition_description`).
 """
 
 from collections.abc import Callable
@@ -100,6 +101,16 @@ class ReasonActionForm(ActionForm):
         label="Reason",
         widget=forms.TextInput(attrs={"size": 50, "placeholder": "recorded with the change"}),
     )
+
+
+def transition_description(machine, name: str) -> str:
+    """An admin action's label read from the machine's table (apps/core/transitions.py), as the dashboard's
+    buttons and the API's allowed_actions are: what it does, from which states, and whether it needs a reason."""
+    transition = machine[name]
+    choices = dict(machine.model._meta.get_field(machine.field).choices or [])
+    sources = ", ".join(str(choices.get(state, state)).lower() for state in transition.source)
+    reason = {"required": "; give the reason", "optional": "; a reason is optional"}.get(transition.reason, "")
+    return f"{transition.label} (from {sources}{reason})"
 
 
 def error_text(exc: ApplicationError) -> str:

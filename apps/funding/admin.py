@@ -1,11 +1,19 @@
 """Funding in the support window: everything visible, nothing editable or deletable (money, dates, states,
-criteria and evidence change only through the services). Three transitions are offered as actions that call the
-services in the staff user's name, so the role check, the state rules and the audit trail apply."""
+criteria, evidence and the organization's policy change only through the services; a disbursement is corrected by
+its void, shown beside it). Three transitions are offered as actions that call the services in the staff user's
+name, so the role check, the separation-of-duties guards, the state rules and the audit trail apply."""
 
 from django.contrib import admin
 
-from apps.core.admin import ReasonActionForm, SupportInline, SupportModelAdmin, service_action
+from apps.core.admin import (
+    ReasonActionForm,
+    SupportInline,
+    SupportModelAdmin,
+    service_action,
+    transition_description,
+)
 from apps.funding import models
+from apps.funding.machines import GRANTS, MILESTONES
 from apps.funding.services.grants import grant_begin_closing, grant_reject
 from apps.funding.services.milestones import milestone_mark_missed
 
@@ -37,7 +45,7 @@ class GrantAdmin(SupportModelAdmin):
     action_form = ReasonActionForm
     actions = ["reject", "begin_closing"]
 
-    @admin.action(description="Reject (submitted or under review; give the reason)")
+    @admin.action(description=transition_description(GRANTS, "reject"))
     def reject(self, request, queryset):
         reason = request.POST.get("reason", "")
         service_action(
@@ -48,7 +56,7 @@ class GrantAdmin(SupportModelAdmin):
             done="grant(s) rejected.",
         )
 
-    @admin.action(description="Begin closing (active grants)")
+    @admin.action(description=transition_description(GRANTS, "begin_closing"))
     def begin_closing(self, request, queryset):
         service_action(
             self,
@@ -81,7 +89,7 @@ class MilestoneAdmin(SupportModelAdmin):
     action_form = ReasonActionForm
     actions = ["mark_missed"]
 
-    @admin.action(description="Mark as missed (open or contested milestones; give the reason)")
+    @admin.action(description=transition_description(MILESTONES, "mark_missed"))
     def mark_missed(self, request, queryset):
         reason = request.POST.get("reason", "")
         service_action(
@@ -118,6 +126,14 @@ class DisbursementAdmin(SupportModelAdmin):
 class EvidenceAdmin(SupportModelAdmin):
     list_display = ["original_name", "milestone", "size", "sha256", "created_at"]
     list_select_related = ["milestone"]
+
+
+@admin.register(models.OrganizationPolicy)
+class OrganizationPolicyAdmin(SupportModelAdmin):
+    """Separation of duties and dual approval: the organization's owner changes them (audited), not the admin."""
+
+    list_display = ["organization", "dual_approval_above", "disbursement_grace_days", "updated_by", "updated_at"]
+    list_select_related = ["organization", "updated_by"]
 
 
 @admin.register(models.KpiReading)

@@ -6,8 +6,11 @@ from django.contrib.messages import get_messages
 from django.test import Client
 
 from apps.audit.models import AuditEvent
+from apps.core.admin import error_text
 from apps.core.errors import ApplicationError
+from apps.funding.machines import MILESTONES
 from apps.funding.models import Grant, Milestone
+from apps.funding.services.grants import grant_reject
 from apps.funding.services.milestones import milestone_mark_missed
 from apps.tenancy.models import Membership, Role
 from tests.factories import UserFactory
@@ -48,6 +51,8 @@ def run_action(client, model: str, action: str, rows, **extra):
 
 def test_mark_missed_goes_through_the_service_and_is_audited(org, support_finance):
     milestone = MilestoneFactory(grant=GrantFactory(organization=org), status="in_progress")
+    listing = logged_in(support_finance).get("/admin/funding/milestone/")
+    assert MILESTONES["mark_missed"].label in listing.content.decode()  # the label comes from the machine's table
     shown = run_action(
         logged_in(support_finance), "milestone", "mark_missed", [milestone], reason="Cluster never delivered"
     )
@@ -80,8 +85,11 @@ def test_platform_staff_without_the_role_are_refused_by_the_service(org, platfor
 def test_grant_reject_needs_the_services_reason_then_rejects(org, support_finance):
     grant = GrantFactory(organization=org, status="under_review")
     client = logged_in(support_finance)
+    with pytest.raises(ApplicationError) as refused:
+        grant_reject(grant=grant, by=support_finance, reason="")
     shown = run_action(client, "grant", "reject", [grant], reason="")
-    assert shown == [("error", f"{grant}: reason: This field is required.")]
+    assert shown == [("error", f"{grant}: {error_text(refused.value)}")]
+    assert error_text(refused.value).startswith("reason: ")
     assert Grant.objects.get(pk=grant.pk).status == "under_review"
 
     shown = run_action(client, "grant", "reject", [grant], reason="Outside the programme's scope")
