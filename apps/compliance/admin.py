@@ -1,4 +1,5 @@
-"""Read-only admin pages: changes go through the services (role checks and the audit trail), i.e. the API."""
+"""Compliance in the support window: read-only; changes go through the services (role checks and the audit
+trail), i.e. the dashboard and the API."""
 
 from django.contrib import admin
 
@@ -14,55 +15,33 @@ from apps.compliance.models import (
     ProcessingActivity,
     RemediationAction,
 )
+from apps.core.admin import SupportInline, SupportModelAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class ControlInline(admin.TabularInline):
+class ControlInline(SupportInline):
     model = Control
     fields = ["ref", "section", "article", "title", "weight"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Framework)
-class FrameworkAdmin(ReadOnlyAdmin):
+class FrameworkAdmin(SupportModelAdmin):
     list_display = ["slug", "name", "jurisdiction"]
 
 
 @admin.register(FrameworkVersion)
-class FrameworkVersionAdmin(ReadOnlyAdmin):
+class FrameworkVersionAdmin(SupportModelAdmin):
     list_display = ["framework", "version", "is_current", "source", "created_at"]
     list_filter = ["framework", "is_current"]
     inlines = [ControlInline]
 
 
-class AssessmentInline(admin.TabularInline):
+class AssessmentInline(SupportInline):
     model = ControlAssessment
     fields = ["control", "result", "notes", "assessed_by", "assessed_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(PrivacyAudit)
-class PrivacyAuditAdmin(ReadOnlyAdmin):
+class PrivacyAuditAdmin(SupportModelAdmin):
     list_display = ["title", "organization", "framework_version", "status", "score", "period_end"]
     list_filter = ["status", "auditor_type", "framework_version__framework"]
     search_fields = ["title", "auditor_name"]
@@ -70,23 +49,17 @@ class PrivacyAuditAdmin(ReadOnlyAdmin):
 
 
 @admin.register(AssessmentEvidence)
-class AssessmentEvidenceAdmin(ReadOnlyAdmin):
+class AssessmentEvidenceAdmin(SupportModelAdmin):
     list_display = ["name", "assessment", "size", "sha256", "created_at"]
 
 
-class RemediationActionInline(admin.TabularInline):
+class RemediationActionInline(SupportInline):
     model = RemediationAction
     fields = ["description", "owner", "due_date", "status", "completed_at"]
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(Finding)
-class FindingAdmin(ReadOnlyAdmin):
+class FindingAdmin(SupportModelAdmin):
     list_display = ["ref", "title", "organization", "severity", "status", "owner", "due_date"]
     list_filter = ["status", "severity"]
     search_fields = ["ref", "title"]
@@ -94,13 +67,13 @@ class FindingAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProcessingActivity)
-class ProcessingActivityAdmin(ReadOnlyAdmin):
+class ProcessingActivityAdmin(SupportModelAdmin):
     list_display = ["name", "organization", "lawful_basis", "role", "special_categories"]
     list_filter = ["lawful_basis", "role", "special_categories"]
     search_fields = ["name", "purpose"]
 
 
 @admin.register(Dpia)
-class DpiaAdmin(ReadOnlyAdmin):
+class DpiaAdmin(SupportModelAdmin):
     list_display = ["title", "organization", "processing_activity", "status", "high_residual_risk"]
     list_filter = ["status", "high_residual_risk"]

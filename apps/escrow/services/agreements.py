@@ -222,7 +222,8 @@ def escrow_agreement_create(
 def escrow_token_register(
     *, address: str, symbol: str, decimals: int, currency: str, name: str = "", chain_id: int | None = None
 ) -> EscrowToken:
-    """Operator (admin, the demo seeder): accepts a stablecoin for escrow. Global, not an organization's row."""
+    """Operator (manage.py escrow_token_register, the demo seeder): accepts a stablecoin for escrow. Global, not an
+    organization's row."""
     from apps.core.money import clean_currency
 
     address = clean_address(address, field="address")
