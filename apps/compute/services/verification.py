@@ -1,8 +1,8 @@
 """Verification of compute criteria: each evaluation writes a VerificationReport (canonical JSON + SHA-256); a pass
 is recorded on the criterion, and a submitted milestone whose criteria are all met is verified.
 
-Verifying runs settings.MILESTONE_VERIFIED_HOOKS (apps.funding.services.milestones.milestone_verify): the seam where
-the escrow app attests the milestone on chain with the report's hash.
+Verifying goes through apps.funding.services.milestones.milestone_verify; the release approvals of the organization's
+policy follow, and for an escrowed milestone they queue the attestation with the report's hash.
 """
 
 import dataclasses

@@ -18,7 +18,7 @@ from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.money import clean_amount, clean_currency
 from apps.core.states import require_state
 from apps.funding import permissions
-from apps.funding.machines import MILESTONES
+from apps.funding.machines import MILESTONES, held_in_escrow
 from apps.funding.models import (
     ApprovalPurpose,
     CriterionKind,
@@ -114,9 +114,21 @@ def milestone_create(
     return milestone
 
 
+AMENDABLE_STATUSES = [
+    MilestoneStatus.PLANNED,
+    MilestoneStatus.IN_PROGRESS,
+    MilestoneStatus.SUBMITTED,
+    MilestoneStatus.DISPUTED,
+]
+
+
 def milestone_update(*, milestone: Milestone, by, **changes) -> Milestone:
+    """Amends the planned fields of a milestone not yet verified, with before/after in the audit trail and the
+    budget and period re-checked. An escrowed milestone's amount and due date are the contract's: refused."""
     check(permissions.can_manage_funding, by, milestone.organization)
-    require_state(milestone, [MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS], "edit")
+    require_state(milestone, AMENDABLE_STATUSES, "amend")
+    if held_in_escrow(milestone) and {"amount", "due_date"} & set(changes):
+        raise Conflict("This milestone's amount and deadline are held in the escrow contract and cannot change.")
     parent = milestone.parent
     if "title" in changes:
         changes["title"] = clean_text(changes["title"], field="title")
