@@ -168,7 +168,10 @@ REST_FRAMEWORK = {
         "apps.tenancy.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apps.tenancy.authentication.ApiTokenScopeAllows",
+    ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -183,6 +186,13 @@ REST_FRAMEWORK = {
 API_MAX_PAGE_SIZE = 200
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+
+# --- Abuse limits and tenancy rules -------------------------------------------------------
+# Who may create an organization: "staff" (platform staff only) or "anyone" signed in (the embedded default).
+ORGANIZATION_CREATE = os.environ.get("ORGANIZATION_CREATE", "anyone" if DEBUG else "staff")
+if ORGANIZATION_CREATE not in {"staff", "anyone"}:
+    raise RuntimeError("ORGANIZATION_CREATE must be 'staff' or 'anyone'")
+INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "govtrack API",

@@ -120,10 +120,11 @@ def client_for():
 @pytest.fixture
 def token_client_for():
     """A client that authenticates as a finance tool does: with a real API token in the Authorization header."""
+    from apps.tenancy.models import TokenScope
     from apps.tenancy.services import api_token_create
 
-    def make(user) -> APIClient:
-        _token, raw = api_token_create(user=user, name=f"tool-{user.pk}")
+    def make(user, scope: str = TokenScope.READ_WRITE) -> APIClient:
+        _token, raw = api_token_create(user=user, name=f"tool-{user.pk}-{scope}", scope=scope)
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
         return client
