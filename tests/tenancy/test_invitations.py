@@ -168,3 +168,10 @@ def test_second_pending_invitation_and_existing_member_are_conflicts(acme, clien
     response = invite(client, organization, username="bob", role="owner")
     assert response.status_code == 409 and "pending" in response.json()["message"]
     assert Invitation.objects.filter(username="bob").count() == 1
+
+
+def test_dashboard_sends_someone_without_an_organization_to_their_invitations(client):
+    client.force_login(UserFactory(username="newcomer"))
+    response = client.get("/")
+    assert response.status_code == 403
+    assert 'href="/api/invitations/mine/"' in response.content.decode()
