@@ -168,7 +168,10 @@ REST_FRAMEWORK = {
         "apps.tenancy.authentication.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "apps.tenancy.authentication.ApiTokenScopeAllows",
+    ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -177,12 +180,57 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
-    "DEFAULT_THROTTLE_RATES": {"anon": "60/min"},
+    # Per IP (anonymous), per user (all of a user's requests) and per API token; see apps/core/throttling.py.
+    "DEFAULT_THROTTLE_CLASSES": [
+        "apps.core.throttling.AnonymousIpThrottle",
+        "apps.core.throttling.UserThrottle",
+        "apps.core.throttling.ApiTokenThrottle",
+    ],
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": os.environ.get("API_THROTTLE_ANON", "60/min"),
+        "user": os.environ.get("API_THROTTLE_USER", "600/min"),
+        "token": os.environ.get("API_THROTTLE_TOKEN", "200/min"),
+    },
+    # Proxies in front of the app that append to X-Forwarded-For; 0: the peer address is the client's.
+    "NUM_PROXIES": env_int("TRUSTED_PROXY_COUNT", 0),
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_PAGE_SIZE = 200
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
+
+# --- Abuse limits and tenancy rules -------------------------------------------------------
+# The cache holds the API's rate counters: Redis when there is one, so the limits hold across gunicorn workers.
+if os.environ.get("REDIS_URL"):
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["REDIS_URL"],
+            "KEY_PREFIX": os.environ.get("CACHE_KEY_PREFIX", "govtrack"),
+            # A slow or dead Redis costs a request at most this long; the throttles then let it through.
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "govtrack"}}
+# Sign-in lockout (django-axes): this many wrong passwords for one username from one address lock that pair.
+INSTALLED_APPS.append("axes")
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = env_int("SIGNIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("SIGNIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# Refused attempts during a lockout do not extend it, so the page can say when it ends.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_CALLABLE = "apps.tenancy.signin.signin_locked_out"
+AXES_CLIENT_IP_CALLABLE = "apps.core.throttling.client_ip"
+AXES_VERBOSE = False  # no start-up banner; failures and lockouts are still logged
+# Who may create an organization: "staff" (platform staff only) or "anyone" signed in (the embedded default).
+ORGANIZATION_CREATE = os.environ.get("ORGANIZATION_CREATE", "anyone" if DEBUG else "staff")
+if ORGANIZATION_CREATE not in {"staff", "anyone"}:
+    raise RuntimeError("ORGANIZATION_CREATE must be 'staff' or 'anyone'")
+INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "govtrack API",

@@ -6,12 +6,13 @@ from rest_framework.routers import DefaultRouter
 
 from apps.audit.api import AuditEventViewSet
 from apps.core.health import healthz, readyz
-from apps.tenancy.api import ApiTokenViewSet, MembershipViewSet, MeView, OrganizationViewSet
+from apps.tenancy.api import ApiTokenViewSet, InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet
 
 router = DefaultRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("memberships", MembershipViewSet, basename="membership")
 router.register("tokens", ApiTokenViewSet, basename="token")
+router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 api_patterns = [

@@ -1,8 +1,10 @@
+import copy
 import os
 import shutil
 import socket
 import subprocess
 import time
+import uuid
 
 import pytest
 from rest_framework.test import APIClient
@@ -48,6 +50,20 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
 def _fast_password_hashing(settings):
     # PBKDF2's deliberate slowness protects stored passwords; tests only need a hash that checks.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_and_relaxed_throttles(settings):
+    """Each test counts its API requests in a cache namespace of its own, under rates no ordinary test reaches.
+
+    Runs side by side share one Redis and reuse user ids, so counters must not leak between tests; the throttle
+    tests lower the rates they check.
+    """
+    caches = copy.deepcopy(settings.CACHES)
+    caches["default"]["KEY_PREFIX"] = f"test-{os.getpid()}-{uuid.uuid4().hex[:12]}"
+    settings.CACHES = caches
+    rates = dict.fromkeys(settings.REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"], "100000/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": rates}
 
 
 @pytest.fixture(autouse=True)
@@ -120,10 +136,11 @@ def client_for():
 @pytest.fixture
 def token_client_for():
     """A client that authenticates as a finance tool does: with a real API token in the Authorization header."""
+    from apps.tenancy.models import TokenScope
     from apps.tenancy.services import api_token_create
 
-    def make(user) -> APIClient:
-        _token, raw = api_token_create(user=user, name=f"tool-{user.pk}")
+    def make(user, scope: str = TokenScope.READ_WRITE) -> APIClient:
+        _token, raw = api_token_create(user=user, name=f"tool-{user.pk}-{scope}", scope=scope)
         client = APIClient()
         client.credentials(HTTP_AUTHORIZATION=f"Bearer {raw}")
         return client

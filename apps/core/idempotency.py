@@ -4,10 +4,15 @@ The request runs in one transaction with the insertion of the key's row, so two 
 write: the second waits on the unique index, then replays what the first stored. The same key with a different
 body is a 422. Responses of 5xx are not stored, so a retry after a server error runs again. Keys are kept for
 IDEMPOTENCY_KEY_TTL_HOURS (a beat task forgets older ones).
+
+A record keeps the SHA-256 of the request and the response with every secret taken out: a secret (an API token,
+a device token, a webhook signing secret, an invitation secret) is shown once, in the first response, and a replay
+answers with the same status and a note in its place.
 """
 
 import datetime as dt
 import hashlib
+import re
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -19,6 +24,16 @@ from apps.core.models import IdempotencyRecord
 
 HEADER = "Idempotency-Key"
 MAX_KEY_LENGTH = 255
+
+# The secrets govtrack hands out, by their public prefixes: gt_ API tokens, gtd_ device tokens, gti_ invitations
+# (apps/tenancy, apps/compute), whsec_ webhook signing secrets (apps/webhooks). 20+ characters: names stay.
+SECRET_PATTERN = re.compile(rb"(?:gtd?_[0-9a-f]{8}_|gti_|whsec_)[A-Za-z0-9_-]{20,}")
+SECRET_SHOWN_ONCE = b"(secret shown once, in the first response to this request; it is not stored)"
+
+
+def redact_secrets(body: bytes) -> bytes:
+    """The body with each secret replaced by a note (plain text, so a JSON string stays a valid JSON string)."""
+    return SECRET_PATTERN.sub(SECRET_SHOWN_ONCE, bytes(body))
 
 
 def _principal(request) -> str | None:
@@ -49,7 +64,9 @@ def _fingerprint(request) -> str:
 
 
 def _replay(record: IdempotencyRecord) -> HttpResponse:
-    response = HttpResponse(bytes(record.body), status=record.status_code, content_type=record.content_type)
+    # Redacted again on the way out: a record stored before redaction existed never replays a secret either.
+    body = redact_secrets(record.body)
+    response = HttpResponse(body, status=record.status_code, content_type=record.content_type)
     response["Idempotent-Replayed"] = "true"
     return response
 
@@ -87,7 +104,7 @@ class IdempotencyKeyMiddleware:
                     return response
                 record.status_code = response.status_code
                 record.content_type = response.get("Content-Type", "")
-                record.body = response.content
+                record.body = redact_secrets(response.content)
                 record.save(update_fields=["status_code", "content_type", "body"])
                 return response
         existing = IdempotencyRecord.objects.get(principal=principal, key=key)

@@ -1,15 +1,13 @@
-from django.contrib.auth import get_user_model
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from apps.audit.verification import verify_chain
-from apps.core.api import error_responses
-from apps.core.errors import ValidationFailed
+from apps.core.api import error_responses, organization_for_create, resolve_for_field
 from apps.tenancy import permissions, selectors, services
-from apps.tenancy.models import ApiToken, Membership, Organization, Role
+from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Organization, Role, TokenScope
 
 
 class OrganizationSerializer(serializers.ModelSerializer):
@@ -26,11 +24,6 @@ class MembershipSerializer(serializers.ModelSerializer):
         model = Membership
         fields = ["id", "organization", "username", "role", "created_at"]
         read_only_fields = ["id", "organization", "username", "created_at"]
-
-
-class MembershipAddSerializer(serializers.Serializer):
-    username = serializers.CharField()
-    role = serializers.ChoiceField(choices=Role.choices)
 
 
 class MeSerializer(serializers.Serializer):
@@ -57,8 +50,13 @@ class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_object(self):
         return selectors.organization_get(user=self.request.user, pk=self.kwargs["pk"])
 
-    @extend_schema(request=OrganizationSerializer, responses={201: OrganizationSerializer, **error_responses(400)})
+    @extend_schema(
+        request=OrganizationSerializer,
+        responses={201: OrganizationSerializer, **error_responses(400, 403)},
+        description="Who may create organizations is the operator's choice (ORGANIZATION_CREATE: staff or anyone).",
+    )
     def create(self, request):
+        services.require(permissions.can_create_organization(request.user))  # before telling what input is missing
         serializer = OrganizationSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         organization = services.organization_create(created_by=request.user, **serializer.validated_data)
@@ -73,22 +71,6 @@ class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
                 selectors.membership_list(user=request.user, organization=organization), many=True
             ).data
         )
-
-    @extend_schema(
-        request=MembershipAddSerializer, responses={201: MembershipSerializer, **error_responses(400, 403, 404, 409)}
-    )
-    @members.mapping.post
-    def add_member(self, request, pk=None):
-        organization = self.get_object()
-        serializer = MembershipAddSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        user = get_user_model().objects.filter(username=serializer.validated_data["username"]).first()
-        if user is None:
-            raise ValidationFailed.for_field("username", "No user with that username.")
-        membership = services.membership_add(
-            organization=organization, user=user, role=serializer.validated_data["role"], by=request.user
-        )
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(responses={200: None, **error_responses(403, 404)})
     @action(detail=True, methods=["get"], url_path="audit-verify")
@@ -139,13 +121,28 @@ class ApiTokenSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ApiToken
-        fields = ["id", "name", "prefix", "created_at", "expires_at", "revoked_at", "last_used_at", "is_active"]
+        fields = [
+            "id",
+            "name",
+            "prefix",
+            "scope",
+            "created_at",
+            "expires_at",
+            "revoked_at",
+            "last_used_at",
+            "is_active",
+        ]
         read_only_fields = fields
 
 
 class ApiTokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     expires_in_days = serializers.IntegerField(required=False, min_value=1)
+    scope = serializers.ChoiceField(
+        choices=TokenScope.choices,
+        default=TokenScope.READ_ONLY,
+        help_text="read-only: GET, HEAD and OPTIONS only; read-write: everything the user's roles allow.",
+    )
 
 
 class ApiTokenCreatedSerializer(ApiTokenSerializer):
@@ -164,11 +161,19 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     def get_queryset(self):
         return selectors.api_token_list(user=self.request.user)
 
-    @extend_schema(request=ApiTokenCreateSerializer, responses={201: ApiTokenCreatedSerializer, **error_responses(400)})
+    @extend_schema(
+        request=ApiTokenCreateSerializer,
+        responses={201: ApiTokenCreatedSerializer, **error_responses(400, 403)},
+        description=(
+            "Only from a signed-in session: a request authenticated with an API token gets 403. The secret is in "
+            "this response only; a replay of the request (same Idempotency-Key) says it was shown once."
+        ),
+    )
     def create(self, request):
         serializer = ApiTokenCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        token, raw = services.api_token_create(user=request.user, **serializer.validated_data)
+        via_token = request.auth if isinstance(request.auth, ApiToken) else None
+        token, raw = services.api_token_create(user=request.user, via_token=via_token, **serializer.validated_data)
         data = ApiTokenSerializer(token).data | {"token": raw}
         return Response(data, status=status.HTTP_201_CREATED)
 
@@ -178,3 +183,138 @@ class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
         token = selectors.api_token_get(user=request.user, pk=pk)
         token = services.api_token_revoke(token=token, by=request.user)
         return Response(ApiTokenSerializer(token).data)
+
+
+# --- invitations -------------------------------------------------------------------------------
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    organization_name = serializers.CharField(source="organization.name", read_only=True)
+    invited_by = serializers.CharField(source="invited_by.username", read_only=True, allow_null=True)
+    status = serializers.ChoiceField(choices=InvitationStatus.choices, read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = [
+            "id",
+            "organization",
+            "organization_name",
+            "username",
+            "email",
+            "role",
+            "status",
+            "invited_by",
+            "expires_at",
+            "accepted_at",
+            "declined_at",
+            "revoked_at",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class InvitationCreateSerializer(serializers.Serializer):
+    organization = serializers.UUIDField(
+        required=False, allow_null=True, help_text="Needed when you own several organizations."
+    )
+    username = serializers.CharField(required=False, allow_blank=True, max_length=150)
+    email = serializers.EmailField(required=False, allow_blank=True)
+    role = serializers.ChoiceField(choices=Role.choices)
+
+
+class InvitationAnswerSerializer(serializers.Serializer):
+    token = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=200,
+        help_text="The secret from the invitation email; needed only when your account's address is not the one "
+        "invited.",
+    )
+
+
+class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """Owners invite by username or email address; the invitee accepts or declines. No one joins unasked."""
+
+    serializer_class = InvitationSerializer
+    queryset = Invitation.objects.none()  # for the schema; requests use the scoped selectors
+    filter_backends: list = []
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        organization = resolve_for_field(
+            selectors.organization_get,
+            self.request,
+            self.request.query_params.get("organization"),
+            field="organization",
+        )
+        return selectors.invitation_list(user=self.request.user, organization=organization)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("organization", str, description="Only this organization's invitations.")],
+        description="The invitations of the organizations you own, newest first.",
+    )
+    def list(self, request, *args, **kwargs):
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(
+        request=InvitationCreateSerializer,
+        responses={201: InvitationSerializer, **error_responses(400, 403, 409)},
+        description=(
+            "Invitation sent: the answer is the same whether or not the username or address has an account. "
+            "The invitee gets the secret by email (when an address is known) and sees the invitation at "
+            "GET /api/invitations/mine/."
+        ),
+    )
+    def create(self, request):
+        serializer = InvitationCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        organization = organization_for_create(request, data.get("organization"))
+        invitation = services.invitation_create(
+            organization=organization,
+            by=request.user,
+            role=data["role"],
+            username=data.get("username", ""),
+            email=data.get("email", ""),
+        )
+        return Response(InvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: InvitationSerializer, **error_responses(403, 404, 409)})
+    @action(detail=True, methods=["post"])
+    def revoke(self, request, pk=None):
+        invitation = selectors.invitation_get(user=request.user, pk=pk)
+        invitation = services.invitation_revoke(invitation=invitation, by=request.user)
+        return Response(InvitationSerializer(invitation).data)
+
+    @extend_schema(responses={200: InvitationSerializer(many=True)}, description="Your pending invitations.")
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def mine(self, request):
+        return Response(InvitationSerializer(selectors.invitations_for_invitee(user=request.user), many=True).data)
+
+    @extend_schema(
+        request=InvitationAnswerSerializer,
+        responses={200: MembershipSerializer, **error_responses(400, 404, 409)},
+        description="You join the organization with the invitation's role. Only the invitee may accept.",
+    )
+    @action(detail=True, methods=["post"])
+    def accept(self, request, pk=None):
+        invitation = self._addressed_to_me(request, pk)
+        membership = services.invitation_accept(invitation=invitation, by=request.user)
+        return Response(MembershipSerializer(membership).data)
+
+    @extend_schema(
+        request=InvitationAnswerSerializer, responses={200: InvitationSerializer, **error_responses(400, 404, 409)}
+    )
+    @action(detail=True, methods=["post"])
+    def decline(self, request, pk=None):
+        invitation = self._addressed_to_me(request, pk)
+        invitation = services.invitation_decline(invitation=invitation, by=request.user)
+        return Response(InvitationSerializer(invitation).data)
+
+    def _addressed_to_me(self, request, pk) -> Invitation:
+        serializer = InvitationAnswerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        return selectors.invitation_get_for_invitee(
+            user=request.user, pk=pk, token=serializer.validated_data.get("token")
+        )

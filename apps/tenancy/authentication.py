@@ -1,7 +1,9 @@
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions
+from rest_framework import permissions as drf_permissions
 
+from apps.tenancy import permissions
 from apps.tenancy.models import ApiToken
 from apps.tenancy.services import TOKEN_PREFIX, api_token_touch, token_hash
 
@@ -33,9 +35,28 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
         return self.keyword
 
 
+class ApiTokenScopeAllows(drf_permissions.BasePermission):
+    """A read-only token may only read; the 403 names the token and its scope."""
+
+    def has_permission(self, request, view):
+        if not isinstance(request.auth, ApiToken):
+            return True
+        allowed, reason = permissions.can_use_token_for(request.auth, request.method)
+        if not allowed:
+            raise exceptions.PermissionDenied(reason)
+        return True
+
+
 class ApiTokenScheme(OpenApiAuthenticationExtension):
     target_class = "apps.tenancy.authentication.ApiTokenAuthentication"
     name = "apiToken"
 
     def get_security_definition(self, auto_schema):
-        return {"type": "http", "scheme": "bearer", "description": "A token from POST /api/tokens/ (gt_…)."}
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": (
+                "A token from POST /api/tokens/ (gt_…), made from a signed-in session. "
+                "A read-only token may only send GET, HEAD and OPTIONS."
+            ),
+        }

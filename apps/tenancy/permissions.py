@@ -4,7 +4,10 @@ The reason is what a refused user reads in the 403, so it names the role needed.
 Apps add their questions here, built from `role_in`, so the rules live in one module.
 """
 
-from apps.tenancy.models import Membership, Organization, Role
+from django.conf import settings
+from rest_framework.permissions import SAFE_METHODS
+
+from apps.tenancy.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope
 
 Decision = tuple[bool, str]
 
@@ -55,3 +58,43 @@ def can_update_organization(user, organization: Organization) -> Decision:
 
 def can_verify_audit_chain(user, organization: Organization) -> Decision:
     return role_in(user, organization, {Role.OWNER, Role.COMPLIANCE}, "verify the audit trail")
+
+
+def can_create_organization(user) -> Decision:
+    if settings.ORGANIZATION_CREATE == "anyone" or getattr(user, "is_staff", False):
+        return True, ""
+    return False, "Only platform staff create organizations here; ask your operator to create one and invite you."
+
+
+def can_invite_members(user, organization: Organization) -> Decision:
+    return role_in(user, organization, {Role.OWNER}, "invite members")
+
+
+def is_invitee(user, invitation: Invitation) -> bool:
+    """The invitation names this user: by username, or by the email address on their account."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if invitation.username:
+        return invitation.username == user.get_username()
+    return bool(user.email) and invitation.email.lower() == user.email.lower()
+
+
+# --- API tokens -------------------------------------------------------------------------
+
+
+def can_create_api_token(user, *, via_token: ApiToken | None) -> Decision:
+    if via_token is not None:
+        return False, (
+            "API tokens are created from a signed-in session (the dashboard or the browsable API), "
+            "not with another API token."
+        )
+    return True, ""
+
+
+def can_use_token_for(token: ApiToken, method: str) -> Decision:
+    if method in SAFE_METHODS or token.scope == TokenScope.READ_WRITE:
+        return True, ""
+    return False, (
+        f"API token '{token.name}' has the {token.scope} scope: it may only read (GET, HEAD, OPTIONS). "
+        f"Use a {TokenScope.READ_WRITE} token to change data."
+    )

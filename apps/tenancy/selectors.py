@@ -1,8 +1,9 @@
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from apps.core.errors import NotFound
-from apps.tenancy.models import ApiToken, Membership, Organization
+from apps.tenancy.models import ApiToken, Invitation, Membership, Organization, Role
 from apps.tenancy.scoping import get_scoped, scope_to_user
 
 
@@ -41,3 +42,56 @@ def api_token_get(*, user, pk) -> ApiToken:
         return ApiToken.objects.get(user=user, pk=pk)
     except (ApiToken.DoesNotExist, ValidationError, ValueError):
         raise NotFound("API token not found.") from None
+
+
+# --- invitations -------------------------------------------------------------------------------
+
+
+def invitation_list(*, user, organization: Organization | None = None) -> QuerySet:
+    """The invitations of the organizations the user owns (others' invitations are not theirs to see)."""
+    invitations = scope_to_user(Invitation.objects.all(), user=user, roles=[Role.OWNER])
+    if organization is not None:
+        invitations = invitations.filter(organization=organization)
+    return invitations.select_related("organization", "invited_by").order_by("-created_at")
+
+
+def invitation_get(*, user, pk) -> Invitation:
+    """An invitation of one of the user's organizations (the services check that the user is an owner)."""
+    return get_scoped(Invitation.objects.select_related("organization", "invited_by"), user=user, pk=pk)
+
+
+def _addressed_to(user, token: str | None = None) -> Q:
+    """Invitations naming the user by username or account email, or (email invitations) whose secret they hold."""
+    from apps.tenancy.services import token_hash  # the hash is the services' to define
+
+    addressed = Q(pk__in=[])
+    if getattr(user, "is_authenticated", False):
+        addressed = ~Q(username="") & Q(username=user.get_username())
+        if user.email:
+            addressed |= ~Q(email="") & Q(email__iexact=user.email)
+    if token:
+        addressed |= ~Q(email="") & Q(token_hash=token_hash(token))
+    return addressed
+
+
+def invitations_for_invitee(*, user) -> QuerySet:
+    """The user's pending invitations: what they may accept or decline."""
+    return (
+        Invitation.objects.filter(
+            _addressed_to(user),
+            accepted_at__isnull=True,
+            declined_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("organization", "invited_by")
+        .order_by("-created_at")
+    )
+
+
+def invitation_get_for_invitee(*, user, pk, token: str | None = None) -> Invitation:
+    """An invitation addressed to the user; anyone else's is not found, whether or not it exists."""
+    try:
+        return Invitation.objects.select_related("organization").get(_addressed_to(user, token), pk=pk)
+    except (Invitation.DoesNotExist, ValidationError, ValueError):
+        raise NotFound("Invitation not found.") from None

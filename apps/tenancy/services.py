@@ -1,11 +1,13 @@
-"""Organizations, memberships and API tokens: every change checked, audited, in one transaction."""
+"""Organizations, memberships, invitations and API tokens: every change checked, audited, in one transaction."""
 
 import datetime as dt
 import hashlib
+import logging
 import secrets
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
@@ -13,9 +15,12 @@ from django.utils.text import slugify
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.tenancy import permissions
-from apps.tenancy.models import ApiToken, Membership, Organization, Role
+from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Organization, Role, TokenScope
 
 TOKEN_PREFIX = "gt_"  # noqa: S105 - a public marker, not a secret
+INVITATION_TOKEN_PREFIX = "gti_"  # noqa: S105 - a public marker, not a secret
+
+logger = logging.getLogger(__name__)
 
 
 def require(decision: permissions.Decision) -> None:
@@ -28,7 +33,8 @@ def require(decision: permissions.Decision) -> None:
 def organization_create(
     *, name: str, created_by, slug: str | None = None, default_currency: str = "USD"
 ) -> Organization:
-    """Creates an organization with its creator as owner."""
+    """Creates an organization with its creator as owner (who may: settings.ORGANIZATION_CREATE)."""
+    require(permissions.can_create_organization(created_by))
     name = (name or "").strip()
     if not name:
         raise ValidationFailed.for_field("name", "An organization needs a name.")
@@ -52,6 +58,7 @@ def organization_create(
 
 
 def membership_add(*, organization: Organization, user, role: str, by) -> Membership:
+    """An owner adds a user without asking them: for operators' commands (seed_demo). The API invites instead."""
     require(permissions.can_manage_members(by, organization))
     if role not in Role.values:
         raise ValidationFailed.for_field("role", f"Unknown role '{role}'. Choose one of: {', '.join(Role.values)}.")
@@ -128,8 +135,24 @@ def token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode("utf-8")).hexdigest()
 
 
-def api_token_create(*, user, name: str, expires_in_days: int | None = None) -> tuple[ApiToken, str]:
-    """Creates a token and returns it with its secret, which is never stored and cannot be shown again."""
+def api_token_create(
+    *,
+    user,
+    name: str,
+    expires_in_days: int | None = None,
+    scope: str = TokenScope.READ_ONLY,
+    via_token: ApiToken | None = None,
+) -> tuple[ApiToken, str]:
+    """Creates a token and returns it with its secret, which is never stored and cannot be shown again.
+
+    `via_token` is the token the request was authenticated with, if any: a token cannot mint tokens, or a leaked
+    one could outlive its own revocation through the tokens it made.
+    """
+    require(permissions.can_create_api_token(user, via_token=via_token))
+    if scope not in TokenScope.values:
+        raise ValidationFailed.for_field(
+            "scope", f"Unknown scope '{scope}'. Choose one of: {', '.join(TokenScope.values)}."
+        )
     name = (name or "").strip()
     if not name:
         raise ValidationFailed.for_field("name", "Name the token after the tool that will use it.")
@@ -147,13 +170,14 @@ def api_token_create(*, user, name: str, expires_in_days: int | None = None) -> 
                 name=name,
                 prefix=prefix,
                 key_hash=token_hash(raw),
+                scope=scope,
                 expires_at=timezone.now() + dt.timedelta(days=days),
             )
             audit_record(
                 action="api_token.created",
                 actor=user,
                 obj=token,
-                after={"name": name, "prefix": prefix, "expires_at": token.expires_at},
+                after={"name": name, "prefix": prefix, "scope": scope, "expires_at": token.expires_at},
             )
     except IntegrityError:
         raise ValidationFailed.for_field("name", f"You already have a token named '{name}'.") from None
@@ -185,6 +209,166 @@ def api_token_touch(*, token: ApiToken) -> None:
     if token.last_used_at is None or now - token.last_used_at > dt.timedelta(minutes=1):
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+
+
+# --- invitations -------------------------------------------------------------------------------
+
+
+def invitation_create(*, organization: Organization, by, role: str, username: str = "", email: str = "") -> Invitation:
+    """An owner invites someone by username or email address; nothing changes until the invitee accepts.
+
+    The answer is the same whether or not an account with that username or address exists, so inviting does not
+    tell who has an account. The secret that lets the invitee accept goes to their email address only.
+    """
+    require(permissions.can_invite_members(by, organization))
+    username, email = (username or "").strip(), (email or "").strip().lower()
+    if bool(username) == bool(email):
+        message = "Name the invitee by username or by email address (one of the two)."
+        raise ValidationFailed.for_fields({"username": message, "email": message}, message)
+    if role not in Role.values:
+        raise ValidationFailed.for_field("role", f"Unknown role '{role}'. Choose one of: {', '.join(Role.values)}.")
+    raw = f"{INVITATION_TOKEN_PREFIX}{secrets.token_urlsafe(32)}"
+    with transaction.atomic():
+        # One invitation at a time per invitee: the organization row serializes invitations to it.
+        Organization.objects.select_for_update().get(pk=organization.pk)
+        if username and Membership.objects.filter(organization=organization, user__username=username).exists():
+            raise Conflict(f"{username} is already a member of {organization.name}.")
+        pending = _open_invitations(organization).filter(username=username, email=email).first()
+        if pending is not None:
+            raise Conflict(
+                f"An invitation to {pending.invitee} is pending until {pending.expires_at:%Y-%m-%d %H:%M} UTC; "
+                "revoke it to send a new one."
+            )
+        invitation = Invitation.objects.create(
+            organization=organization,
+            invited_by=by,
+            username=username,
+            email=email,
+            role=role,
+            token_hash=token_hash(raw),
+            expires_at=timezone.now() + dt.timedelta(days=settings.INVITATION_TTL_DAYS),
+        )
+        audit_record(
+            action="invitation.created",
+            actor=by,
+            organization=organization,
+            obj=invitation,
+            after={"invitee": invitation.invitee, "role": role, "expires_at": invitation.expires_at},
+        )
+        transaction.on_commit(lambda: _send_invitation_email(invitation, raw))
+    return invitation
+
+
+def _open_invitations(organization: Organization):
+    return Invitation.objects.filter(
+        organization=organization,
+        accepted_at__isnull=True,
+        declined_at__isnull=True,
+        revoked_at__isnull=True,
+        expires_at__gt=timezone.now(),
+    )
+
+
+def _send_invitation_email(invitation: Invitation, raw: str) -> None:
+    from apps.tenancy.tasks import invitation_send_email
+
+    invitation_send_email.delay(invitation_id=str(invitation.pk), token=raw)
+
+
+def invitation_email_send(*, invitation_id: str, token: str) -> bool:
+    """Mails the invitation to its address, or to the invited account's; False when there is no address."""
+    invitation = Invitation.objects.select_related("organization", "invited_by").filter(pk=invitation_id).first()
+    if invitation is None or invitation.status != InvitationStatus.PENDING:
+        return False
+    address = invitation.email
+    if not address:
+        user = get_user_model().objects.filter(username=invitation.username, is_active=True).first()
+        address = user.email if user is not None else ""
+    if not address:
+        logger.info("Invitation %s has no email address to go to; the invitee sees it on sign-in", invitation.pk)
+        return False
+    inviter = invitation.invited_by.get_username() if invitation.invited_by else "An owner"
+    body = (
+        f"{inviter} invited you to join {invitation.organization.name} on govtrack as {invitation.role}.\n\n"
+        f"Sign in, then accept (or decline) the invitation {invitation.pk} before "
+        f"{invitation.expires_at:%Y-%m-%d %H:%M} UTC:\n"
+        f'  POST /api/invitations/{invitation.pk}/accept/  with  {{"token": "{token}"}}\n\n'
+        "If you did not expect this, ignore it: nothing changes unless you accept."
+    )
+    send_mail(f"Invitation to {invitation.organization.name}", body, settings.DEFAULT_FROM_EMAIL, [address])
+    return True
+
+
+def invitation_revoke(*, invitation: Invitation, by) -> Invitation:
+    require(permissions.can_invite_members(by, invitation.organization))
+    with transaction.atomic():
+        invitation = _locked_pending(invitation)
+        invitation.revoked_at = timezone.now()
+        invitation.save(update_fields=["revoked_at", "updated_at"])
+        audit_record(
+            action="invitation.revoked",
+            actor=by,
+            organization=invitation.organization,
+            obj=invitation,
+            before={"status": InvitationStatus.PENDING},
+            after={"status": InvitationStatus.REVOKED},
+        )
+    return invitation
+
+
+def invitation_accept(*, invitation: Invitation, by) -> Membership:
+    """The invitee (found by the invitee selector) joins with the invitation's role."""
+    organization = invitation.organization
+    with transaction.atomic():
+        invitation = _locked_pending(invitation)
+        if Membership.objects.filter(organization=organization, user=by).exists():
+            raise Conflict(f"You are already a member of {organization.name}.")
+        membership = Membership.objects.create(organization=organization, user=by, role=invitation.role)
+        invitation.accepted_at, invitation.accepted_by = timezone.now(), by
+        invitation.save(update_fields=["accepted_at", "accepted_by", "updated_at"])
+        audit_record(
+            action="invitation.accepted",
+            actor=by,
+            organization=organization,
+            obj=invitation,
+            before={"status": InvitationStatus.PENDING},
+            after={"status": InvitationStatus.ACCEPTED, "user": by.get_username()},
+        )
+        audit_record(
+            action="membership.added",
+            actor=by,
+            organization=organization,
+            obj=membership,
+            after={"user": by.get_username(), "role": membership.role, "invitation": str(invitation.pk)},
+        )
+    permissions.forget_roles(by)
+    return membership
+
+
+def invitation_decline(*, invitation: Invitation, by) -> Invitation:
+    with transaction.atomic():
+        invitation = _locked_pending(invitation)
+        invitation.declined_at = timezone.now()
+        invitation.save(update_fields=["declined_at", "updated_at"])
+        audit_record(
+            action="invitation.declined",
+            actor=by,
+            organization=invitation.organization,
+            obj=invitation,
+            before={"status": InvitationStatus.PENDING},
+            after={"status": InvitationStatus.DECLINED},
+        )
+    return invitation
+
+
+def _locked_pending(invitation: Invitation) -> Invitation:
+    invitation = Invitation.objects.select_for_update().select_related("organization").get(pk=invitation.pk)
+    status = invitation.status
+    if status == InvitationStatus.EXPIRED:
+        raise Conflict(f"This invitation expired on {invitation.expires_at:%Y-%m-%d}; ask an owner for a new one.")
+    if status != InvitationStatus.PENDING:
+        raise Conflict(f"This invitation was already {status}.")
+    return invitation
 
 
 def user_create(*, username: str, password: str | None, email: str = "", **extra):

@@ -7,7 +7,7 @@ from django.db import connections
 from rest_framework.test import APIClient
 
 from apps.funding.models import KpiReading
-from apps.tenancy.models import Role
+from apps.tenancy.models import Role, TokenScope
 from apps.tenancy.services import api_token_create
 from tests.factories import OrganizationFactory, member
 
@@ -17,7 +17,7 @@ BODY = {"metric": "revenue", "value": "5", "period_start": "2026-10-01", "period
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_requests_with_one_key_write_once(postgres):
     user = member(OrganizationFactory(), Role.FINANCE)
-    _token, raw = api_token_create(user=user, name="ledger")
+    _token, raw = api_token_create(user=user, name="ledger", scope=TokenScope.READ_WRITE)
     responses, barrier = [], threading.Barrier(4)
 
     def send():

@@ -40,21 +40,15 @@ def test_unknown_and_malformed_ids_are_404(two_orgs, client_for):
     assert client.get("/api/organizations/not-a-uuid/").status_code == 404
 
 
-def test_owner_adds_member_through_api_and_finance_gets_403_with_reason(two_orgs, client_for):
+def test_members_are_no_longer_added_directly(two_orgs, client_for):
+    """Membership needs the invitee's consent: the old add-by-username path is gone (see test_invitations)."""
     mine, _theirs, me, _they = two_orgs
     newcomer = member(OrganizationFactory(), Role.VIEWER, username="grant-officer")
     response = client_for(me).post(
-        f"/api/organizations/{mine.pk}/members/", {"username": "grant-officer", "role": "viewer"}
+        f"/api/organizations/{mine.pk}/members/", {"username": "grant-officer", "role": "owner"}
     )
-    assert response.status_code == 201, response.json()
-    assert Membership.objects.get(user=newcomer, organization=mine).role == "viewer"
-
-    finance = member(mine, Role.FINANCE)
-    response = client_for(finance).post(
-        f"/api/organizations/{mine.pk}/members/", {"username": finance.username, "role": "owner"}
-    )
-    assert response.status_code == 403
-    assert "owner" in response.json()["message"]
+    assert response.status_code == 405
+    assert not Membership.objects.filter(user=newcomer, organization=mine).exists()
 
 
 def test_audit_events_are_scoped_and_hidden_from_viewers(two_orgs, client_for):

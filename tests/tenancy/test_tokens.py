@@ -4,7 +4,7 @@ import pytest
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.tenancy.models import ApiToken, Role
+from apps.tenancy.models import ApiToken, Organization, Role
 from tests.factories import OrganizationFactory, member
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +16,7 @@ def finance_user():
 
 
 def create_token(client_for, user, **body) -> dict:
-    response = client_for(user).post("/api/tokens/", {"name": "ledger-sync", **body})
+    response = client_for(user).post("/api/tokens/", {"name": "ledger-sync"} | body)
     assert response.status_code == 201, response.json()
     return response.json()
 
@@ -89,3 +89,55 @@ def test_duplicate_token_name_names_the_field(client_for, finance_user):
     response = client_for(finance_user).post("/api/tokens/", {"name": "ledger-sync"})
     assert response.status_code == 400
     assert response.json()["extra"]["fields"] == {"name": ["You already have a token named 'ledger-sync'."]}
+
+
+def test_a_token_cannot_mint_tokens(api_client, client_for, finance_user):
+    created = create_token(client_for, finance_user, scope="read-write")
+    response = bearer(api_client, created["token"]).post("/api/tokens/", {"name": "offspring", "scope": "read-write"})
+    assert response.status_code == 403
+    assert response.json()["message"] == (
+        "API tokens are created from a signed-in session (the dashboard or the browsable API), "
+        "not with another API token."
+    )
+    assert not ApiToken.objects.filter(name="offspring").exists()
+    # So revoking the one token leaves nothing behind that still works.
+    client_for(finance_user).post(f"/api/tokens/{created['id']}/revoke/")
+    assert [t.is_active for t in ApiToken.objects.filter(user=finance_user)] == [False]
+
+
+def test_new_tokens_are_read_only_unless_asked(client_for, finance_user):
+    assert create_token(client_for, finance_user)["scope"] == "read-only"
+    assert create_token(client_for, finance_user, name="writer", scope="read-write")["scope"] == "read-write"
+    response = client_for(finance_user).post("/api/tokens/", {"name": "x", "scope": "admin"})
+    assert response.status_code == 400 and list(response.json()["extra"]["fields"]) == ["scope"]
+
+
+def test_read_only_token_reads_but_cannot_write(api_client, client_for, finance_user, settings):
+    settings.ORGANIZATION_CREATE = "anyone"
+    raw = create_token(client_for, finance_user)["token"]
+    client = bearer(api_client, raw)
+    assert client.get("/api/organizations/").status_code == 200
+    response = client.post("/api/organizations/", {"name": "Written Anyway", "slug": "written-anyway"})
+    assert response.status_code == 403
+    assert response.json()["message"] == (
+        "API token 'ledger-sync' has the read-only scope: it may only read (GET, HEAD, OPTIONS). "
+        "Use a read-write token to change data."
+    )
+    assert not Organization.objects.filter(name="Written Anyway").exists()
+
+
+def test_read_write_token_writes(api_client, client_for, finance_user, settings):
+    settings.ORGANIZATION_CREATE = "anyone"
+    raw = create_token(client_for, finance_user, scope="read-write")["token"]
+    response = bearer(api_client, raw).post("/api/organizations/", {"name": "Tool Made", "slug": "tool-made"})
+    assert response.status_code == 201, response.json()
+
+
+def test_tokens_of_a_deactivated_user_are_refused(api_client, client_for, finance_user):
+    raw = create_token(client_for, finance_user, scope="read-write")["token"]
+    assert bearer(api_client, raw).get("/api/me/").status_code == 200
+    finance_user.is_active = False
+    finance_user.save(update_fields=["is_active"])
+    response = bearer(api_client, raw).get("/api/me/")
+    assert response.status_code == 401
+    assert response.json()["message"] == "Invalid API token."

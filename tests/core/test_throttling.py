@@ -1,0 +1,106 @@
+"""API rate limits: per token, per user and per address, answered with 429 and Retry-After; counted in Redis."""
+
+import time
+
+import pytest
+import redis
+from rest_framework.test import APIClient
+
+from apps.tenancy.models import Role
+from tests.factories import OrganizationFactory, member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def rates(settings):
+    def set_rates(**scopes):
+        settings.REST_FRAMEWORK = {
+            **settings.REST_FRAMEWORK,
+            "DEFAULT_THROTTLE_RATES": {"anon": "1000/min", "user": "1000/min", "token": "1000/min"} | scopes,
+        }
+
+    return set_rates
+
+
+@pytest.fixture
+def user():
+    return member(OrganizationFactory(), Role.FINANCE)
+
+
+def test_a_token_over_its_rate_gets_429_with_retry_after(rates, user, token_client_for):
+    rates(token="5/min")
+    busy, quiet = token_client_for(user), token_client_for(user, scope="read-only")
+    answers = [busy.get("/api/organizations/").status_code for _ in range(8)]
+    assert answers == [200] * 5 + [429] * 3
+
+    response = busy.get("/api/organizations/")
+    assert response.status_code == 429
+    assert 1 <= int(response["Retry-After"]) <= 60
+    body = response.json()
+    assert body["message"].startswith("Request was throttled.") and body["extra"] == {}
+    # Another token of the same user has its own allowance.
+    assert quiet.get("/api/organizations/").status_code == 200
+
+
+def test_all_of_a_users_requests_share_one_allowance(rates, user, token_client_for, client_for):
+    rates(user="6/min")
+    first, second, session = token_client_for(user), token_client_for(user, scope="read-only"), client_for(user)
+    answers = [client.get("/api/me/").status_code for client in (first, second, session) * 2]
+    assert answers == [200] * 6
+    assert session.get("/api/me/").status_code == 429
+    assert first.get("/api/me/").status_code == 429
+    other = member(OrganizationFactory(), Role.VIEWER)
+    assert client_for(other).get("/api/me/").status_code == 200
+
+
+def test_anonymous_callers_are_limited_per_address(rates):
+    rates(anon="3/min")
+    client = APIClient()
+    answers = [client.get("/api/docs/", REMOTE_ADDR="192.0.2.10").status_code for _ in range(4)]
+    assert answers == [200, 200, 200, 429]
+    assert client.get("/api/docs/", REMOTE_ADDR="192.0.2.11").status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_forwarded_address_is_counted(rates, settings):
+    rates(anon="2/min")
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    client = APIClient()
+    for _ in range(2):
+        assert client.get("/api/docs/", HTTP_X_FORWARDED_FOR="198.51.100.1").status_code == 200
+    # A spoofed left-most hop changes nothing: the proxy's own entry is the one counted.
+    spoofed = client.get("/api/docs/", HTTP_X_FORWARDED_FOR="10.9.9.9, 198.51.100.1")
+    assert spoofed.status_code == 429
+    assert client.get("/api/docs/", HTTP_X_FORWARDED_FOR="198.51.100.2").status_code == 200
+
+
+@pytest.mark.services
+def test_counters_live_in_redis_so_every_worker_sees_them(rates, user, token_client_for, settings, redis_url):
+    assert settings.CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    rates(token="50/min")
+    client = token_client_for(user)
+    for _ in range(3):
+        assert client.get("/api/me/").status_code == 200
+    prefix = settings.CACHES["default"]["KEY_PREFIX"]
+    shared = redis.Redis.from_url(settings.CACHES["default"]["LOCATION"])
+    keys = shared.keys(f"{prefix}:1:throttle:token:*")
+    assert len(keys) == 1 and int(shared.get(keys[0])) == 3
+
+
+@pytest.mark.services
+def test_a_dead_redis_does_not_take_the_api_down(rates, user, token_client_for, settings, private_redis):
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": private_redis["url"],
+        }
+    }
+    rates(token="50/min")
+    client = token_client_for(user)
+    assert client.get("/api/me/").status_code == 200
+    private_redis["process"].terminate()
+    private_redis["process"].wait(timeout=10)
+    started = time.monotonic()
+    assert client.get("/api/me/").status_code == 200
+    assert time.monotonic() - started < 5
