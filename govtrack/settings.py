@@ -225,6 +225,7 @@ AXES_RESET_ON_SUCCESS = True
 AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 AXES_LOCKOUT_CALLABLE = "apps.tenancy.signin.signin_locked_out"
 AXES_CLIENT_IP_CALLABLE = "apps.core.throttling.client_ip"
+AXES_ENABLE_ADMIN = False  # the admin is read-only; a lockout ends by itself (or `manage.py axes_reset_username`)
 AXES_VERBOSE = False  # no start-up banner; failures and lockouts are still logged
 # Who may create an organization: "staff" (platform staff only) or "anyone" signed in (the embedded default).
 ORGANIZATION_CREATE = os.environ.get("ORGANIZATION_CREATE", "anyone" if DEBUG else "staff")
