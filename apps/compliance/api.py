@@ -2,7 +2,13 @@
 
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -36,7 +42,7 @@ from apps.compliance.services import ropa as ropa_services
 from apps.compliance.tabular import CONTENT_TYPES, FORMATS, table_response
 from apps.core.api import ErrorSerializer, error_responses
 from apps.core.errors import NotFound, ValidationFailed
-from apps.core.uploads import evidence_response
+from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.tenancy.selectors import organization_get
 
 # --- shared pieces ----------------------------------------------------------------------------------------------
@@ -371,8 +377,9 @@ class AssessmentEvidenceSerializer(serializers.ModelSerializer):
     def get_uploaded_by(self, evidence) -> str | None:
         return username_of(evidence.uploaded_by)
 
+    @extend_schema_field(OpenApiTypes.URI)
     def get_download_url(self, evidence) -> str:
-        """Absolute where the request is known: the authenticated download, never a public media link."""
+        """The file's authenticated download (members of the organization only)."""
         return reverse("assessment-evidence-download", args=[evidence.pk], request=self.context.get("request"))
 
 
@@ -469,7 +476,12 @@ class AssessmentEvidenceViewSet(viewsets.GenericViewSet):
     queryset = AssessmentEvidence.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = AssessmentEvidenceSerializer
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY, **error_responses(404)})
+    @extend_schema(
+        responses={
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in EVIDENCE_CONTENT_TYPES},
+            **error_responses(404),
+        }
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         """The file as uploaded, as an attachment of the type it was checked to be (any member may read it)."""

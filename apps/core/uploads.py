@@ -26,6 +26,9 @@ EVIDENCE_TYPES = {
     ".json": ("application/json", None),
 }
 HEAD_BYTES = 4096
+OCTET_STREAM = "application/octet-stream"
+# What a download may be served as: the checked types, and octet-stream for files stored before the check.
+EVIDENCE_CONTENT_TYPES = sorted({content_type for content_type, _ in EVIDENCE_TYPES.values()} | {OCTET_STREAM})
 
 
 @dataclass(frozen=True)
