@@ -413,6 +413,29 @@ REPORTS_FONT_DIR = Path(os.environ.get("REPORTS_FONT_DIR", "/usr/share/fonts/tru
 # WeasyPrint logs each rendering step and fontTools each font subset at INFO: kept for warnings only.
 LOGGING["loggers"] |= {"weasyprint": {"level": "WARNING"}, "fontTools": {"level": "WARNING"}}
 
+# --- Content-Security-Policy and API docs ------------------------------------------------------------
+# Pages load scripts, styles, images and fonts from govtrack itself only: no inline script or style, no eval, no
+# plugins, no framing. Charts are inline SVG styled by static/dashboard/charts.css; htmx is a static file.
+INSTALLED_APPS.append("csp")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1, "csp.middleware.CSPMiddleware")
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
+# The OpenAPI schema and its Swagger/Redoc pages: open to anyone on the embedded default, behind sign-in in
+# production unless the operator opens them.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", DEBUG)
+
 # --- Escrow on chain ---------------------------------------------------------------------------
 INSTALLED_APPS.append("apps.escrow")
 # Empty: no chain configured (escrow features answer so; /readyz has no "chain" check). `make run` sets it to the

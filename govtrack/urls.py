@@ -1,10 +1,10 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from apps.audit.api import AuditEventViewSet
+from apps.core.api_docs import api_docs, api_redoc, api_schema
 from apps.core.health import healthz, readyz
 from apps.tenancy.api import ApiTokenViewSet, InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet
 
@@ -17,9 +17,9 @@ router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 api_patterns = [
     path("me/", MeView.as_view(), name="me"),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("redoc/", SpectacularRedocView.as_view(url_name="schema"), name="api-redoc"),
+    path("schema/", api_schema, name="schema"),
+    path("docs/", api_docs, name="api-docs"),
+    path("redoc/", api_redoc, name="api-redoc"),
     path("", include(router.urls)),
     path("", include("apps.funding.urls")),
     path("", include("apps.webhooks.urls")),

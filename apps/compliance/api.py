@@ -2,11 +2,18 @@
 
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
+from rest_framework.reverse import reverse
 
 from apps.compliance import selectors
 from apps.compliance.exports import finding_rows, processing_activity_rows
@@ -35,6 +42,7 @@ from apps.compliance.services import ropa as ropa_services
 from apps.compliance.tabular import CONTENT_TYPES, FORMATS, table_response
 from apps.core.api import ErrorSerializer, error_responses
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.tenancy.selectors import organization_get
 
 # --- shared pieces ----------------------------------------------------------------------------------------------
@@ -359,14 +367,20 @@ def _uuid_param(request, name: str):
 
 class AssessmentEvidenceSerializer(serializers.ModelSerializer):
     uploaded_by = serializers.SerializerMethodField()
+    download_url = serializers.SerializerMethodField()
 
     class Meta:
         model = AssessmentEvidence
-        fields = ["id", "name", "size", "sha256", "file", "uploaded_by", "created_at"]
+        fields = ["id", "name", "content_type", "size", "sha256", "download_url", "uploaded_by", "created_at"]
         read_only_fields = fields
 
     def get_uploaded_by(self, evidence) -> str | None:
         return username_of(evidence.uploaded_by)
+
+    @extend_schema_field(OpenApiTypes.URI)
+    def get_download_url(self, evidence) -> str:
+        """The file's authenticated download (members of the organization only)."""
+        return reverse("assessment-evidence-download", args=[evidence.pk], request=self.context.get("request"))
 
 
 class ControlAssessmentSerializer(serializers.ModelSerializer):
@@ -440,7 +454,7 @@ class ControlAssessmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         audit_services.control_assessment_record(
             assessment=self.get_object(), by=request.user, **serializer.validated_data
         )
-        return Response(ControlAssessmentSerializer(self.get_object()).data)
+        return Response(ControlAssessmentSerializer(self.get_object(), context={"request": request}).data)
 
     @extend_schema(
         request={"multipart/form-data": inline_serializer("EvidenceUpload", {"file": serializers.FileField()})},
@@ -453,6 +467,27 @@ class ControlAssessmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
         )
         return Response(
             AssessmentEvidenceSerializer(evidence, context={"request": request}).data, status=status.HTTP_201_CREATED
+        )
+
+
+class AssessmentEvidenceViewSet(viewsets.GenericViewSet):
+    """Control assessment evidence files, to members of the audit's organization only."""
+
+    queryset = AssessmentEvidence.objects.none()  # for the schema; requests use the scoped selector
+    serializer_class = AssessmentEvidenceSerializer
+
+    @extend_schema(
+        responses={
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in EVIDENCE_CONTENT_TYPES},
+            **error_responses(404),
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """The file as uploaded, as an attachment of the type it was checked to be (any member may read it)."""
+        evidence = selectors.assessment_evidence_get(user=request.user, pk=pk)
+        return evidence_response(
+            file=evidence.file, filename=evidence.name, content_type=evidence.content_type, sha256=evidence.sha256
         )
 
 

@@ -5,6 +5,7 @@ from django.db import models
 from django.db.models import Q
 
 from apps.core.models import BaseModel
+from apps.core.uploads import evidence_path
 
 # --- frameworks: reference data loaded from apps/compliance/frameworks/*.yaml ---------------------------------
 
@@ -150,10 +151,21 @@ class ControlAssessment(BaseModel):
         return f"{self.control.ref}: {self.result}"
 
 
+def assessment_evidence_upload_to(instance, filename: str) -> str:
+    # A name of our own in the organization's folder: the uploader's file name is kept in `name` only.
+    return evidence_path(
+        organization_id=instance.assessment.audit.organization_id,
+        kind="assessments",
+        parent_id=instance.assessment_id,
+        file_id=instance.id,
+    )
+
+
 class AssessmentEvidence(BaseModel):
     assessment = models.ForeignKey(ControlAssessment, on_delete=models.CASCADE, related_name="evidence")
-    file = models.FileField(upload_to="compliance/evidence/%Y/%m/")
-    name = models.CharField(max_length=255)
+    file = models.FileField(upload_to=assessment_evidence_upload_to, max_length=300)
+    name = models.CharField(max_length=255, help_text="The file's name as uploaded; the stored file has our own.")
+    content_type = models.CharField(max_length=100, default="application/octet-stream")
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     uploaded_by = models.ForeignKey(

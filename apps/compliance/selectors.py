@@ -9,6 +9,7 @@ from django.utils import timezone
 from apps.compliance.models import (
     ACTIVE_FINDING_STATUSES,
     ActionStatus,
+    AssessmentEvidence,
     AssessmentResult,
     AuditStatus,
     ControlAssessment,
@@ -127,6 +128,15 @@ def control_assessment_get(*, user, pk) -> ControlAssessment:
         ),
         user=user,
         org_field="audit__organization",
+        pk=pk,
+    )
+
+
+def assessment_evidence_get(*, user, pk) -> AssessmentEvidence:
+    return get_scoped(
+        AssessmentEvidence.objects.select_related("assessment__audit"),
+        user=user,
+        org_field="assessment__audit__organization",
         pk=pk,
     )
 

@@ -3,6 +3,7 @@
 from rest_framework.routers import SimpleRouter
 
 from apps.compliance.api import (
+    AssessmentEvidenceViewSet,
     ControlAssessmentViewSet,
     DpiaViewSet,
     FindingViewSet,
@@ -16,6 +17,7 @@ router = SimpleRouter()
 router.register("framework-versions", FrameworkVersionViewSet, basename="framework-version")
 router.register("privacy-audits", PrivacyAuditViewSet, basename="privacy-audit")
 router.register("control-assessments", ControlAssessmentViewSet, basename="control-assessment")
+router.register("assessment-evidence", AssessmentEvidenceViewSet, basename="assessment-evidence")
 router.register("findings", FindingViewSet, basename="finding")
 router.register("remediation-actions", RemediationActionViewSet, basename="remediation-action")
 router.register("processing-activities", ProcessingActivityViewSet, basename="processing-activity")

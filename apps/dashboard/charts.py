@@ -9,9 +9,11 @@ import datetime as dt
 import re
 
 import pygal
+from django.conf import settings
 from django.utils.safestring import mark_safe
 from pygal.style import Style
 
+# The same colours as the .color-N rules of static/dashboard/charts.css.
 COLORS = ("#0b5cad", "#2da44e", "#bf8700", "#a40e26", "#8250df", "#4a5560")
 STYLE = Style(
     font_family='"DejaVu Sans", Verdana, sans-serif',
@@ -27,22 +29,10 @@ STYLE = Style(
     title_font_size=13,
     value_font_size=11,
 )
-# pygal copies an "inline:" stylesheet as it is (no per-chart id): the rules name the class every chart carries.
-CSS = "inline:" + "".join(
-    [
-        ".pygal-chart .graph>.background,.pygal-chart .plot>.background{fill:#fff}",
-        ".pygal-chart text{fill:#1b1f24}",
-        ".pygal-chart .title{text-anchor:middle}",
-        ".pygal-chart .axis .line,.pygal-chart .axis .major.line{stroke:#4a5560}",
-        ".pygal-chart .axis .guide.line{stroke:#d0d7de;stroke-dasharray:4,4;fill:none}",
-        ".pygal-chart .axis.x text{text-anchor:middle}",
-        ".pygal-chart .axis.y text{text-anchor:end}",
-        ".pygal-chart .series .line{fill:none;stroke-width:2}",
-        ".pygal-chart .reactive{fill-opacity:.85;stroke-width:1}",
-        ".pygal-chart .tooltip{display:none}",
-        *(f".pygal-chart .color-{index}{{fill:{color};stroke:{color}}}" for index, color in enumerate(COLORS)),
-    ]
-)
+# One stylesheet for both faces (its rules name the class every chart carries): the dashboard links the static file,
+# the PDF copies it into each chart ("inline:" is taken as it is, with no per-chart id).
+CHARTS_CSS = settings.BASE_DIR / "static" / "dashboard" / "charts.css"
+CSS = "inline:" + CHARTS_CSS.read_text(encoding="utf-8")
 BASE = {
     "style": STYLE,
     "css": [CSS],
@@ -56,13 +46,21 @@ BASE = {
 }
 
 
-def _svg(chart) -> str:
+def _svg(chart, *, for_print: bool) -> str:
     # pygal gives every legend the same element id in every chart; a page (or a PDF) with several must not.
     svg = LEGEND_IDS.sub("", chart.render(is_unicode=True))
+    # Its config <script> serves tooltips we do not load, and its one style="" hides a tooltip charts.css hides:
+    # neither may be inline under the dashboard's Content-Security-Policy, nor the <style>, which the page links.
+    svg = STYLE_ATTRIBUTES.sub("", SCRIPTS.sub("", svg))
+    if not for_print:
+        svg = STYLESHEETS.sub("", svg)
     return mark_safe(svg)  # noqa: S308 - pygal escapes every label and value it draws
 
 
 LEGEND_IDS = re.compile(r' id="activate-serie-\d+"')
+SCRIPTS = re.compile(r"<script\b[^>]*>.*?</script>|<script\b[^>]*/>", re.DOTALL)
+STYLESHEETS = re.compile(r"<style\b[^>]*>.*?</style>", re.DOTALL)
+STYLE_ATTRIBUTES = re.compile(r' style="[^"]*"')
 
 
 def _compact(value) -> str:
@@ -74,7 +72,9 @@ def _compact(value) -> str:
     return f"{value:.3g}"
 
 
-def budget_chart(*, currency: str, budget, committed, released, disbursed, title: str = "") -> str:
+def budget_chart(
+    *, currency: str, budget, committed, released, disbursed, title: str = "", for_print: bool = False
+) -> str:
     """Budget vs. committed vs. released vs. disbursed, as horizontal bars."""
     chart = pygal.HorizontalBar(
         **BASE,
@@ -95,10 +95,10 @@ def budget_chart(*, currency: str, budget, committed, released, disbursed, title
         ("Disbursed", disbursed),
     ):
         chart.add(label, [float(value or 0)])
-    return _svg(chart)
+    return _svg(chart, for_print=for_print)
 
 
-def milestones_chart(*, currency: str, milestones: list[dict]) -> str:
+def milestones_chart(*, currency: str, milestones: list[dict], for_print: bool = False) -> str:
     """Every milestone's amount and what was paid of it, one pair of bars per milestone, in due order.
 
     One chart for all milestones rather than one each: a report of fifty milestones stays a few seconds to print.
@@ -118,10 +118,10 @@ def milestones_chart(*, currency: str, milestones: list[dict]) -> str:
     chart.x_labels = [f"{m['number']}. {m['title']}" for m in ordered]
     chart.add(f"Amount ({currency})", [float(m["amount"]) for m in ordered])
     chart.add("Disbursed", [float(m["amount_disbursed"] or 0) for m in ordered])
-    return _svg(chart)
+    return _svg(chart, for_print=for_print)
 
 
-def verification_chart(*, devices: list[dict], threshold, unit: str = "%") -> str:
+def verification_chart(*, devices: list[dict], threshold, unit: str = "%", for_print: bool = False) -> str:
     """Each device's value in a verification report against the criterion's threshold."""
     chart = pygal.Bar(
         **BASE,
@@ -137,7 +137,7 @@ def verification_chart(*, devices: list[dict], threshold, unit: str = "%") -> st
     chart.x_labels = [str(device.get("key", "")) for device in devices]
     chart.add("Value", [float(device["value"]) if device.get("value") is not None else None for device in devices])
     chart.add("Threshold", [float(threshold)] * len(devices))
-    return _svg(chart)
+    return _svg(chart, for_print=for_print)
 
 
 def utilization_chart(*, series: list[dict], start: dt.datetime, end: dt.datetime, range_key: str) -> str:
@@ -160,4 +160,4 @@ def utilization_chart(*, series: list[dict], start: dt.datetime, end: dt.datetim
     )
     for entry in series:
         chart.add(entry["label"], [(moment, value) for moment, value in entry["points"]])
-    return _svg(chart)
+    return _svg(chart, for_print=False)

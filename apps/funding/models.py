@@ -8,6 +8,7 @@ from django.db.models import F, Q
 
 from apps.core.models import BaseModel
 from apps.core.money import AmountField, CurrencyField
+from apps.core.uploads import evidence_path
 
 
 class FunderKind(models.TextChoices):
@@ -402,7 +403,12 @@ class MilestoneApproval(BaseModel):
 
 def evidence_upload_to(instance, filename: str) -> str:
     # Stored under a name of our own: the uploader's file name is kept in original_name only.
-    return f"evidence/{instance.milestone.organization_id}/{instance.milestone_id}/{instance.id}"
+    return evidence_path(
+        organization_id=instance.milestone.organization_id,
+        kind="milestones",
+        parent_id=instance.milestone_id,
+        file_id=instance.id,
+    )
 
 
 class Evidence(BaseModel):

@@ -28,6 +28,7 @@ def report_charts(data: dict, progress=None) -> dict:
             committed=budget["committed"],
             released=budget["released"],
             disbursed=budget["disbursed"],
+            for_print=True,
         ),
         # Thirty milestones a chart: a chart is an image, which a page cannot split.
         "milestones": [
@@ -36,6 +37,7 @@ def report_charts(data: dict, progress=None) -> dict:
                 milestones=[
                     {**m, "number": start + n + 1} for n, m in enumerate(data["milestones"][start : start + 30])
                 ],
+                for_print=True,
             )
             for start in range(0, max(1, len(data["milestones"])), 30)
         ],
@@ -44,7 +46,7 @@ def report_charts(data: dict, progress=None) -> dict:
     count = len(data["milestones"]) or 1
     for index, milestone in enumerate(data["milestones"]):
         result["verification"][str(milestone["id"])] = [
-            charts.verification_chart(devices=report["devices"], threshold=report["threshold"] or 0)
+            charts.verification_chart(devices=report["devices"], threshold=report["threshold"] or 0, for_print=True)
             for report in milestone["verification"]
             if report["devices"]
         ]

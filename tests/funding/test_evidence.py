@@ -36,7 +36,18 @@ def test_evidence_is_stored_with_its_sha256_and_downloadable_by_the_org_only(org
     download = client_for(people["viewer"]).get(body["download_url"])
     assert download.status_code == 200 and b"".join(download.streaming_content) == PDF
     assert download["X-Content-SHA256"] == body["sha256"]
+    assert download["Content-Type"] == "application/pdf" and download["X-Content-Type-Options"] == "nosniff"
+    assert download["Content-Disposition"] == 'attachment; filename="report.pdf"'
     assert client_for(outsider).get(body["download_url"]).status_code == 404
+
+
+def test_evidence_file_is_stored_under_its_organization_with_a_name_of_ours(org, people, client_for, tmp_path):
+    milestone = MilestoneFactory(grant=GrantFactory(organization=org), status="in_progress")
+    body = upload(client_for(people["engineer"]), milestone, "../../report.pdf", PDF, "text/html").json()
+    evidence = Evidence.objects.get(pk=body["id"])
+    assert evidence.file.name == f"evidence/{org.pk}/milestones/{milestone.pk}/{evidence.pk.hex}"
+    assert [p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()] == [evidence.file.name]
+    assert body["content_type"] == "application/pdf"  # from the checked content, not the client's header
 
 
 @override_settings(EVIDENCE_MAX_BYTES=1024)

@@ -1,7 +1,6 @@
 """Privacy audits: planned -> fieldwork -> reporting -> closed, one assessment per control."""
 
 import datetime as dt
-import hashlib
 
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
@@ -21,10 +20,10 @@ from apps.compliance.models import (
 from apps.compliance.selectors import audit_score
 from apps.compliance.services.common import member_by_username
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.uploads import evidence_check
 from apps.tenancy.models import Organization
 from apps.tenancy.services import require
 
-MAX_EVIDENCE_BYTES = 25 * 1024 * 1024
 AUDIT_EDITABLE = ("title", "scope", "period_start", "period_end", "auditor_type", "auditor_name", "auditor")
 
 
@@ -215,29 +214,29 @@ def control_assessment_record(
 
 def assessment_evidence_add(*, assessment: ControlAssessment, file: UploadedFile, by) -> AssessmentEvidence:
     audit = _require_assessable(assessment, by)
-    if file is None:
-        raise ValidationFailed.for_field("file", "Attach the evidence file as 'file'.")
-    if file.size > MAX_EVIDENCE_BYTES:
-        raise ValidationFailed.for_field("file", f"Evidence files are at most {MAX_EVIDENCE_BYTES // 2**20} MB.")
-    digest = hashlib.sha256()
-    for chunk in file.chunks():
-        digest.update(chunk)
-    file.seek(0)
+    checked = evidence_check(file)
+    evidence = AssessmentEvidence(
+        assessment=assessment,
+        name=checked.original_name,
+        content_type=checked.content_type,
+        size=checked.size,
+        sha256=checked.sha256,
+        uploaded_by=by,
+    )
     with transaction.atomic():
-        evidence = AssessmentEvidence.objects.create(
-            assessment=assessment,
-            file=file,
-            name=(file.name or "evidence")[:255],
-            size=file.size,
-            sha256=digest.hexdigest(),
-            uploaded_by=by,
-        )
-        audit_record(
-            action="control_assessment.evidence_added",
-            actor=by,
-            organization=audit.organization,
-            obj=evidence,
-            object_repr=f"{audit.title}: {assessment.control.ref}: {evidence.name}",
-            after={"name": evidence.name, "sha256": evidence.sha256, "size": evidence.size},
-        )
+        # The file is written before the row; if the row fails, the file is removed again.
+        evidence.file.save(evidence.id.hex, file, save=False)
+        try:
+            evidence.save(force_insert=True)
+            audit_record(
+                action="control_assessment.evidence_added",
+                actor=by,
+                organization=audit.organization,
+                obj=evidence,
+                object_repr=f"{audit.title}: {assessment.control.ref}: {evidence.name}",
+                after={"name": evidence.name, "sha256": evidence.sha256, "size": evidence.size},
+            )
+        except Exception:
+            evidence.file.delete(save=False)
+            raise
     return evidence

@@ -1,6 +1,6 @@
 """Thin API views: parse, call one service or selector, shape the answer."""
 
-from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from apps.core.api import SelectorViewSetMixin, error_responses, organization_for_create, resolve_for_field
 from apps.core.csv_export import CsvExportMixin
+from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.funding import selectors
 from apps.funding.api import filters
 from apps.funding.api import serializers as s
@@ -466,19 +467,22 @@ class EvidenceViewSet(viewsets.GenericViewSet):
     queryset = Milestone.objects.none()
     serializer_class = s.EvidenceSerializer
 
-    @extend_schema(responses={(200, "application/octet-stream"): bytes, **error_responses(404)})
+    @extend_schema(
+        responses={
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in EVIDENCE_CONTENT_TYPES},
+            **error_responses(404),
+        }
+    )
     @action(detail=True, methods=["get"])
     def download(self, request, pk=None):
         """The evidence file, to members of the milestone's organization only."""
         evidence = selectors.evidence_get(user=request.user, pk=pk)
-        response = FileResponse(
-            evidence.file.open("rb"),
-            as_attachment=True,
+        return evidence_response(
+            file=evidence.file,
             filename=evidence.original_name,
             content_type=evidence.content_type,
+            sha256=evidence.sha256,
         )
-        response["X-Content-SHA256"] = evidence.sha256
-        return response
 
 
 class DisbursementViewSet(

@@ -4,7 +4,6 @@ planned → in_progress → submitted → verified → released
                               ↘ disputed ↗ (back to submitted)     any open state → missed → refunded
 """
 
-import hashlib
 from decimal import Decimal
 
 from django.conf import settings
@@ -17,6 +16,7 @@ from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
 from apps.core.money import clean_amount, clean_currency
 from apps.core.states import require_state
+from apps.core.uploads import evidence_check
 from apps.funding import permissions
 from apps.funding.machines import MILESTONES, held_in_escrow
 from apps.funding.models import (
@@ -279,40 +279,6 @@ def milestone_criteria_evaluate(*, milestone: Milestone, by=None) -> list[Milest
 
 # --- evidence -------------------------------------------------------------------------------------------
 
-# Extension -> (content type, leading bytes the file must start with, or None for UTF-8 text).
-EVIDENCE_TYPES = {
-    ".pdf": ("application/pdf", b"%PDF-"),
-    ".png": ("image/png", b"\x89PNG\r\n\x1a\n"),
-    ".jpg": ("image/jpeg", b"\xff\xd8\xff"),
-    ".jpeg": ("image/jpeg", b"\xff\xd8\xff"),
-    ".xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", b"PK\x03\x04"),
-    ".csv": ("text/csv", None),
-    ".txt": ("text/plain", None),
-    ".json": ("application/json", None),
-}
-
-
-def _evidence_type(upload) -> str:
-    name = (upload.name or "").lower()
-    extension = name[name.rfind(".") :] if "." in name else ""
-    if extension not in EVIDENCE_TYPES:
-        raise ValidationFailed.for_field(
-            "file", f"Files of type '{extension or 'none'}' are refused. Allowed: {', '.join(sorted(EVIDENCE_TYPES))}."
-        )
-    content_type, magic = EVIDENCE_TYPES[extension]
-    upload.seek(0)
-    head = upload.read(4096)
-    upload.seek(0)
-    if magic is not None and not head.startswith(magic):
-        raise ValidationFailed.for_field("file", f"The file's content is not {extension[1:].upper()}.")
-    if magic is None:
-        try:
-            head.decode("utf-8")
-        except UnicodeDecodeError as exc:
-            if exc.start < len(head) - 4:  # a multi-byte character cut at the 4 KiB boundary is fine
-                raise ValidationFailed.for_field("file", "Text evidence must be UTF-8.") from None
-    return content_type
-
 
 def evidence_add(*, milestone: Milestone, by, upload, description: str = "") -> Evidence:
     check(permissions.can_work_on_milestone, by, milestone.organization)
@@ -321,23 +287,13 @@ def evidence_add(*, milestone: Milestone, by, upload, description: str = "") -> 
         [MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED, MilestoneStatus.DISPUTED],
         "add evidence to",
     )
-    if upload.size > settings.EVIDENCE_MAX_BYTES:
-        raise ValidationFailed.for_field(
-            "file", f"The file is {upload.size} bytes; the limit is {settings.EVIDENCE_MAX_BYTES} bytes."
-        )
-    if upload.size == 0:
-        raise ValidationFailed.for_field("file", "The file is empty.")
-    content_type = _evidence_type(upload)
-    digest = hashlib.sha256()
-    for chunk in upload.chunks():
-        digest.update(chunk)
-    upload.seek(0)
+    checked = evidence_check(upload)
     evidence = Evidence(
         milestone=milestone,
-        original_name=upload.name[:255],
-        content_type=content_type,
-        size=upload.size,
-        sha256=digest.hexdigest(),
+        original_name=checked.original_name,
+        content_type=checked.content_type,
+        size=checked.size,
+        sha256=checked.sha256,
         description=description[:500],
         uploaded_by=by,
     )
