@@ -17,6 +17,7 @@ from rest_framework.reverse import reverse
 
 from apps.compliance import selectors
 from apps.compliance.exports import finding_rows, processing_activity_rows
+from apps.compliance.machines import AUDITS, FINDINGS
 from apps.compliance.models import (
     AssessmentEvidence,
     AssessmentResult,
@@ -40,7 +41,7 @@ from apps.compliance.services import findings as finding_services
 from apps.compliance.services import imports as import_services
 from apps.compliance.services import ropa as ropa_services
 from apps.compliance.tabular import CONTENT_TYPES, FORMATS, table_response
-from apps.core.api import ErrorSerializer, error_responses
+from apps.core.api import ActionStateSerializer, ErrorSerializer, ReasonSerializer, actions_data, error_responses
 from apps.core.errors import NotFound, ValidationFailed
 from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.tenancy.selectors import organization_get
@@ -173,6 +174,18 @@ class PrivacyAuditSerializer(serializers.ModelSerializer):
         return username_of(audit.auditor)
 
 
+class PrivacyAuditDetailSerializer(PrivacyAuditSerializer):
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta(PrivacyAuditSerializer.Meta):
+        fields = [*PrivacyAuditSerializer.Meta.fields, "allowed_actions"]
+        read_only_fields = fields
+
+    @extend_schema_field(ActionStateSerializer(many=True))
+    def get_allowed_actions(self, audit) -> list[dict]:
+        return actions_data(AUDITS, audit, self.context)
+
+
 class PrivacyAuditCreateSerializer(serializers.Serializer):
     organization = serializers.UUIDField()
     framework = serializers.SlugField(help_text="Framework slug; the audit uses its current version.")
@@ -243,7 +256,7 @@ class PrivacyAuditFilter(filters.FilterSet):
 
 
 AUDIT_TRANSITION_SCHEMA = extend_schema(
-    request=None, responses={200: PrivacyAuditSerializer, **error_responses(403, 404, 409)}
+    request=None, responses={200: PrivacyAuditDetailSerializer, **error_responses(403, 404, 409)}
 )
 
 
@@ -262,11 +275,16 @@ class PrivacyAuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def get_object(self):
         return selectors.privacy_audit_get(user=self.request.user, pk=self.kwargs["pk"])
 
+    def get_serializer_class(self):
+        return PrivacyAuditDetailSerializer if self.action == "retrieve" else PrivacyAuditSerializer
+
     def _reloaded(self, audit) -> dict:
-        return PrivacyAuditSerializer(selectors.privacy_audit_get(user=self.request.user, pk=audit.pk)).data
+        audit = selectors.privacy_audit_get(user=self.request.user, pk=audit.pk)
+        return PrivacyAuditDetailSerializer(audit, context=self.get_serializer_context()).data
 
     @extend_schema(
-        request=PrivacyAuditCreateSerializer, responses={201: PrivacyAuditSerializer, **error_responses(400, 403, 404)}
+        request=PrivacyAuditCreateSerializer,
+        responses={201: PrivacyAuditDetailSerializer, **error_responses(400, 403, 404)},
     )
     def create(self, request):
         serializer = PrivacyAuditCreateSerializer(data=request.data)
@@ -287,7 +305,7 @@ class PrivacyAuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     @extend_schema(
         request=PrivacyAuditUpdateSerializer,
-        responses={200: PrivacyAuditSerializer, **error_responses(400, 403, 404, 409)},
+        responses={200: PrivacyAuditDetailSerializer, **error_responses(400, 403, 404, 409)},
     )
     def partial_update(self, request, pk=None):
         audit = self.get_object()
@@ -543,6 +561,18 @@ class FindingSerializer(serializers.ModelSerializer):
         return selectors.is_acceptance_expired(finding)
 
 
+class FindingDetailSerializer(FindingSerializer):
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta(FindingSerializer.Meta):
+        fields = [*FindingSerializer.Meta.fields, "allowed_actions"]
+        read_only_fields = fields
+
+    @extend_schema_field(ActionStateSerializer(many=True))
+    def get_allowed_actions(self, finding) -> list[dict]:
+        return actions_data(FINDINGS, finding, self.context)
+
+
 class FindingCreateSerializer(serializers.Serializer):
     audit = serializers.UUIDField()
     title = serializers.CharField(max_length=200)
@@ -584,7 +614,7 @@ class FindingFilter(filters.FilterSet):
 
 
 FINDING_TRANSITION_SCHEMA = extend_schema(
-    request=None, responses={200: FindingSerializer, **error_responses(403, 404, 409)}
+    request=None, responses={200: FindingDetailSerializer, **error_responses(403, 404, 409)}
 )
 
 
@@ -603,11 +633,15 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
     def get_object(self):
         return selectors.finding_get(user=self.request.user, pk=self.kwargs["pk"])
 
+    def get_serializer_class(self):
+        return FindingDetailSerializer if self.action == "retrieve" else FindingSerializer
+
     def _reloaded(self, finding) -> dict:
-        return FindingSerializer(selectors.finding_get(user=self.request.user, pk=finding.pk)).data
+        finding = selectors.finding_get(user=self.request.user, pk=finding.pk)
+        return FindingDetailSerializer(finding, context=self.get_serializer_context()).data
 
     @extend_schema(
-        request=FindingCreateSerializer, responses={201: FindingSerializer, **error_responses(400, 403, 404)}
+        request=FindingCreateSerializer, responses={201: FindingDetailSerializer, **error_responses(400, 403, 404)}
     )
     def create(self, request):
         serializer = FindingCreateSerializer(data=request.data)
@@ -618,7 +652,7 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         return Response(self._reloaded(finding), status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=FindingUpdateSerializer, responses={200: FindingSerializer, **error_responses(400, 403, 404, 409)}
+        request=FindingUpdateSerializer, responses={200: FindingDetailSerializer, **error_responses(400, 403, 404, 409)}
     )
     def partial_update(self, request, pk=None):
         finding = self.get_object()
@@ -646,14 +680,20 @@ class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.
         finding = finding_services.finding_verify(finding=self.get_object(), by=request.user)
         return Response(self._reloaded(finding))
 
-    @FINDING_TRANSITION_SCHEMA
+    @extend_schema(
+        request=ReasonSerializer, responses={200: FindingDetailSerializer, **error_responses(400, 403, 404, 409)}
+    )
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        finding = finding_services.finding_reopen(finding=self.get_object(), by=request.user)
+        """The reason, if given, is kept in the audit trail."""
+        finding = self.get_object()
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        finding = finding_services.finding_reopen(finding=finding, by=request.user, **serializer.validated_data)
         return Response(self._reloaded(finding))
 
     @extend_schema(
-        request=FindingAcceptSerializer, responses={200: FindingSerializer, **error_responses(400, 403, 404, 409)}
+        request=FindingAcceptSerializer, responses={200: FindingDetailSerializer, **error_responses(400, 403, 404, 409)}
     )
     @action(detail=True, methods=["post"], url_path="accept-risk")
     def accept_risk(self, request, pk=None):

@@ -81,6 +81,8 @@ class AuditStatus(models.TextChoices):
 
 
 OPEN_AUDIT_STATUSES = (AuditStatus.PLANNED, AuditStatus.FIELDWORK, AuditStatus.REPORTING)
+# Controls are assessed (results, notes, evidence) while the audit is in these states.
+ASSESSABLE_AUDIT_STATUSES = (AuditStatus.FIELDWORK, AuditStatus.REPORTING)
 
 
 class AuditorType(models.TextChoices):

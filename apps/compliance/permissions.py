@@ -43,8 +43,12 @@ def can_verify_finding(user, finding) -> Decision:
     return allowed, reason
 
 
-def can_accept_finding_risk(user, organization: Organization) -> Decision:
-    return role_in(user, organization, COMPLIANCE_WRITERS, "accept the risk of a finding")
+def can_accept_finding_risk(user, finding) -> Decision:
+    return role_in(user, finding.organization, COMPLIANCE_WRITERS, "accept the risk of a finding")
+
+
+def can_reopen_finding(user, finding) -> Decision:
+    return role_in(user, finding.organization, COMPLIANCE_WRITERS, "reopen a finding")
 
 
 def can_manage_ropa(user, organization: Organization) -> Decision:

@@ -26,6 +26,28 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     return {code: OpenApiResponse(ErrorSerializer, description=descriptions.get(code, "")) for code in codes}
 
 
+class ActionStateSerializer(serializers.Serializer):
+    """One entry of a detail's `allowed_actions`, read from the object's state machine (apps/core/transitions.py)."""
+
+    action = serializers.CharField(help_text="The action's name: POST .../{id}/<action with - for _>/.")
+    label = serializers.CharField()
+    allowed = serializers.BooleanField(help_text="Whether you may take it now.")
+    reason = serializers.CharField(help_text="Why not, when not allowed (your role, separation of duties, a guard).")
+
+
+class ReasonSerializer(serializers.Serializer):
+    """The body of a transition whose reason is optional: kept in the audit trail with the change."""
+
+    reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+def actions_data(machine, obj, context) -> list[dict]:
+    """The actions of `obj`'s current state for the request's user, each allowed or with the reason it is not."""
+    request = (context or {}).get("request")
+    user = getattr(request, "user", None)
+    return [action.as_dict() for action in machine.actions_for(obj, user)] if user is not None else []
+
+
 def organization_for_create(request, value, *, field: str = "organization"):
     """The organization a new row goes to: the one named (it must be one of the user's), or the user's only one."""
     from apps.tenancy.selectors import organization_get, organization_list  # tenancy builds on core

@@ -92,6 +92,7 @@ class Machine:
         lock_first: Callable[[models.Model], list[tuple[type[models.Model], object]]] | None = None,
         effects: Callable[[models.Model, str, Transition, object, str], None] | None = None,
         organization_of: Callable[[models.Model], object] | None = None,
+        permission_on: str = "organization",
     ):
         self.model = model
         self.transitions = tuple(transitions)
@@ -104,11 +105,23 @@ class Machine:
         # (object, state before, transition, actor, reason) -> None: writes the outbox rows of the change.
         self.effects = effects
         self.organization_of = organization_of or (lambda obj: obj.organization)
+        # What the permission questions are asked about: the organization (funding), or the object itself where
+        # the answer depends on the row (a finding's or a risk's owner may work on it whatever their role).
+        if permission_on not in ("organization", "object"):
+            raise ValueError(f"{model.__name__}: permission_on must be organization or object")
+        self.permission_on = permission_on
         self.by_name = {t.name: t for t in self.transitions}
         if len(self.by_name) != len(self.transitions):
             raise ValueError(f"{model.__name__}: two transitions share a name")
 
     # --- reading the table ---------------------------------------------------------------------------------
+
+    def ask(self, transition: Transition, user, obj: models.Model) -> Decision:
+        """The transition's permission question for `user` about `obj` (allowed when it has none)."""
+        if transition.permission is None:
+            return True, ""
+        subject = obj if self.permission_on == "object" else self.organization_of(obj)
+        return transition.permission(user, subject)
 
     def __getitem__(self, name: str) -> Transition:
         return self.by_name[name]
@@ -128,11 +141,7 @@ class Machine:
         for transition in self.transitions:
             if transition.system or current not in transition.source:
                 continue
-            if (
-                not role_refusals
-                and transition.permission is not None
-                and not transition.permission(user, self.organization_of(obj))[0]
-            ):
+            if not role_refusals and not self.ask(transition, user, obj)[0]:
                 continue
             allowed, reason = self._may(transition, obj, user, {})
             if allowed or include_refused:
@@ -152,10 +161,9 @@ class Machine:
         return [action.name for action in self.actions_for(obj, user, include_refused=False)]
 
     def _may(self, transition: Transition, obj, user, params: dict) -> Decision:
-        if transition.permission is not None:
-            allowed, reason = transition.permission(user, self.organization_of(obj))
-            if not allowed:
-                return False, reason
+        allowed, reason = self.ask(transition, user, obj)
+        if not allowed:
+            return False, reason
         try:
             for guard in transition.guards:
                 guard(obj, user, params)
@@ -175,6 +183,7 @@ class Machine:
             raise ValidationFailed.for_field("reason", "Say why: a reason is required for this step.")
         if len(reason) > 2000:
             raise ValidationFailed.for_field("reason", "At most 2000 characters.")
+        params["reason"] = reason  # guards and `record` read the cleaned reason (e.g. an acceptance's why)
         if transition.system and by is not None:
             raise PermissionDenied(f"Only govtrack itself can {transition.verb} a {self.model._meta.verbose_name}.")
         with transaction.atomic():
@@ -182,8 +191,8 @@ class Machine:
                 if pk is not None:
                     model.objects.select_for_update().filter(pk=pk).first()
             obj = self.model.objects.select_for_update().get(pk=obj.pk)
-            if by is not None and transition.permission is not None:
-                allowed, refusal = transition.permission(by, self.organization_of(obj))
+            if by is not None:
+                allowed, refusal = self.ask(transition, by, obj)
                 if not allowed:
                     raise PermissionDenied(refusal)
             require_state(

@@ -21,8 +21,10 @@ urlpatterns = [
     path("compute/utilization/", compute.utilization_partial, name="utilization"),
     path("compliance/", compliance.compliance, name="compliance"),
     path("compliance/audits/<uuid:pk>/", compliance.audit_detail, name="audit"),
+    path("compliance/audits/<uuid:pk>/action/", compliance.audit_action, name="audit_action"),
     path("compliance/assessments/<uuid:pk>/", compliance.assessment_record, name="assessment_record"),
     path("risks/", risks.risks, name="risks"),
     path("risks/<uuid:pk>/", risks.risk_detail, name="risk"),
+    path("risks/<uuid:pk>/action/", risks.risk_action, name="risk_action"),
     path("", include("apps.reports.urls")),
 ]

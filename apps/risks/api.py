@@ -1,7 +1,7 @@
 """Risk matrices, registers, risks, mitigations and key risk indicators over the API. Thin interfaces."""
 
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -9,9 +9,10 @@ from rest_framework.response import Response
 
 from apps.compliance.api import EXPORT_RESPONSES, FILE_FORMAT_PARAM, IMPORT_RESPONSES, username_of
 from apps.compliance.tabular import table_response
-from apps.core.api import error_responses
+from apps.core.api import ActionStateSerializer, ReasonSerializer, actions_data, error_responses
 from apps.risks import selectors
 from apps.risks.exports import risk_rows
+from apps.risks.machines import RISKS
 from apps.risks.models import (
     SCORE_FIELDS,
     Aggregation,
@@ -365,6 +366,18 @@ class RiskSerializer(serializers.ModelSerializer):
         return risk.flagged_at is not None
 
 
+class RiskDetailSerializer(RiskSerializer):
+    allowed_actions = serializers.SerializerMethodField()
+
+    class Meta(RiskSerializer.Meta):
+        fields = [*RiskSerializer.Meta.fields, "allowed_actions"]
+        read_only_fields = fields
+
+    @extend_schema_field(ActionStateSerializer(many=True))
+    def get_allowed_actions(self, risk) -> list[dict]:
+        return actions_data(RISKS, risk, self.context)
+
+
 def _score_field(**kwargs):
     return serializers.IntegerField(min_value=1, **kwargs)
 
@@ -434,7 +447,12 @@ class RiskFilter(OrganizationFilter):
         fields = ["organization", "register", "category", "status", "treatment", "owner", "flagged"]
 
 
-RISK_TRANSITION_SCHEMA = extend_schema(request=None, responses={200: RiskSerializer, **error_responses(403, 404, 409)})
+RISK_TRANSITION_SCHEMA = extend_schema(
+    request=None, responses={200: RiskDetailSerializer, **error_responses(403, 404, 409)}
+)
+RISK_REASON_SCHEMA = extend_schema(
+    request=ReasonSerializer, responses={200: RiskDetailSerializer, **error_responses(400, 403, 404, 409)}
+)
 
 
 class RiskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
@@ -451,10 +469,16 @@ class RiskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_object(self):
         return selectors.risk_get(user=self.request.user, pk=self.kwargs["pk"])
 
-    def _reloaded(self, risk) -> dict:
-        return RiskSerializer(selectors.risk_get(user=self.request.user, pk=risk.pk)).data
+    def get_serializer_class(self):
+        return RiskDetailSerializer if self.action == "retrieve" else RiskSerializer
 
-    @extend_schema(request=RiskCreateSerializer, responses={201: RiskSerializer, **error_responses(400, 403, 404)})
+    def _reloaded(self, risk) -> dict:
+        risk = selectors.risk_get(user=self.request.user, pk=risk.pk)
+        return RiskDetailSerializer(risk, context=self.get_serializer_context()).data
+
+    @extend_schema(
+        request=RiskCreateSerializer, responses={201: RiskDetailSerializer, **error_responses(400, 403, 404)}
+    )
     def create(self, request):
         serializer = RiskCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -463,7 +487,9 @@ class RiskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         risk = risk_services.risk_create(register=register, by=request.user, **data)
         return Response(self._reloaded(risk), status=status.HTTP_201_CREATED)
 
-    @extend_schema(request=RiskUpdateSerializer, responses={200: RiskSerializer, **error_responses(400, 403, 404, 409)})
+    @extend_schema(
+        request=RiskUpdateSerializer, responses={200: RiskDetailSerializer, **error_responses(400, 403, 404, 409)}
+    )
     def partial_update(self, request, pk=None):
         risk = self.get_object()
         serializer = RiskUpdateSerializer(data=request.data, partial=True)
@@ -477,7 +503,9 @@ class RiskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         risk = risk_services.risk_start_treatment(risk=self.get_object(), by=request.user)
         return Response(self._reloaded(risk))
 
-    @extend_schema(request=RiskAcceptSerializer, responses={200: RiskSerializer, **error_responses(400, 403, 404, 409)})
+    @extend_schema(
+        request=RiskAcceptSerializer, responses={200: RiskDetailSerializer, **error_responses(400, 403, 404, 409)}
+    )
     @action(detail=True, methods=["post"])
     def accept(self, request, pk=None):
         """The caller (owner or compliance) is the approver."""
@@ -487,16 +515,24 @@ class RiskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         risk = risk_services.risk_accept(risk=risk, by=request.user, **serializer.validated_data)
         return Response(self._reloaded(risk))
 
-    @RISK_TRANSITION_SCHEMA
+    @RISK_REASON_SCHEMA
     @action(detail=True, methods=["post"])
     def close(self, request, pk=None):
-        risk = risk_services.risk_close(risk=self.get_object(), by=request.user)
+        """The reason, if given, is kept in the audit trail."""
+        risk = self.get_object()
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        risk = risk_services.risk_close(risk=risk, by=request.user, **serializer.validated_data)
         return Response(self._reloaded(risk))
 
-    @RISK_TRANSITION_SCHEMA
+    @RISK_REASON_SCHEMA
     @action(detail=True, methods=["post"])
     def reopen(self, request, pk=None):
-        risk = risk_services.risk_reopen(risk=self.get_object(), by=request.user)
+        """The reason, if given, is kept in the audit trail."""
+        risk = self.get_object()
+        serializer = ReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        risk = risk_services.risk_reopen(risk=risk, by=request.user, **serializer.validated_data)
         return Response(self._reloaded(risk))
 
     @extend_schema(

@@ -82,6 +82,10 @@ class RiskStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+# Risks still being worked on: they can be accepted, and a new or imported risk starts in one of them.
+OPEN_RISK_STATUSES = (RiskStatus.OPEN, RiskStatus.TREATING)
+
+
 def _scale_checks(prefix: str) -> list[models.CheckConstraint]:
     return [
         models.CheckConstraint(condition=Q(**{f"{prefix}_likelihood__gte": 1}), name=f"risk_{prefix}_l_min"),

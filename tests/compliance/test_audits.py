@@ -56,7 +56,8 @@ def test_audit_lifecycle_needs_every_control_assessed_and_freezes_the_score(make
     assert closed.status == AuditStatus.CLOSED and closed.score == Decimal("87.50")
     assert audit_score(closed)["score"] == Decimal("87.50")
     event = AuditEvent.objects.filter(action="privacy_audit.status_changed").latest("seq")
-    assert event.before == {"status": "reporting"} and event.after == {"status": "closed", "score": "87.5"}
+    assert event.before == {"status": "reporting", "score": None}
+    assert event.after == {"status": "closed", "score": "87.5"}
     with pytest.raises(Conflict, match="is closed"):
         privacy_audit_close(audit=closed, by=officer)
 
@@ -92,7 +93,9 @@ def test_api_runs_an_audit_and_reports_score_and_trend(client_for, org, officer,
 
     response = client.post(f"/api/privacy-audits/{audit['id']}/start-reporting/")
     assert response.status_code == 409
-    assert response.json()["message"].startswith("Cannot start reporting: the audit is planned")
+    assert response.json()["message"] == (
+        "Cannot start reporting on audit 'GDPR H1': it is planned, and must be fieldwork."
+    )
     assert client.post(f"/api/privacy-audits/{audit['id']}/start-fieldwork/").status_code == 200
 
     assessments = client.get(f"/api/control-assessments/?audit={audit['id']}&page_size=50").json()["results"]

@@ -8,7 +8,9 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.compliance import permissions
+from apps.compliance.machines import AUDITS
 from apps.compliance.models import (
+    ASSESSABLE_AUDIT_STATUSES,
     AssessmentEvidence,
     AssessmentResult,
     AuditorType,
@@ -17,7 +19,6 @@ from apps.compliance.models import (
     FrameworkVersion,
     PrivacyAudit,
 )
-from apps.compliance.selectors import audit_score
 from apps.compliance.services.common import member_by_username
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.uploads import evidence_check
@@ -118,55 +119,33 @@ def privacy_audit_update(*, audit: PrivacyAudit, by, **changes) -> PrivacyAudit:
     return audit
 
 
-def _transition(audit: PrivacyAudit, *, by, to: str, allowed_from: tuple[str, ...], verb: str) -> PrivacyAudit:
-    require(permissions.can_manage_audits(by, audit.organization))
-    with transaction.atomic():
-        audit = PrivacyAudit.objects.select_for_update().select_related("organization").get(pk=audit.pk)
-        if audit.status not in allowed_from:
-            raise Conflict(
-                f"Cannot {verb}: the audit is {audit.get_status_display().lower()}; "
-                f"this needs it to be {' or '.join(allowed_from)}."
-            )
-        if to == AuditStatus.REPORTING:
-            pending = audit.assessments.filter(result=AssessmentResult.NOT_ASSESSED).count()
-            if pending:
-                raise Conflict(f"Cannot {verb}: {pending} control(s) are not assessed yet.")
-        fields = ["status", "updated_at"]
-        before = {"status": audit.status}
-        audit.status = to
-        after = {"status": to}
-        if to == AuditStatus.CLOSED:
-            audit.score = audit_score(audit)["score"]
-            audit.closed_at = timezone.now()
-            fields += ["score", "closed_at"]
-            after |= {"score": audit.score}
-        audit.save(update_fields=fields)
-        audit_record(
-            action="privacy_audit.status_changed",
-            actor=by,
-            organization=audit.organization,
-            obj=audit,
-            before=before,
-            after=after,
-        )
-    return audit
+# --- status machine: every transition runs through apps.compliance.machines.AUDITS ---------------------------
 
 
 def privacy_audit_start_fieldwork(*, audit: PrivacyAudit, by) -> PrivacyAudit:
-    return _transition(
-        audit, by=by, to=AuditStatus.FIELDWORK, allowed_from=(AuditStatus.PLANNED,), verb="start fieldwork"
-    )
+    return AUDITS.run(audit, "start_fieldwork", by=by)
 
 
 def privacy_audit_start_reporting(*, audit: PrivacyAudit, by) -> PrivacyAudit:
-    return _transition(
-        audit, by=by, to=AuditStatus.REPORTING, allowed_from=(AuditStatus.FIELDWORK,), verb="start reporting"
-    )
+    """Needs every control assessed (not applicable counts as assessed)."""
+    return AUDITS.run(audit, "start_reporting", by=by)
 
 
 def privacy_audit_close(*, audit: PrivacyAudit, by) -> PrivacyAudit:
     """Closes the audit and freezes its score for the trend."""
-    return _transition(audit, by=by, to=AuditStatus.CLOSED, allowed_from=(AuditStatus.REPORTING,), verb="close")
+    return AUDITS.run(audit, "close", by=by)
+
+
+def privacy_audit_act(*, audit: PrivacyAudit, by, action: str) -> PrivacyAudit:
+    """Runs the audit action `action` (a name from AUDITS) through its service (the dashboard's entry)."""
+    services = {
+        "start_fieldwork": privacy_audit_start_fieldwork,
+        "start_reporting": privacy_audit_start_reporting,
+        "close": privacy_audit_close,
+    }
+    if action not in services:
+        raise ValidationFailed.for_field("action", f"'{action}' is not an action on a privacy audit.")
+    return services[action](audit=audit, by=by)
 
 
 # --- assessments ------------------------------------------------------------------------------------------------
@@ -175,7 +154,7 @@ def privacy_audit_close(*, audit: PrivacyAudit, by) -> PrivacyAudit:
 def _require_assessable(assessment: ControlAssessment, by) -> PrivacyAudit:
     audit = PrivacyAudit.objects.select_related("organization").get(pk=assessment.audit_id)
     require(permissions.can_manage_audits(by, audit.organization))
-    if audit.status not in (AuditStatus.FIELDWORK, AuditStatus.REPORTING):
+    if audit.status not in ASSESSABLE_AUDIT_STATUSES:
         raise Conflict(
             f"Controls are assessed during fieldwork or reporting; this audit is {audit.get_status_display().lower()}."
         )

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.compliance import permissions
+from apps.compliance.machines import FINDINGS
 from apps.compliance.models import (
     ACTIVE_FINDING_STATUSES,
     ActionStatus,
@@ -25,13 +26,11 @@ from apps.compliance.models import (
 )
 from apps.compliance.services.common import member_by_username
 from apps.core.errors import Conflict, ValidationFailed
-from apps.core.states import require_state
 from apps.tenancy.services import require
 
 logger = logging.getLogger(__name__)
 
 FINDING_EDITABLE = ("title", "description", "severity", "owner", "due_date", "control")
-MAX_ACCEPTANCE_DAYS = 366
 
 
 def next_ref(queryset, prefix: str, *, taken: set[str] = frozenset()) -> str:
@@ -129,118 +128,31 @@ def finding_update(*, finding: Finding, by, **changes) -> Finding:
     return finding
 
 
-def _move(
-    finding: Finding, *, by, to: str, allowed_from: tuple[str, ...], verb: str, permission, guard=None, **fields
-) -> Finding:
-    """Locks the finding, checks the role and state on the locked row, applies the change and records it."""
-    with transaction.atomic():
-        locked = Finding.objects.select_for_update().select_related("organization").get(pk=finding.pk)
-        require(permission(by, locked))
-        require_state(locked, allowed_from, verb, subject=f"finding {locked.ref}")
-        if guard is not None:
-            guard(locked)
-        names = ["status", *fields]
-        before = snapshot(locked, names)
-        locked.status = to
-        for name, value in fields.items():
-            setattr(locked, name, value)
-        locked.save(update_fields=[*names, "updated_at"])
-        before, after = changed_fields(before, snapshot(locked, names))
-        audit_record(
-            action="finding.status_changed",
-            actor=by,
-            organization=locked.organization,
-            obj=locked,
-            before=before,
-            after=after,
-        )
-    return locked
+# --- status machine: every transition runs through apps.compliance.machines.FINDINGS -------------------------
 
 
 def finding_start_remediation(*, finding: Finding, by) -> Finding:
-    return _move(
-        finding,
-        permission=permissions.can_work_on_finding,
-        by=by,
-        to=FindingStatus.REMEDIATING,
-        allowed_from=(FindingStatus.OPEN,),
-        verb="start remediating",
-    )
+    return FINDINGS.run(finding, "start_remediation", by=by)
 
 
 def finding_resolve(*, finding: Finding, by) -> Finding:
     """The owner says it is fixed; every remediation action must be done first."""
-
-    def no_open_actions(locked: Finding) -> None:
-        open_actions = locked.actions.filter(status=ActionStatus.OPEN).count()
-        if open_actions:
-            raise Conflict(f"Cannot resolve finding {locked.ref}: {open_actions} remediation action(s) are still open.")
-
-    return _move(
-        finding,
-        by=by,
-        permission=permissions.can_work_on_finding,
-        guard=no_open_actions,
-        to=FindingStatus.RESOLVED,
-        allowed_from=ACTIVE_FINDING_STATUSES,
-        verb="resolve",
-        resolved_at=timezone.now(),
-        resolved_by=by,
-    )
+    return FINDINGS.run(finding, "resolve", by=by)
 
 
 def finding_verify(*, finding: Finding, by) -> Finding:
-    return _move(
-        finding,
-        permission=permissions.can_verify_finding,
-        by=by,
-        to=FindingStatus.VERIFIED,
-        allowed_from=(FindingStatus.RESOLVED,),
-        verb="verify",
-        verified_at=timezone.now(),
-        verified_by=by,
-    )
+    """By owner or compliance, and not by the person who resolved it."""
+    return FINDINGS.run(finding, "verify", by=by)
 
 
-def finding_reopen(*, finding: Finding, by) -> Finding:
+def finding_reopen(*, finding: Finding, by, reason: str = "") -> Finding:
     """A fix that did not hold (resolved) or an acceptance withdrawn (risk_accepted) goes back to open."""
-    return _move(
-        finding,
-        permission=lambda user, locked: permissions.can_manage_findings(user, locked.organization),
-        by=by,
-        to=FindingStatus.OPEN,
-        allowed_from=(FindingStatus.RESOLVED, FindingStatus.RISK_ACCEPTED),
-        verb="reopen",
-        **_acceptance_cleared(),
-    )
-
-
-def _acceptance_cleared() -> dict:
-    return {"accepted_by": None, "accepted_at": None, "acceptance_reason": "", "acceptance_expires_on": None}
+    return FINDINGS.run(finding, "reopen", by=by, reason=reason)
 
 
 def finding_accept_risk(*, finding: Finding, by, reason: str, expires_on: dt.date) -> Finding:
-    require(permissions.can_accept_finding_risk(by, finding.organization))
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed.for_field("reason", "Say why the risk is accepted.")
-    today = timezone.localdate()
-    if expires_on <= today:
-        raise ValidationFailed.for_field("expires_on", "An acceptance expires in the future.")
-    if expires_on > today + dt.timedelta(days=MAX_ACCEPTANCE_DAYS):
-        raise ValidationFailed.for_field("expires_on", "A risk is accepted for at most a year; review it then.")
-    return _move(
-        finding,
-        by=by,
-        to=FindingStatus.RISK_ACCEPTED,
-        allowed_from=ACTIVE_FINDING_STATUSES,
-        verb="accept the risk of",
-        permission=lambda user, locked: permissions.can_accept_finding_risk(user, locked.organization),
-        accepted_by=by,
-        accepted_at=timezone.now(),
-        acceptance_reason=reason,
-        acceptance_expires_on=expires_on,
-    )
+    """Accepted as it stands until `expires_on` (at most a year); the daily task reopens it after that."""
+    return FINDINGS.run(finding, "accept_risk", by=by, reason=reason, expires_on=expires_on)
 
 
 # --- remediation actions ----------------------------------------------------------------------------------------
@@ -350,21 +262,9 @@ def findings_expire_acceptances(*, today: dt.date | None = None) -> int:
             )
             if finding is None:
                 continue
-            names = ["status", "accepted_by", "accepted_at", "acceptance_reason", "acceptance_expires_on"]
-            before = snapshot(finding, names)
             expired_on = finding.acceptance_expires_on
-            finding.status = FindingStatus.OPEN
-            for name, value in _acceptance_cleared().items():
-                setattr(finding, name, value)
-            finding.last_reminded_on = today
-            finding.save(update_fields=[*names, "last_reminded_on", "updated_at"])
-            audit_record(
-                action="finding.acceptance_expired",
-                organization=finding.organization,
-                obj=finding,
-                before=before,
-                after=snapshot(finding, names),
-            )
+            finding = FINDINGS.run(finding, "expire_acceptance", by=None, today=today)
+            # Sent from the beat task's transaction, never a request's; a failed send rolls the expiry back.
             _notify(
                 finding.owner,
                 f"[govtrack] Risk acceptance of finding {finding.ref} expired",

@@ -6,9 +6,10 @@ from django.shortcuts import redirect
 from django.views.decorators.http import require_POST
 
 from apps.compliance import permissions as compliance_permissions
-from apps.compliance.models import AuditStatus, Severity
+from apps.compliance.machines import AUDITS
+from apps.compliance.models import ASSESSABLE_AUDIT_STATUSES, Severity
 from apps.compliance.selectors import audit_score, control_assessment_get, control_assessment_list, privacy_audit_get
-from apps.compliance.services.audits import control_assessment_record
+from apps.compliance.services.audits import control_assessment_record, privacy_audit_act
 from apps.core.errors import NotFound
 from apps.dashboard import forms, selectors
 from apps.dashboard.context import org_view
@@ -30,12 +31,10 @@ def compliance(request):
     return page(request, "dashboard/compliance.html", context, section="dashboard:compliance")
 
 
-def audit_context(request, audit, *, bound=None) -> dict:
+def audit_context(request, audit, *, bound=None, action_error=None) -> dict:
     assessments = list(control_assessment_list(user=request.user, audit_id=audit.pk).order_by("control__position"))
-    can_assess = allowed(request, compliance_permissions.can_manage_audits) and audit.status in (
-        AuditStatus.FIELDWORK,
-        AuditStatus.REPORTING,
-    )
+    assessable = audit.status in ASSESSABLE_AUDIT_STATUSES
+    can_assess = allowed(request, compliance_permissions.can_manage_audits) and assessable
     rows = []
     for assessment in assessments:
         form = bound if bound is not None and bound[0] == assessment.pk else None
@@ -54,7 +53,9 @@ def audit_context(request, audit, *, bound=None) -> dict:
         "score": audit_score(audit),
         "rows": rows,
         "can_assess": can_assess,
-        "error_form": bound[1] if bound is not None else None,
+        "assessable": assessable,
+        "audit_actions": AUDITS.actions_for(audit, request.user, role_refusals=False),
+        "error_form": bound[1] if bound is not None else action_error,
     }
 
 
@@ -62,6 +63,24 @@ def audit_context(request, audit, *, bound=None) -> dict:
 def audit_detail(request, pk):
     audit = get_or_404(request, privacy_audit_get, pk=pk)
     return page(request, "dashboard/audit_detail.html", audit_context(request, audit), section="dashboard:compliance")
+
+
+@require_POST
+@org_view
+def audit_action(request, pk):
+    audit = get_or_404(request, privacy_audit_get, pk=pk)
+    action = request.POST.get("action", "")
+    if action not in AUDITS.by_name:
+        raise Http404("Unknown action.")
+    form = forms.NoteForm(request.POST)
+    form.is_valid()
+    result, status = run_service(form, lambda: privacy_audit_act(audit=audit, by=request.user, action=action))
+    if result is not None:
+        messages.success(request, f"The audit is now {result.get_status_display().lower()}.")
+        return redirect("dashboard:audit", pk=audit.pk)
+    audit = get_or_404(request, privacy_audit_get, pk=pk)
+    context = audit_context(request, audit, action_error=form)
+    return page(request, "dashboard/audit_detail.html", context, section="dashboard:compliance", status=status)
 
 
 @require_POST

@@ -1,14 +1,17 @@
 """Risks: the heat map (inherent vs. residual), the register with filters, and updating a risk."""
 
 from django.contrib import messages
+from django.http import Http404
 from django.shortcuts import redirect
+from django.views.decorators.http import require_POST
 
 from apps.dashboard import forms, selectors
 from apps.dashboard.context import org_view
 from apps.dashboard.views.common import get_or_404, page, run_service
 from apps.risks import permissions as risk_permissions
+from apps.risks.machines import RISKS
 from apps.risks.selectors import risk_get
-from apps.risks.services.risks import risk_update
+from apps.risks.services.risks import risk_act, risk_update
 
 RISK_FIELDS = [
     "title",
@@ -50,11 +53,31 @@ def risks(request):
     return page(request, template, context, section="dashboard:risks")
 
 
+def risk_context(request, risk, form, *, action_error=None) -> dict:
+    matrix = risk.register.matrix
+    return {
+        "risk": risk,
+        "form": form,
+        "can_update": risk_permissions.can_update_risk(request.user, risk)[0],
+        "matrix": matrix,
+        "levels": {
+            stage: matrix.level_of(getattr(risk, f"{stage}_likelihood"), getattr(risk, f"{stage}_impact"))
+            for stage in ("inherent", "current", "residual")
+        },
+        # Accepting needs an expiry date: it is taken through the API (POST /api/risks/{id}/accept/).
+        "risk_actions": [a for a in RISKS.actions_for(risk, request.user, role_refusals=False) if a.name != "accept"],
+        "action_error": action_error,
+    }
+
+
+def _update_form(risk, data=None):
+    return forms.RiskUpdateForm(data, initial={name: getattr(risk, name) for name in RISK_FIELDS})
+
+
 @org_view
 def risk_detail(request, pk):
     risk = get_or_404(request, risk_get, pk=pk)
-    can_update = risk_permissions.can_update_risk(request.user, risk)[0]
-    form = forms.RiskUpdateForm(request.POST or None, initial={name: getattr(risk, name) for name in RISK_FIELDS})
+    form = _update_form(risk, request.POST or None)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -65,15 +88,25 @@ def risk_detail(request, pk):
                 return redirect("dashboard:risk", pk=risk.pk)
         else:
             status = 400
-    matrix = risk.register.matrix
-    context = {
-        "risk": risk,
-        "form": form,
-        "can_update": can_update,
-        "matrix": matrix,
-        "levels": {
-            stage: matrix.level_of(getattr(risk, f"{stage}_likelihood"), getattr(risk, f"{stage}_impact"))
-            for stage in ("inherent", "current", "residual")
-        },
-    }
+    context = risk_context(request, risk, form)
+    return page(request, "dashboard/risk_detail.html", context, section="dashboard:risks", status=status)
+
+
+@require_POST
+@org_view
+def risk_action(request, pk):
+    risk = get_or_404(request, risk_get, pk=pk)
+    action = request.POST.get("action", "")
+    if action not in RISKS.by_name:
+        raise Http404("Unknown action.")
+    note = forms.NoteForm(request.POST)
+    note.is_valid()
+    result, status = run_service(
+        note, lambda: risk_act(risk=risk, by=request.user, action=action, text=note.cleaned_data.get("note", ""))
+    )
+    if result is not None:
+        messages.success(request, f"Risk {result.ref} is now {result.get_status_display().lower()}.")
+        return redirect("dashboard:risk", pk=risk.pk)
+    risk = get_or_404(request, risk_get, pk=pk)
+    context = risk_context(request, risk, _update_form(risk), action_error=note)
     return page(request, "dashboard/risk_detail.html", context, section="dashboard:risks", status=status)

@@ -3,6 +3,7 @@
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from apps.core.api import ActionStateSerializer, actions_data
 from apps.core.money import AMOUNT_DECIMALS, AMOUNT_MAX_DIGITS
 from apps.funding.machines import GRANTS, INVESTMENTS, MILESTONES, release_status
 from apps.funding.models import (
@@ -140,19 +141,6 @@ class GrantSerializer(serializers.ModelSerializer):
     @extend_schema_field(FundingSummarySerializer)
     def get_summary(self, grant) -> dict:
         return summary_data(grant)
-
-
-class ActionStateSerializer(serializers.Serializer):
-    action = serializers.CharField(help_text="The action's name: POST .../{id}/<action with - for _>/.")
-    label = serializers.CharField()
-    allowed = serializers.BooleanField(help_text="Whether you may take it now.")
-    reason = serializers.CharField(help_text="Why not, when not allowed (your role, separation of duties, a guard).")
-
-
-def actions_data(machine, obj, context) -> list[dict]:
-    request = (context or {}).get("request")
-    user = getattr(request, "user", None)
-    return [action.as_dict() for action in machine.actions_for(obj, user)] if user is not None else []
 
 
 class ReleaseStatusSerializer(serializers.Serializer):

@@ -15,9 +15,8 @@ from apps.compliance.services.imports import ImportResult, RowChecker, members_b
 from apps.compliance.tabular import import_failed, read_table
 from apps.core.errors import ValidationFailed
 from apps.risks import permissions
-from apps.risks.models import SCORE_FIELDS, Risk, RiskRegister, RiskStatus
+from apps.risks.models import OPEN_RISK_STATUSES, SCORE_FIELDS, Risk, RiskRegister, RiskStatus
 from apps.risks.services.risks import (
-    OPEN_STATUSES,
     RISK_EDITABLE,
     check_risk_values,
     default_scores,
@@ -99,7 +98,7 @@ def risks_import(*, register: RiskRegister, upload, by) -> ImportResult:
                 )
             if current.status == RiskStatus.CLOSED:
                 checker.add(line, "ref", f"Risk {ref} is closed: reopen it to change it.")
-        elif status and status not in OPEN_STATUSES:
+        elif status and status not in OPEN_RISK_STATUSES:
             checker.add(line, "status", "A new risk starts open or treating.")
         if len(checker.errors) != before_count:
             continue

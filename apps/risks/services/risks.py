@@ -14,8 +14,8 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.core.errors import Conflict, ValidationFailed
-from apps.core.states import require_state
 from apps.risks import permissions
+from apps.risks.machines import RISKS
 from apps.risks.models import (
     SCORE_FIELDS,
     Mitigation,
@@ -44,8 +44,6 @@ RISK_EDITABLE = (
     "review_cadence_days",
     "next_review_on",
 )
-OPEN_STATUSES = (RiskStatus.OPEN, RiskStatus.TREATING)
-MAX_ACCEPTANCE_DAYS = 366
 
 
 def member_by_username(organization: Organization, username, *, field: str):
@@ -211,91 +209,36 @@ def risk_update(*, risk: Risk, by, **changes) -> Risk:
     return locked
 
 
-def _move(risk: Risk, *, by, to: str, allowed_from: tuple[str, ...], verb: str, permission, **fields) -> Risk:
-    """Locks the risk, checks the role and state on the locked row, applies the change and records it."""
-    with transaction.atomic():
-        locked = Risk.objects.select_for_update().select_related("register__matrix", "organization").get(pk=risk.pk)
-        require(permission(by, locked))
-        require_state(locked, allowed_from, verb, subject=f"risk {locked.ref}")
-        names = ["status", *fields]
-        before = snapshot(locked, names)
-        locked.status = to
-        for name, value in fields.items():
-            setattr(locked, name, value)
-        locked.save(update_fields=[*names, "updated_at"])
-        before, after = changed_fields(before, snapshot(locked, names))
-        audit_record(
-            action="risk.status_changed",
-            actor=by,
-            organization=locked.organization,
-            obj=locked,
-            before=before,
-            after=after,
-        )
-    return locked
-
-
-def _acceptance_cleared() -> dict:
-    return {"accepted_by": None, "accepted_at": None, "acceptance_reason": "", "acceptance_expires_on": None}
+# --- status machine: every transition runs through apps.risks.machines.RISKS ---------------------------------
 
 
 def risk_start_treatment(*, risk: Risk, by) -> Risk:
-    return _move(
-        risk,
-        by=by,
-        permission=permissions.can_update_risk,
-        to=RiskStatus.TREATING,
-        allowed_from=(RiskStatus.OPEN,),
-        verb="start treating",
-    )
+    return RISKS.run(risk, "start_treatment", by=by)
 
 
 def risk_accept(*, risk: Risk, by, reason: str, expires_on: dt.date) -> Risk:
-    """The approver (owner or compliance) accepts the risk as it stands until `expires_on`."""
-    require(permissions.can_decide_risk(by, risk))
-    reason = (reason or "").strip()
-    if not reason:
-        raise ValidationFailed.for_field("reason", "Say why the risk is accepted.")
-    today = timezone.localdate()
-    if expires_on <= today:
-        raise ValidationFailed.for_field("expires_on", "An acceptance expires in the future.")
-    if expires_on > today + dt.timedelta(days=MAX_ACCEPTANCE_DAYS):
-        raise ValidationFailed.for_field("expires_on", "A risk is accepted for at most a year; review it then.")
-    return _move(
-        risk,
-        by=by,
-        permission=permissions.can_decide_risk,
-        to=RiskStatus.ACCEPTED,
-        allowed_from=OPEN_STATUSES,
-        verb="accept",
-        accepted_by=by,
-        accepted_at=timezone.now(),
-        acceptance_reason=reason,
-        acceptance_expires_on=expires_on,
-    )
+    """The approver (owner or compliance) accepts the risk as it stands until `expires_on` (at most a year)."""
+    return RISKS.run(risk, "accept", by=by, reason=reason, expires_on=expires_on)
 
 
-def risk_close(*, risk: Risk, by) -> Risk:
-    return _move(
-        risk,
-        by=by,
-        permission=permissions.can_decide_risk,
-        to=RiskStatus.CLOSED,
-        allowed_from=(*OPEN_STATUSES, RiskStatus.ACCEPTED),
-        verb="close",
-    )
+def risk_close(*, risk: Risk, by, reason: str = "") -> Risk:
+    return RISKS.run(risk, "close", by=by, reason=reason)
 
 
-def risk_reopen(*, risk: Risk, by) -> Risk:
-    return _move(
-        risk,
-        by=by,
-        permission=permissions.can_decide_risk,
-        to=RiskStatus.OPEN,
-        allowed_from=(RiskStatus.ACCEPTED, RiskStatus.CLOSED),
-        verb="reopen",
-        **_acceptance_cleared(),
-    )
+def risk_reopen(*, risk: Risk, by, reason: str = "") -> Risk:
+    return RISKS.run(risk, "reopen", by=by, reason=reason)
+
+
+def risk_act(*, risk: Risk, by, action: str, text: str = "") -> Risk:
+    """Runs the risk action `action` (a name from RISKS, but accept, which needs an expiry) for the dashboard."""
+    services = {
+        "start_treatment": lambda: risk_start_treatment(risk=risk, by=by),
+        "close": lambda: risk_close(risk=risk, by=by, reason=text),
+        "reopen": lambda: risk_reopen(risk=risk, by=by, reason=text),
+    }
+    if action not in services:
+        raise ValidationFailed.for_field("action", f"'{action}' is not an action on a risk here.")
+    return services[action]()
 
 
 def risk_review(
