@@ -1,0 +1,83 @@
+"""A raw TCP listener on a loopback address that counts every connection it accepts, for egress tests.
+
+It answers each connection with bytes of the test's choosing (an HTTP answer, a slow trickle), so a test can
+assert both what the client saw and that a refused request never reached the listener at all.
+"""
+
+import socket
+import socketserver
+import threading
+import time
+
+
+def http_answer(status: int = 200, body: bytes = b"ok", headers: dict | None = None, length: bool = True) -> bytes:
+    lines = [f"HTTP/1.1 {status} X", "Connection: close", *(f"{k}: {v}" for k, v in (headers or {}).items())]
+    if length:
+        lines.append(f"Content-Length: {len(body)}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+class LoopbackListener:
+    def __init__(self, host: str = "127.0.0.1", answer: bytes | None = None, trickle: float = 0.0):
+        self.host = host
+        self.answer = answer if answer is not None else http_answer()
+        self.trickle = trickle  # seconds between bytes of the answer's body (0: all at once)
+        self.connections = 0
+        self.requests: list[bytes] = []
+        listener = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self):
+                listener.connections += 1
+                self.request.settimeout(5)
+                data = b""
+                try:
+                    while b"\r\n\r\n" not in data and not data.startswith(b"\x16"):  # 0x16: a TLS hello
+                        chunk = self.request.recv(65536)
+                        if not chunk:
+                            break
+                        data += chunk
+                    listener.requests.append(data)
+                    if listener.trickle:  # the head at once, then the body a byte at a time
+                        head, _, body = listener.answer.partition(b"\r\n\r\n")
+                        self.request.sendall(head + b"\r\n\r\n")
+                        for byte in body:
+                            self.request.sendall(bytes([byte]))
+                            time.sleep(listener.trickle)
+                    else:
+                        self.request.sendall(listener.answer)
+                except OSError:
+                    pass
+
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
+        class Server(socketserver.ThreadingTCPServer):
+            address_family = family
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self.server = Server((host, 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def ipv6_loopback_available() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
