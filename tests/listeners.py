@@ -37,7 +37,13 @@ class LoopbackListener:
                         if not chunk:
                             break
                         data += chunk
-                    listener.requests.append(data)
+                    head, _, rest = data.partition(b"\r\n\r\n")
+                    for line in head.split(b"\r\n"):
+                        if line.lower().startswith(b"content-length:"):
+                            wanted = int(line.split(b":", 1)[1])
+                            while len(rest) < wanted and (chunk := self.request.recv(65536)):
+                                rest += chunk
+                    listener.requests.append(head + b"\r\n\r\n" + rest)
                     if listener.trickle:  # the head at once, then the body a byte at a time
                         head, _, body = listener.answer.partition(b"\r\n\r\n")
                         self.request.sendall(head + b"\r\n\r\n")

@@ -14,6 +14,12 @@ from tests.funding.factories import GrantFactory, MilestoneFactory
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 
+@pytest.fixture(autouse=True)
+def _loopback_prometheus_allowed(settings):
+    """The test Prometheus listens on loopback: allowed here as an operator would allow an on-prem one."""
+    settings.EGRESS_ALLOW_NETWORKS = ["127.0.0.1/32"]
+
+
 @pytest.fixture
 def org(db):
     return OrganizationFactory(name="Acme Compute")
