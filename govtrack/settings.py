@@ -319,7 +319,7 @@ EGRESS_ALLOW_NETWORKS = env_list("EGRESS_ALLOW_NETWORKS", [])  # CIDRs, e.g. 10.
 EGRESS_ALLOW_HOSTS = env_list("EGRESS_ALLOW_HOSTS", [])  # names or name:port, e.g. prometheus.monitoring.svc:9090
 EGRESS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("EGRESS_CONNECT_TIMEOUT_SECONDS", "5"))
 EGRESS_MAX_TIMEOUT_SECONDS = float(os.environ.get("EGRESS_MAX_TIMEOUT_SECONDS", "60"))  # read timeout cap
-EGRESS_MAX_RESPONSE_BYTES = env_int("EGRESS_MAX_RESPONSE_BYTES", 10 * 1024 * 1024)
+EGRESS_MAX_RESPONSE_BYTES = env_int("EGRESS_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)  # PromQL range answers
 EGRESS_CA_BUNDLE = os.environ.get("EGRESS_CA_BUNDLE", "")  # CA file for internal TLS; empty: certifi's bundle
 
 # --- Mail -------------------------------------------------------------------------

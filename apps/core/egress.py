@@ -18,6 +18,7 @@ EGRESS_ALLOW_HOSTS (names, optionally name:port). See docs/security.md, "Egress"
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 import socket
 import ssl
@@ -76,7 +77,7 @@ _NAT64 = ipaddress.ip_network("64:ff9b::/96")
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_READ_TIMEOUT = 10.0
 DEFAULT_MAX_TIMEOUT = 60.0
-DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
 _CHUNK = 64 * 1024
 
 
@@ -361,9 +362,15 @@ class EgressSession(requests.Session):
         return super().send(request, **kwargs)
 
 
-def egress_session(policy: EgressPolicy | None = None) -> EgressSession:
-    """A session for requests made on a tenant's behalf, under the operator's policy unless one is given."""
-    return EgressSession(policy or egress_policy())
+def egress_session(policy: EgressPolicy | None = None, *, max_response_bytes: int | None = None) -> EgressSession:
+    """A session for requests made on a tenant's behalf, under the operator's policy unless one is given.
+
+    `max_response_bytes` lowers the policy's answer limit for callers that need little of the answer.
+    """
+    policy = policy or egress_policy()
+    if max_response_bytes is not None:
+        policy = dataclasses.replace(policy, max_response_bytes=min(max_response_bytes, policy.max_response_bytes))
+    return EgressSession(policy)
 
 
 # --- checks at configuration time ------------------------------------------------------------------------------

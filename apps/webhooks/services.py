@@ -11,7 +11,14 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.core.canonical import normalize
-from apps.core.egress import egress_session, failure_text, http_status_text, url_origin, url_refusal
+from apps.core.egress import (
+    ResponseTooLarge,
+    egress_session,
+    failure_text,
+    http_status_text,
+    url_origin,
+    url_refusal,
+)
 from apps.core.errors import ValidationFailed
 from apps.tenancy.models import Role
 from apps.tenancy.permissions import role_in
@@ -20,6 +27,7 @@ from apps.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoin
 from apps.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 WEBHOOK_ADMIN_ROLES = {Role.OWNER, Role.FINANCE}
+WEBHOOK_ANSWER_MAX_BYTES = 64 * 1024  # only the status of a receiver's answer is used
 
 
 def _clean_endpoint(url: str, events: list[str]) -> tuple[str, list[str]]:
@@ -169,17 +177,19 @@ def webhook_delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
         delivery.last_attempt_at = timezone.now()
         try:
             # Through the egress gate; the receiver's answer body is never stored (status and a classified error).
-            with egress_session() as session:
+            with egress_session(max_response_bytes=WEBHOOK_ANSWER_MAX_BYTES) as session:
                 response = session.post(
                     delivery.endpoint.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
                 )
-            delivery.last_status_code = response.status_code
-            ok = 200 <= response.status_code < 300
-            delivery.last_error = "" if ok else http_status_text(response.status_code)
+        except ResponseTooLarge as exc:
+            response = exc.response  # the status is what counts; the receiver's long answer is not needed
         except requests.RequestException as exc:
-            ok = False
-            delivery.last_status_code = getattr(exc.response, "status_code", None)
+            response = None
             delivery.last_error = failure_text(exc)
+        if response is not None:
+            delivery.last_error = "" if 200 <= response.status_code < 300 else http_status_text(response.status_code)
+        delivery.last_status_code = getattr(response, "status_code", None)
+        ok = response is not None and 200 <= response.status_code < 300
         if ok:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 DeliveryStatus.DELIVERED,

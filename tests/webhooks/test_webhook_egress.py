@@ -145,3 +145,19 @@ def test_a_url_moved_to_another_host_gets_a_new_secret(
         assert not verify(old_secret, headers["X-Govtrack-Timestamp"], body, signature)
     event = AuditEvent.objects.filter(action="webhook.updated").last()
     assert event.after.get("secret") == "renewed" and old_secret not in str(event.after) + str(event.before)
+
+
+def test_a_long_answer_is_not_read_and_its_status_still_counts(org, settings):
+    settings.EGRESS_ALLOW_NETWORKS = ["127.0.0.1/32"]
+    with LoopbackListener(answer=http_answer(200, b"<html>" + b"x" * 1_000_000, length=False)) as receiver:
+        endpoint = WebhookEndpoint.objects.create(organization=org, url=receiver.url + "/h", secret="whsec_x")
+        delivery = WebhookDelivery.objects.create(
+            organization=org,
+            endpoint=endpoint,
+            event_id="6c1b0c6e-3f0e-4a53-9d7a-4a3f4a1c2b12",
+            event_type="grant.status_changed",
+            payload={},
+        )
+        webhook_delivery_attempt(delivery_id=delivery.pk)
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.last_status_code, delivery.last_error) == ("delivered", 200, "")
