@@ -4,6 +4,7 @@ It answers each connection with bytes of the test's choosing (an HTTP answer, a 
 assert both what the client saw and that a refused request never reached the listener at all.
 """
 
+import ipaddress
 import socket
 import socketserver
 import threading
@@ -84,6 +85,36 @@ def ipv6_loopback_available() -> bool:
     try:
         with socket.socket(socket.AF_INET6) as sock:
             sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+def resolver_offline(monkeypatch, answers: dict[str, str] | None = None) -> None:
+    """Names resolve without a DNS server: IP literals as themselves, `answers` as given, "localhost" from the hosts
+    file; any other name is unknown. Tests of the egress gate so never send a query off the machine."""
+    real = socket.getaddrinfo
+    answers = dict(answers or {})
+
+    def offline(host, *args, **kwargs):
+        name = host.decode() if isinstance(host, bytes) else str(host)
+        if name in answers:
+            return real(answers[name], *args, **kwargs)
+        if not _is_literal(name) and name.lower().rstrip(".") != "localhost":
+            raise socket.gaierror(socket.EAI_NONAME, f"{name}: not resolved in tests")
+        return real(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", offline)
+
+
+def _is_literal(name: str) -> bool:
+    try:
+        ipaddress.ip_address(name.split("%")[0])
+        return True
+    except ValueError:
+        pass
+    try:
+        socket.inet_aton(name)  # also the short forms the C library reads as IPv4 ("127.1", "2130706433")
         return True
     except OSError:
         return False

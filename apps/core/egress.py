@@ -177,6 +177,13 @@ class EgressPolicy:
     def checked_addresses(self, host: str, port: int) -> list[str]:
         """Resolves `host` and returns its addresses when every one of them is allowed; raises _Refusal otherwise."""
         name = host.strip("[]")
+        special = name.lower().rstrip(".")
+        if not self.host_allowed(name, port):
+            # RFC 6761: "localhost" names are loopback and ".invalid" names never resolve; no resolver is asked.
+            if special == "localhost" or special.endswith(".localhost"):
+                raise _Refusal("loopback address")
+            if special == "invalid" or special.endswith(".invalid"):
+                raise socket.gaierror(socket.EAI_NONAME, "a .invalid name")
         infos = socket.getaddrinfo(name, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)
         addresses = list(dict.fromkeys(info[4][0].split("%")[0] for info in infos))
         if not self.host_allowed(name, port):

@@ -21,10 +21,15 @@ from apps.core.egress import (
     failure_text,
     url_refusal,
 )
-from tests.listeners import LoopbackListener, http_answer, ipv6_loopback_available
+from tests.listeners import LoopbackListener, http_answer, ipv6_loopback_available, resolver_offline
 
 CLOSED = EgressPolicy.build()  # the production default: nothing internal
 LOOPBACK_ALLOWED = EgressPolicy.build(allow_networks=["127.0.0.1/32"])
+
+
+@pytest.fixture(autouse=True)
+def _no_dns_queries(monkeypatch):
+    resolver_offline(monkeypatch)
 
 
 @pytest.mark.parametrize(
@@ -94,13 +99,8 @@ def _refused(session, url, **kwargs) -> str:
 
 
 def test_internal_destinations_never_reach_the_listener(monkeypatch):
-    real_getaddrinfo = socket.getaddrinfo
-
-    def resolver(host, *args, **kwargs):
-        # A public-looking name whose DNS answer is loopback (no DNS server is needed for the test).
-        return real_getaddrinfo("127.0.0.1" if host == "metrics.customer.example" else host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", resolver)
+    # A public-looking name whose DNS answer is loopback.
+    resolver_offline(monkeypatch, {"metrics.customer.example": "127.0.0.1"})
     session = egress_session(CLOSED)
     with LoopbackListener() as listener:
         port = listener.port
@@ -109,6 +109,7 @@ def test_internal_destinations_never_reach_the_listener(monkeypatch):
             f"https://127.0.0.1:{port}/",
             f"http://localhost:{port}/",
             f"http://localhost.:{port}/",
+            f"http://prometheus.localhost:{port}/",
             f"http://127.1:{port}/",
             f"http://2130706433:{port}/",  # 127.0.0.1 as one number
             f"http://[::ffff:127.0.0.1]:{port}/",
