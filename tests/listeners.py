@@ -19,10 +19,13 @@ def http_answer(status: int = 200, body: bytes = b"ok", headers: dict | None = N
 
 
 class LoopbackListener:
-    def __init__(self, host: str = "127.0.0.1", answer: bytes | None = None, trickle: float = 0.0):
+    def __init__(
+        self, host: str = "127.0.0.1", answer: bytes | None = None, trickle: float = 0.0, trickle_head: bool = False
+    ):
         self.host = host
         self.answer = answer if answer is not None else http_answer()
         self.trickle = trickle  # seconds between bytes of the answer's body (0: all at once)
+        self.trickle_head = trickle_head  # the head too
         self.connections = 0
         self.requests: list[bytes] = []
         listener = self
@@ -45,9 +48,12 @@ class LoopbackListener:
                             while len(rest) < wanted and (chunk := self.request.recv(65536)):
                                 rest += chunk
                     listener.requests.append(head + b"\r\n\r\n" + rest)
-                    if listener.trickle:  # the head at once, then the body a byte at a time
+                    if listener.trickle:  # the head at once (unless trickle_head), then the body byte by byte
                         head, _, body = listener.answer.partition(b"\r\n\r\n")
-                        self.request.sendall(head + b"\r\n\r\n")
+                        if listener.trickle_head:
+                            body = listener.answer
+                        else:
+                            self.request.sendall(head + b"\r\n\r\n")
                         for byte in body:
                             self.request.sendall(bytes([byte]))
                             time.sleep(listener.trickle)

@@ -18,19 +18,22 @@ EGRESS_ALLOW_HOSTS (names, optionally name:port). See docs/security.md, "Egress"
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3 import exceptions as urllib3_exceptions
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
-from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError
+from urllib3.exceptions import ConnectTimeoutError, NameResolutionError, NewConnectionError, ReadTimeoutError
 from urllib3.poolmanager import PoolManager
 from urllib3.util import connection as urllib3_connection
 
@@ -225,10 +228,21 @@ def egress_policy() -> EgressPolicy:
 # --- the pinned connection --------------------------------------------------------------------------------------
 
 
+def _cut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):  # already closed
+        sock.shutdown(socket.SHUT_RDWR)
+
+
 class _PinnedConnectionMixin:
-    """Resolves, checks and connects to the checked address in one step (urllib3 would resolve again)."""
+    """Resolves, checks and connects to the checked address in one step (urllib3 would resolve again).
+
+    A timer shuts the socket at the request's deadline: a server sending its head one byte at a time, each within
+    the read timeout, cannot hold a worker longer than that.
+    """
 
     egress_policy: EgressPolicy | None = None
+    egress_deadline_seconds: float | None = None
+    _egress_timer: threading.Timer | None = None
 
     def _new_conn(self) -> socket.socket:
         policy = self.egress_policy
@@ -241,7 +255,7 @@ class _PinnedConnectionMixin:
         last: Exception | None = None
         for address in addresses:
             try:
-                return urllib3_connection.create_connection(
+                sock = urllib3_connection.create_connection(
                     (address, self.port),
                     self.timeout,
                     source_address=self.source_address,
@@ -250,10 +264,22 @@ class _PinnedConnectionMixin:
             except TimeoutError as exc:
                 last = ConnectTimeoutError(self, f"Connection to {self.host} timed out.")
                 last.__cause__ = exc
+                continue
             except OSError as exc:
                 last = NewConnectionError(self, f"Failed to establish a new connection: {exc}")
                 last.__cause__ = exc
+                continue
+            if self.egress_deadline_seconds:
+                self._egress_timer = threading.Timer(self.egress_deadline_seconds, _cut, (sock,))
+                self._egress_timer.daemon = True
+                self._egress_timer.start()
+            return sock
         raise last
+
+    def close(self) -> None:
+        if self._egress_timer is not None:
+            self._egress_timer.cancel()
+        super().close()
 
 
 class _PinnedHTTPConnection(_PinnedConnectionMixin, HTTPConnection):
@@ -264,40 +290,44 @@ class _PinnedHTTPSConnection(_PinnedConnectionMixin, HTTPSConnection):
     pass
 
 
-class _PinnedHTTPPool(HTTPConnectionPool):
+class _PinnedPoolMixin:
+    egress_policy: EgressPolicy | None = None
+    egress_deadline_seconds: float | None = None
+
+    def _new_conn(self):
+        conn = super()._new_conn()
+        conn.egress_policy = self.egress_policy
+        conn.egress_deadline_seconds = self.egress_deadline_seconds
+        return conn
+
+
+class _PinnedHTTPPool(_PinnedPoolMixin, HTTPConnectionPool):
     ConnectionCls = _PinnedHTTPConnection
-    egress_policy: EgressPolicy | None = None
-
-    def _new_conn(self):
-        conn = super()._new_conn()
-        conn.egress_policy = self.egress_policy
-        return conn
 
 
-class _PinnedHTTPSPool(HTTPSConnectionPool):
+class _PinnedHTTPSPool(_PinnedPoolMixin, HTTPSConnectionPool):
     ConnectionCls = _PinnedHTTPSConnection
-    egress_policy: EgressPolicy | None = None
-
-    def _new_conn(self):
-        conn = super()._new_conn()
-        conn.egress_policy = self.egress_policy
-        return conn
 
 
 class _PinnedPoolManager(PoolManager):
     def __init__(self, *args, egress_policy: EgressPolicy, **kwargs):
         super().__init__(*args, **kwargs)
         self.egress_policy = egress_policy
+        self.egress_deadline_seconds: float | None = None  # set by the adapter for each request
         self.pool_classes_by_scheme = {"http": _PinnedHTTPPool, "https": _PinnedHTTPSPool}
 
     def _new_pool(self, scheme, host, port, request_context=None):
         pool = super()._new_pool(scheme, host, port, request_context)
         pool.egress_policy = self.egress_policy
+        pool.egress_deadline_seconds = self.egress_deadline_seconds
         return pool
 
 
 class EgressAdapter(HTTPAdapter):
-    """A requests transport that connects only where the policy allows and reads a bounded answer."""
+    """A requests transport that connects only where the policy allows and reads a bounded answer.
+
+    Each request gets a connection of its own (closed afterwards), so its deadline timer covers exactly it.
+    """
 
     def __init__(self, policy: EgressPolicy):
         self.policy = policy
@@ -320,6 +350,9 @@ class EgressAdapter(HTTPAdapter):
             raise EgressRefused("not an http(s) URL", request=request)
         connect, read = self.policy.timeouts(timeout)
         deadline = time.monotonic() + connect + read
+        self.poolmanager.clear()
+        self.poolmanager.egress_deadline_seconds = connect + read
+        response = None
         try:
             response = super().send(
                 request,
@@ -329,13 +362,18 @@ class EgressAdapter(HTTPAdapter):
                 cert=None,
                 proxies={},
             )
-        except _Refusal as exc:
-            raise EgressRefused(exc.reason, request=request) from None
-        try:
             response._content = self._read_bounded(response, deadline)
             response._content_consumed = True
+        except _Refusal as exc:
+            raise EgressRefused(exc.reason, request=request) from None
+        except requests.exceptions.ConnectionError as exc:
+            if time.monotonic() >= deadline:  # the deadline timer shut the socket
+                raise requests.exceptions.ReadTimeout("the answer took too long", request=request) from exc
+            raise
         finally:
-            response.close()
+            if response is not None:
+                response.close()
+            self.poolmanager.clear()  # closes the connection and cancels its timer
         return response
 
     def _read_bounded(self, response, deadline: float) -> bytes:
@@ -344,12 +382,21 @@ class EgressAdapter(HTTPAdapter):
         if declared.isdigit() and int(declared) > limit:
             raise ResponseTooLarge(f"over {limit} bytes", response=response)
         body = bytearray()
-        while chunk := response.raw.read1(_CHUNK, decode_content=True):  # read1: whatever has arrived
-            body += chunk
-            if len(body) > limit:
-                raise ResponseTooLarge(f"over {limit} bytes", response=response)
-            if time.monotonic() > deadline:
-                raise requests.exceptions.ReadTimeout("the answer took too long", response=response)
+        try:
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):  # read1: whatever has arrived
+                body += chunk
+                if len(body) > limit:
+                    raise ResponseTooLarge(f"over {limit} bytes", response=response)
+                if time.monotonic() > deadline:
+                    raise requests.exceptions.ReadTimeout("the answer took too long", response=response)
+        except ReadTimeoutError as exc:
+            raise requests.exceptions.ReadTimeout("the answer took too long", response=response) from exc
+        except urllib3_exceptions.HTTPError as exc:
+            if time.monotonic() >= deadline:
+                raise requests.exceptions.ReadTimeout("the answer took too long", response=response) from exc
+            raise requests.exceptions.ConnectionError(exc, response=response) from exc
+        if time.monotonic() >= deadline:  # the deadline timer ended it: what arrived may be cut short
+            raise requests.exceptions.ReadTimeout("the answer took too long", response=response)
         return bytes(body)
 
 

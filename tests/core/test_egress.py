@@ -174,15 +174,24 @@ def test_oversize_answers_are_cut(with_length):
         assert len(egress_session(policy).get(listener.url + "/", timeout=5).content) == 99_000
 
 
-def test_a_trickling_answer_is_cut_at_the_deadline():
+@pytest.mark.parametrize("trickle_head", [False, True])
+def test_a_trickling_answer_is_cut_at_the_deadline(trickle_head):
+    """Each byte comes well within the read timeout; the whole request still ends at connect + read timeout."""
     policy = EgressPolicy.build(allow_networks=["127.0.0.1/32"], connect_timeout=1, read_timeout=1)
-    body = b"y" * 100
-    with LoopbackListener(answer=http_answer(200, body), trickle=0.05) as listener:
+    answer = http_answer(200, b"y" * 100, {"X-Padding": "p" * 100})
+    with LoopbackListener(answer=answer, trickle=0.05, trickle_head=trickle_head) as listener:
         started = time.monotonic()
         with pytest.raises(requests.exceptions.Timeout) as info:
             egress_session(policy).get(listener.url + "/", timeout=(1, 1))
         assert time.monotonic() - started < 4  # the whole answer would take over 5 s
     assert failure_text(info.value) == "timed out"
+
+
+def test_a_session_makes_one_connection_per_request_and_reuses_nothing():
+    with LoopbackListener(answer=http_answer(200, b"ok", {"Connection": "keep-alive"})) as listener:
+        session = egress_session(LOOPBACK_ALLOWED)
+        assert [session.get(listener.url + "/").content for _ in range(3)] == [b"ok"] * 3
+        assert listener.connections == 3
 
 
 def test_a_host_header_and_proxies_are_refused():
