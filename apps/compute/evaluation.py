@@ -188,7 +188,8 @@ def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tup
     try:
         mapped = query_mapping_range(collector.client, mapping, window.start, last, step, selector or None)
     except CollectorError as exc:
-        raise EvaluationUnavailable(f"Prometheus could not answer: {collection_failure_text(exc)}") from None
+        reason = collection_failure_text(exc).removeprefix("Prometheus: ")
+        raise EvaluationUnavailable(f"Prometheus could not answer: {reason}.") from None
     by_device: dict[str, dict] = {}
     for series in mapped:
         entry = by_device.setdefault(series.device_key, {"device": series.device_key, "labels": {}, "points": {}})

@@ -7,8 +7,11 @@ import stat
 
 import pytest
 
+from apps.compute.evaluation import EvaluationUnavailable
 from apps.compute.models import ComputeSource, Sample
 from apps.compute.services.sources import source_collect
+from apps.compute.services.verification import criterion_verify
+from tests.compute.conftest import compute_criterion
 from tests.listeners import LoopbackListener, http_answer
 
 pytestmark = pytest.mark.django_db
@@ -83,6 +86,26 @@ def test_a_stored_internal_url_is_refused_at_connect_time_and_nothing_reaches_it
             source.refresh_from_db()
             assert source.last_error == "Prometheus: refused by egress policy: loopback address"
         assert listener.connections == 0
+
+
+def test_a_promql_criterion_on_an_internal_source_is_refused(org, people, milestone, closed_egress):
+    with LoopbackListener() as listener:
+        source = ComputeSource.objects.create(
+            organization=org, name="p", kind="prometheus", config={"url": listener.url, "mappings": "node_exporter"}
+        )
+        criterion = compute_criterion(
+            milestone,
+            people["finance"],
+            metric="device.up",
+            threshold=1,
+            promql=True,
+            source=str(source.pk),
+            window_days=1,
+        )
+        with pytest.raises(EvaluationUnavailable) as info:
+            criterion_verify(criterion=criterion)
+        assert listener.connections == 0
+    assert info.value.message == "Prometheus could not answer: refused by egress policy: loopback address."
 
 
 def test_prometheus_answers_never_reach_last_error_and_redirects_are_not_followed(org, people, client_for):
