@@ -245,24 +245,3 @@ def test_blank_sentinel_rules():
     # Counters that legitimately pass 2**31 (energy in mJ) are kept when asked.
     assert not is_dcgm_blank(987654321012.0, int32_field=False)
     assert is_dcgm_blank(DCGM_FP64_BLANK, int32_field=False)
-
-
-def test_queries_go_through_the_session_the_caller_gives(api):
-    """A server gives build_collector its own session (govtrack: the egress gate); every query uses it."""
-    import requests
-
-    from compute_hooks import build_collector
-
-    class Recording(requests.Session):
-        def __init__(self):
-            super().__init__()
-            self.sent = []
-
-        def send(self, request, **kwargs):
-            self.sent.append(request.url)
-            return super().send(request, **kwargs)
-
-    session = Recording()
-    collector = build_collector("prometheus", {"url": api.url, "mappings": "node_exporter"}, session=session)
-    assert collector.client.query("scalar").series[0].points[0][1] == 42
-    assert session.sent == [api.url + "/api/v1/query"]

@@ -57,7 +57,10 @@ def config_redacted(config: dict) -> dict:
 
 
 def _restore_secrets(new: dict, old: dict) -> dict:
-    """A config sent back as shown keeps the stored secrets where it carries the redaction marker."""
+    """A config sent back as shown keeps the stored secrets where it carries the redaction marker, as long as its
+    URL stays on the same origin: a stored secret goes only where it was given for, a new host needs it again."""
+    if isinstance(new, dict) and (field := secrets_kept_on_new_origin(old, new)):
+        raise ValidationFailed.for_field(field, "The URL now points elsewhere: give this secret again.")
     config = dict(new)
     if config.get("bearer_token") == REDACTED:
         config["bearer_token"] = old.get("bearer_token")
@@ -165,11 +168,7 @@ def source_update(*, source: ComputeSource, by, **changes) -> ComputeSource:
                 raise ValidationFailed.for_field("device_kind", f"Choose one of: {', '.join(DeviceKind.values)}.")
             source.device_kind = changes["device_kind"]
         if "config" in changes:
-            new_config = changes["config"] or {}
-            if isinstance(new_config, dict) and (field := secrets_kept_on_new_origin(source.config, new_config)):
-                # A stored secret goes only to the origin it was given for: a new host needs it given again.
-                raise ValidationFailed.for_field(field, "The URL now points elsewhere: give this secret again.")
-            source.config = source_config_clean(source.kind, _restore_secrets(new_config, source.config))
+            source.config = source_config_clean(source.kind, _restore_secrets(changes["config"] or {}, source.config))
         if "schedule_seconds" in changes:
             source.schedule_seconds = _clean_schedule(changes["schedule_seconds"])
         if "enabled" in changes:
