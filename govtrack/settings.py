@@ -313,6 +313,15 @@ WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
 # Receivers must use https in production; plain http is allowed on the embedded default (local tools).
 WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
 
+# --- Egress gate (apps/core/egress.py): every request made on a tenant's behalf ------------------------
+# Internal addresses are refused; only an operator may allow some (an on-prem Prometheus), never a tenant.
+EGRESS_ALLOW_NETWORKS = env_list("EGRESS_ALLOW_NETWORKS", [])  # CIDRs, e.g. 10.20.0.0/16,fd00:1::/64
+EGRESS_ALLOW_HOSTS = env_list("EGRESS_ALLOW_HOSTS", [])  # names or name:port, e.g. prometheus.monitoring.svc:9090
+EGRESS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("EGRESS_CONNECT_TIMEOUT_SECONDS", "5"))
+EGRESS_MAX_TIMEOUT_SECONDS = float(os.environ.get("EGRESS_MAX_TIMEOUT_SECONDS", "60"))  # read timeout cap
+EGRESS_MAX_RESPONSE_BYTES = env_int("EGRESS_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)  # PromQL range answers
+EGRESS_CA_BUNDLE = os.environ.get("EGRESS_CA_BUNDLE", "")  # CA file for internal TLS; empty: certifi's bundle
+
 # --- Mail -------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
@@ -378,6 +387,10 @@ COMPUTE_VERIFY_EVERY_SECONDS = env_int("COMPUTE_VERIFY_EVERY_SECONDS", 15)
 COMPUTE_SOURCE_MAX_BACKOFF_SECONDS = env_int("COMPUTE_SOURCE_MAX_BACKOFF_SECONDS", 3600)
 COMPUTE_SAMPLES_RAW_MAX_SECONDS = env_int("COMPUTE_SAMPLES_RAW_MAX_SECONDS", 6 * 3600)  # longer ranges: rollups
 COMPUTE_DEMO_PROMETHEUS_URL = os.environ.get("COMPUTE_DEMO_PROMETHEUS_URL", "")
+if COMPUTE_DEMO_PROMETHEUS_URL:  # the operator named it: the demo source may reach it, wherever it is
+    EGRESS_ALLOW_HOSTS.append(COMPUTE_DEMO_PROMETHEUS_URL.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1])
+# The nvidia-smi program that nvidia_smi sources run: the operator's choice, never a tenant's.
+COMPUTE_NVIDIA_SMI_BINARY = os.environ.get("COMPUTE_NVIDIA_SMI_BINARY", "nvidia-smi")
 COMPUTE_CRITERION_VALIDATOR = "apps.compute.criteria.criterion_config_clean"
 CELERY_BEAT_SCHEDULE["compute-schedule-sources"] = {
     "task": "apps.compute.tasks.compute_schedule_sources",

@@ -11,6 +11,14 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.core.canonical import normalize
+from apps.core.egress import (
+    ResponseTooLarge,
+    egress_session,
+    failure_text,
+    http_status_text,
+    url_origin,
+    url_refusal,
+)
 from apps.core.errors import ValidationFailed
 from apps.tenancy.models import Role
 from apps.tenancy.permissions import role_in
@@ -19,6 +27,7 @@ from apps.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoin
 from apps.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 WEBHOOK_ADMIN_ROLES = {Role.OWNER, Role.FINANCE}
+WEBHOOK_ANSWER_MAX_BYTES = 64 * 1024  # only the status of a receiver's answer is used
 
 
 def _clean_endpoint(url: str, events: list[str]) -> tuple[str, list[str]]:
@@ -27,6 +36,9 @@ def _clean_endpoint(url: str, events: list[str]) -> tuple[str, list[str]]:
         raise ValidationFailed.for_field("url", "Give an absolute http(s) URL.")
     if parsed.scheme == "http" and not settings.WEBHOOKS_ALLOW_HTTP:
         raise ValidationFailed.for_field("url", "Webhook receivers must use https.")
+    refusal = url_refusal(url)
+    if refusal:
+        raise ValidationFailed.for_field("url", refusal)
     unknown = [event for event in events if event not in WebhookEvent.values]
     if unknown:
         raise ValidationFailed.for_field("events", f"Unknown event types: {', '.join(unknown)}.")
@@ -42,7 +54,7 @@ def webhook_endpoint_create(*, organization, by, url: str, events: list[str], de
             url=url,
             events=events,
             description=description,
-            secret=f"whsec_{secrets.token_urlsafe(32)}",
+            secret=_new_secret(),
         )
         audit_record(
             action="webhook.created",
@@ -54,21 +66,36 @@ def webhook_endpoint_create(*, organization, by, url: str, events: list[str], de
     return endpoint
 
 
-def webhook_endpoint_update(*, endpoint: WebhookEndpoint, by, **changes) -> WebhookEndpoint:
+def _new_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def webhook_endpoint_update(*, endpoint: WebhookEndpoint, by, **changes) -> tuple[WebhookEndpoint, bool]:
+    """Updates an endpoint; returns it and whether its secret was renewed.
+
+    A URL that moves to another origin (scheme, host, port) gets a new signing secret, shown once in the answer:
+    the new host never receives deliveries signed with the secret the old receiver trusts.
+    """
     require(role_in(by, endpoint.organization, WEBHOOK_ADMIN_ROLES, "manage webhooks"))
     url, events = _clean_endpoint(changes.get("url", endpoint.url), changes.get("events", endpoint.events))
     fields = ["url", "events", "description", "is_active"]
     with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         before = snapshot(endpoint, fields)
+        renewed = url_origin(url) != url_origin(endpoint.url)
         endpoint.url, endpoint.events = url, events
         endpoint.description = changes.get("description", endpoint.description)
         endpoint.is_active = changes.get("is_active", endpoint.is_active)
-        endpoint.save(update_fields=[*fields, "updated_at"])
+        if renewed:
+            endpoint.secret = _new_secret()
+        endpoint.save(update_fields=[*fields, "secret", "updated_at"])
         old, new = changed_fields(before, snapshot(endpoint, fields))
+        if renewed:
+            new["secret"] = "renewed"  # noqa: S105 - a note for the audit trail, not a secret
         audit_record(
             action="webhook.updated", actor=by, organization=endpoint.organization, obj=endpoint, before=old, after=new
         )
-    return endpoint
+    return endpoint, renewed
 
 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, by) -> None:
@@ -149,20 +176,20 @@ def webhook_delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()
         try:
-            response = requests.post(
-                delivery.endpoint.url,
-                data=body,
-                headers=headers,
-                timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-            delivery.last_status_code = response.status_code
-            ok = 200 <= response.status_code < 300
-            delivery.last_error = "" if ok else f"HTTP {response.status_code}: {response.text[:300]}"
+            # Through the egress gate; the receiver's answer body is never stored (status and a classified error).
+            with egress_session(max_response_bytes=WEBHOOK_ANSWER_MAX_BYTES) as session:
+                response = session.post(
+                    delivery.endpoint.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+                )
+        except ResponseTooLarge as exc:
+            response = exc.response  # the status is what counts; the receiver's long answer is not needed
         except requests.RequestException as exc:
-            ok = False
-            delivery.last_status_code = None
-            delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
+            response = None
+            delivery.last_error = failure_text(exc)
+        if response is not None:
+            delivery.last_error = "" if 200 <= response.status_code < 300 else http_status_text(response.status_code)
+        delivery.last_status_code = getattr(response, "status_code", None)
+        ok = response is not None and 200 <= response.status_code < 300
         if ok:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 DeliveryStatus.DELIVERED,

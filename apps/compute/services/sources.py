@@ -18,6 +18,13 @@ from django.utils import timezone
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.compute import permissions
 from apps.compute.models import COLLECTED_KINDS, ComputeSource, Device, DeviceKind, SourceKind
+from apps.compute.services.collectors import (
+    REDACTED,
+    collection_failure_text,
+    collector_for_run,
+    secrets_kept_on_new_origin,
+    tenant_config_check,
+)
 from apps.compute.services.devices import devices_for_keys
 from apps.compute.services.ingest import TimeBounds, sample_clean, samples_store
 from apps.core.errors import Conflict, ValidationFailed
@@ -27,7 +34,6 @@ from compute_hooks import CollectorConfigError, build_collector
 logger = logging.getLogger(__name__)
 
 SOURCE_FIELDS = ["name", "kind", "device_kind", "config", "schedule_seconds", "enabled"]
-REDACTED = "********"
 MIN_SCHEDULE_SECONDS = 5
 MAX_SCHEDULE_SECONDS = 86400
 
@@ -51,7 +57,10 @@ def config_redacted(config: dict) -> dict:
 
 
 def _restore_secrets(new: dict, old: dict) -> dict:
-    """A config sent back as shown keeps the stored secrets where it carries the redaction marker."""
+    """A config sent back as shown keeps the stored secrets where it carries the redaction marker, as long as its
+    URL stays on the same origin: a stored secret goes only where it was given for, a new host needs it again."""
+    if isinstance(new, dict) and (field := secrets_kept_on_new_origin(old, new)):
+        raise ValidationFailed.for_field(field, "The URL now points elsewhere: give this secret again.")
     config = dict(new)
     if config.get("bearer_token") == REDACTED:
         config["bearer_token"] = old.get("bearer_token")
@@ -77,6 +86,7 @@ def source_config_clean(kind: str, config) -> dict:
         if config:
             raise ValidationFailed.for_field("config", "Edge agents push their samples: a push source takes no config.")
         return {}
+    tenant_config_check(kind, config)
     try:
         build_collector(kind, config)
     except (CollectorConfigError, ValueError, TypeError) as exc:
@@ -252,7 +262,7 @@ def source_collect(*, source_id, now=None) -> dict:
         if not source.enabled:
             return {"source": str(source_id), "skipped": "disabled"}
         try:
-            samples = list(build_collector(source.kind, source.config).collect())
+            samples = list(collector_for_run(source.kind, source.config).collect())
         except Exception as exc:  # a collector error, or anything a driver or library raises
             return _record_failure(source, exc)
         try:
@@ -294,8 +304,9 @@ def _record_failure(source: ComputeSource, exc: Exception) -> dict:
     now = timezone.now()
     failures = source.consecutive_failures + 1
     wait = backoff_seconds(source.schedule_seconds, failures)
-    message = f"{type(exc).__name__}: {exc}"[:2000]
-    logger.warning("compute source %s (%s) failed (%d in a row): %s", source.pk, source.name, failures, message)
+    message = collection_failure_text(exc)
+    detail = f"{type(exc).__name__}: {exc}"[:2000]  # may quote the remote side: for the operator's log only
+    logger.warning("compute source %s (%s) failed (%d in a row): %s", source.pk, source.name, failures, detail)
     ComputeSource.objects.filter(pk=source.pk).update(
         last_run_at=now,
         last_error=message,
