@@ -2,8 +2,8 @@
 
 The order is made unique by the primary key (`unique_ordering`), and a cursor carries the value of every sort key
 of the row it stands after, so the next page is "the rows after this one" in that order: no offsets, no skipped or
-repeated rows when values repeat, and rows added or removed meanwhile shift nothing. NULLs sort after every value
-(PostgreSQL's own rule, asked for explicitly so that SQLite agrees).
+repeated rows when values repeat, and rows added or removed meanwhile shift nothing. NULL counts as larger than every
+value: last ascending, first descending (PostgreSQL's own rule, asked for explicitly so that SQLite agrees).
 """
 
 import base64

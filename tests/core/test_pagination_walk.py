@@ -34,7 +34,7 @@ from apps.risks.services.matrices import risk_matrix_create
 from apps.risks.services.registers import risk_register_create
 from apps.risks.services.risks import mitigation_create, risk_create
 from apps.tenancy.models import Role
-from apps.tenancy.services import api_token_create
+from apps.tenancy.services import api_token_create, invitation_create
 from apps.webhooks.models import WebhookDelivery, WebhookEvent
 from apps.webhooks.services import webhook_endpoint_create
 from tests.factories import MembershipFactory, OrganizationFactory
@@ -231,6 +231,7 @@ def webhook_and_tenancy_rows(org, people) -> None:
         )
     for n in range(MIN_ROWS):
         api_token_create(user=owner, name=f"ledger-sync-{n}")
+        invitation_create(organization=org, by=owner, role=Role.VIEWER, username=f"newcomer-{n}")
         MembershipFactory(organization=OrganizationFactory(name="Same Org Name"), user=owner)
 
 
