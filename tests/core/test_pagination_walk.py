@@ -3,7 +3,8 @@ and descending) over rows that share their sort keys: each row comes exactly onc
 and `previous` walks the same rows back.
 
 The lists are found in the OpenAPI schema (every GET that takes a `cursor`), and the orderings are asked of each
-view's own ordering filter, so a new list or a new ordering field is walked without editing this file.
+view's own ordering filter, so a new list or a new ordering field is walked without editing this file. A new list
+with no rows here fails until `portfolio()` gives it some; `tie_up()` then makes its rows share every column it can.
 """
 
 import datetime as dt
