@@ -19,9 +19,11 @@ from django.db import transaction
 logger = logging.getLogger(__name__)
 
 
-class _ThreadConnection(threading.local):
-    # kombu connections are not thread-safe: one per web thread, kept between requests (a publish costs ~1 ms).
+class _ThreadProducer(threading.local):
+    # kombu connections are not thread-safe: one per web thread, kept between requests, so a nudge costs what
+    # Celery's pooled .delay() does (bench/outbox_nudge.py).
     connection = None
+    producer = None
 
 
 class _BrokerPause:
@@ -29,7 +31,7 @@ class _BrokerPause:
     until = 0.0
 
 
-_thread = _ThreadConnection()
+_thread = _ThreadProducer()
 _pause = _BrokerPause()
 
 
@@ -53,7 +55,7 @@ def outbox_publish(task: Task, args: tuple = ()) -> bool:
         logger.info("outbox: broker paused after a failure; %s%r is left to the sweep", task.name, args)
         return False
     try:
-        task.apply_async(args=args, retry=False, ignore_result=True, connection=_connection(task))
+        task.apply_async(args=args, retry=False, ignore_result=True, producer=_producer(task))
     except Exception as exc:  # any broker or socket error: the rows stay and the sweep dispatches them
         _drop_connection()
         _pause.until = time.monotonic() + settings.OUTBOX_NUDGE_PAUSE_SECONDS
@@ -79,8 +81,8 @@ def outbox_reset() -> None:
     _pause.until = 0.0
 
 
-def _connection(task: Task):
-    if _thread.connection is None:
+def _producer(task: Task):
+    if _thread.producer is None:
         timeout = settings.OUTBOX_NUDGE_TIMEOUT_SECONDS
         _thread.connection = task.app.connection_for_write(
             connect_timeout=timeout,
@@ -91,10 +93,11 @@ def _connection(task: Task):
                 "max_retries": 0,  # kombu's connect loop: one attempt
             },
         )
-    return _thread.connection
+        _thread.producer = task.app.amqp.Producer(_thread.connection, auto_declare=False)
+    return _thread.producer
 
 
 def _drop_connection() -> None:
-    connection, _thread.connection = _thread.connection, None
+    connection, _thread.connection, _thread.producer = _thread.connection, None, None
     if connection is not None:
         connection.collect()  # releases the sockets without talking to the broker

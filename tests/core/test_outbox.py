@@ -18,8 +18,9 @@ from apps.webhooks.tasks import webhook_deliver
 from tests.conftest import free_port
 
 APPS = Path(__file__).resolve().parents[2] / "apps"
-# What one nudge may cost a request when the broker does not answer (OUTBOX_NUDGE_TIMEOUT_SECONDS is 0.08).
-DEAD_BROKER_BUDGET_SECONDS = 0.2
+# What one nudge may cost a request when the broker does not answer: OUTBOX_NUDGE_TIMEOUT_SECONDS (0.08) for the
+# connect and as much for a read, plus scheduling on a busy machine (bench/outbox_nudge.py measures ~0.1 s).
+DEAD_BROKER_BUDGET_SECONDS = 0.3
 
 
 @pytest.fixture
