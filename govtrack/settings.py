@@ -284,6 +284,7 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 # (connect, then each socket read/write) and then leaves the rows to the beat sweeps for OUTBOX_NUDGE_PAUSE_SECONDS.
 OUTBOX_NUDGE_TIMEOUT_SECONDS = float(os.environ.get("OUTBOX_NUDGE_TIMEOUT_SECONDS", "0.08"))
 OUTBOX_NUDGE_PAUSE_SECONDS = float(os.environ.get("OUTBOX_NUDGE_PAUSE_SECONDS", "5"))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it (worker-only)
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
