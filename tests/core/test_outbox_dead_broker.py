@@ -54,6 +54,8 @@ def stack(transactional_db, private_redis, chain, broker_at, settings, tmp_path)
     settings.WEBHOOKS_ALLOW_HTTP = True  # the loopback receiver speaks plain http
     settings.ESCROW_SEND_ON_COMMIT = True  # the request nudges the sender, as in production
     broker_at(private_redis.url)
+    # The API's rate-limit counters live in the same Redis in production: stopped with it here too.
+    settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": private_redis.url}}
     worker = CeleryWorker(
         connection=connection,
         redis_url=private_redis.url,
