@@ -279,6 +279,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# The worker and beat keep Celery's patient broker defaults (retry and reconnect). Web requests never publish through
+# them: after commit they nudge through apps/core/outbox.py, whose own connection gives up after this timeout
+# (connect, then each socket read/write) and then leaves the rows to the beat sweeps for OUTBOX_NUDGE_PAUSE_SECONDS.
+OUTBOX_NUDGE_TIMEOUT_SECONDS = float(os.environ.get("OUTBOX_NUDGE_TIMEOUT_SECONDS", "0.08"))
+OUTBOX_NUDGE_PAUSE_SECONDS = float(os.environ.get("OUTBOX_NUDGE_PAUSE_SECONDS", "5"))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it (worker-only)
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -421,6 +427,14 @@ TEMPLATES[0]["OPTIONS"]["context_processors"].append("apps.dashboard.context.nav
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # A grant report with more milestones than this is built by a Celery task, with its progress shown.
 REPORTS_SYNC_MAX_MILESTONES = env_int("REPORTS_SYNC_MAX_MILESTONES", 30)
+# An export still queued this long after its request never reached a worker: the sweep queues it again. A running
+# export whose progress has not moved for REPORTS_EXPORT_STALE_SECONDS lost its worker and is built again.
+REPORTS_EXPORT_SWEEP_AFTER_SECONDS = env_int("REPORTS_EXPORT_SWEEP_AFTER_SECONDS", 30)
+REPORTS_EXPORT_STALE_SECONDS = env_int("REPORTS_EXPORT_STALE_SECONDS", 900)
+CELERY_BEAT_SCHEDULE["reports-export-sweep"] = {
+    "task": "apps.reports.tasks.grant_report_export_sweep",
+    "schedule": timedelta(seconds=30),
+}
 # Fonts embedded in the PDF (Debian: fonts-dejavu-core); the report's @font-face points at these files.
 REPORTS_FONT_DIR = Path(os.environ.get("REPORTS_FONT_DIR", "/usr/share/fonts/truetype/dejavu"))
 # WeasyPrint logs each rendering step and fontTools each font subset at INFO: kept for warnings only.

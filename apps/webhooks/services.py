@@ -7,6 +7,7 @@ from urllib.parse import urlparse
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
@@ -20,6 +21,7 @@ from apps.core.egress import (
     url_refusal,
 )
 from apps.core.errors import ValidationFailed
+from apps.core.outbox import outbox_nudge
 from apps.tenancy.models import Role
 from apps.tenancy.permissions import role_in
 from apps.tenancy.services import require
@@ -114,7 +116,8 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, by) -> None:
 def webhook_emit(*, organization, event_type: str, data: dict) -> list[WebhookDelivery]:
     """Queues the event for every endpoint of the organization that wants it, in the caller's transaction.
 
-    The deliveries are rows first (so nothing is lost if the broker is down) and are sent after commit.
+    The deliveries are rows first (so nothing is lost if the broker is down): after commit each is nudged to a
+    worker, and webhook_sweep sends any whose nudge did not reach one.
     """
     from apps.webhooks.tasks import webhook_deliver
 
@@ -143,7 +146,7 @@ def webhook_emit(*, organization, event_type: str, data: dict) -> list[WebhookDe
         ]
     )
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: webhook_deliver.delay(str(pk)))
+        outbox_nudge(webhook_deliver, str(delivery.pk))
     return deliveries
 
 
@@ -153,12 +156,14 @@ def retry_delay(attempts: int) -> dt.timedelta:
 
 
 def webhook_delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
-    """Sends one delivery if it is still due. Safe to call twice: a delivered or locked row is left alone."""
+    """Sends one delivery if it is still due. Safe to call twice: a delivered or locked row is left alone, and so is
+    one whose retry time has not come (the nudge and the sweep may both have queued it)."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
             .select_related("endpoint")
             .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
             .first()
         )
         if delivery is None:
@@ -222,7 +227,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, by) -> WebhookDelivery:
             before=before,
             after={"status": delivery.status},
         )
-        transaction.on_commit(lambda: webhook_deliver.delay(str(delivery.pk)))
+        outbox_nudge(webhook_deliver, str(delivery.pk))
     return delivery
 
 

@@ -81,7 +81,7 @@ def test_list_queries_do_not_grow_with_rows(org, people, client_for, django_asse
 
 @pytest.mark.services
 def test_beat_collects_a_real_prometheus_and_a_failing_source_backs_off_alone(
-    org, people, prometheus_stack, client_for
+    org, people, prometheus_stack, client_for, django_capture_on_commit_callbacks
 ):
     prometheus_stack.wait_rate_window()
     engineer = people["engineer"]
@@ -128,11 +128,16 @@ def test_beat_collects_a_real_prometheus_and_a_failing_source_backs_off_alone(
     assert broken.next_run_at - broken.last_run_at == dt.timedelta(seconds=240)
     assert AuditEvent.objects.filter(action="compute.source_failing", object_id=str(broken.pk)).count() == 1
 
-    # Run now (engineer), then fix the URL: success clears the failures.
-    response = client_for(engineer).post(f"/api/compute/sources/{live.pk}/run/")
+    # Run now (engineer), then fix the URL: success clears the failures. The collection is queued once the request
+    # commits (in-process here, before the answer).
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(engineer).post(f"/api/compute/sources/{live.pk}/run/")
     assert response.status_code == 200 and response.json()["consecutive_failures"] == 0
     client_for(engineer).patch(
         f"/api/compute/sources/{broken.pk}/", {"config": prometheus_config(prometheus_stack.url)}, format="json"
     )
-    assert client_for(engineer).post(f"/api/compute/sources/{broken.pk}/run/").json()["consecutive_failures"] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(engineer).post(f"/api/compute/sources/{broken.pk}/run/").status_code == 200
+    broken.refresh_from_db()
+    assert broken.consecutive_failures == 0
     assert AuditEvent.objects.filter(action="compute.source_recovered", object_id=str(broken.pk)).exists()

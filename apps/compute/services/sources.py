@@ -28,6 +28,7 @@ from apps.compute.services.collectors import (
 from apps.compute.services.devices import devices_for_keys
 from apps.compute.services.ingest import TimeBounds, sample_clean, samples_store
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.outbox import outbox_nudge
 from apps.tenancy.services import require
 from compute_hooks import CollectorConfigError, build_collector
 
@@ -220,9 +221,10 @@ def source_run_now(*, source: ComputeSource, by) -> ComputeSource:
     if not source.enabled:
         raise Conflict("This source is disabled; enable it first.")
     with transaction.atomic():
+        # Due now: the scheduler's next tick collects it even if the nudge does not reach a worker.
         ComputeSource.objects.filter(pk=source.pk).update(next_run_at=timezone.now())
         audit_record(action="compute.source_run_requested", actor=by, organization=source.organization, obj=source)
-    compute_collect_source.delay(str(source.pk))
+        outbox_nudge(compute_collect_source, str(source.pk))
     source.refresh_from_db()
     return source
 
