@@ -53,6 +53,8 @@ def stack(transactional_db, private_redis, chain, broker_at, settings, tmp_path)
         pytest.skip("the worker process needs the test database on a server (PostgreSQL)")
     settings.WEBHOOKS_ALLOW_HTTP = True  # the loopback receiver speaks plain http
     settings.ESCROW_SEND_ON_COMMIT = True  # the request nudges the sender, as in production
+    # The operator's allowance for an internal receiver (here the loopback one), in the web and the worker.
+    settings.EGRESS_ALLOW_NETWORKS = ["127.0.0.1/32"]
     broker_at(private_redis.url)
     # The API's rate-limit counters live in the same Redis in production: stopped with it here too.
     settings.CACHES = {"default": {**settings.CACHES["default"], "LOCATION": private_redis.url}}
@@ -67,6 +69,8 @@ def stack(transactional_db, private_redis, chain, broker_at, settings, tmp_path)
             "ESCROW_START_BLOCK": "0",
             "ESCROW_CONFIRMATIONS": "1",
             "ESCROW_SIGNER_KEY": SIGNER_KEY,
+            "EGRESS_ALLOW_NETWORKS": "127.0.0.1/32",
+            "WEBHOOKS_ALLOW_HTTP": "1",
         },
     )
     worker.start()
