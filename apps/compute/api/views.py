@@ -24,8 +24,8 @@ from apps.core.api import (
     organization_for_create,
     resolve_for_field,
 )
-from apps.core.csv_export import CsvExportMixin, CSVRenderer, csv_stream
 from apps.core.errors import ApplicationError, PermissionDenied, ValidationFailed
+from apps.core.tabular import CsvExportMixin, CSVRenderer, csv_stream
 from apps.funding.selectors import criterion_get
 
 WRITE_ERRORS = error_responses(400, 403, 404, 409)

@@ -8,7 +8,7 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api import SelectorViewSetMixin, error_responses, organization_for_create, resolve_for_field
-from apps.core.csv_export import CsvExportMixin
+from apps.core.tabular import CsvExportMixin
 from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.funding import selectors
 from apps.funding.api import filters
