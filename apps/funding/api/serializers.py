@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from apps.core.api import ActionStateSerializer, actions_data
 from apps.core.money import AMOUNT_DECIMALS, AMOUNT_MAX_DIGITS
+from apps.core.serializer_fields import JSONObjectField
 from apps.funding.machines import GRANTS, INVESTMENTS, MILESTONES, release_status
 from apps.funding.models import (
     Assessment,
@@ -502,7 +503,7 @@ class MilestoneUpdateInput(serializers.Serializer):
 class CriterionInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=CriterionKind.choices)
     description = serializers.CharField(max_length=500)
-    config = serializers.DictField(required=False, default=dict)
+    config = JSONObjectField(required=False, default=dict)
 
 
 class EvidenceInput(serializers.Serializer):
