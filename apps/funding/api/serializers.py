@@ -561,7 +561,7 @@ class OrganizationPolicyInput(serializers.Serializer):
     verifier_may_be_submitter = serializers.BooleanField(required=False)
     releaser_may_be_verifier = serializers.BooleanField(required=False)
     dual_approval_above = serializers.DecimalField(max_digits=20, decimal_places=2, min_value=0, required=False)
-    dual_approval_above_by_currency = serializers.DictField(
+    dual_approval_above_by_currency = JSONObjectField(
         child=serializers.DecimalField(max_digits=20, decimal_places=2, min_value=0), required=False
     )
     dual_approval_roles = serializers.ListField(child=serializers.CharField(), required=False)
