@@ -16,7 +16,7 @@ from django.db import connection
 
 from apps.compute.models import DeviceKind
 from apps.compute.services.devices import device_create
-from apps.tenancy.models import Role
+from apps.tenancy.models import Role, TokenScope
 from apps.tenancy.services import api_token_create
 from tests.conftest import free_port, wait_for_port
 from tests.core.test_celery_worker import database_url
@@ -67,7 +67,7 @@ def _worker_pids(server_pid: int) -> set[int]:
 def test_a_deep_body_is_a_400_and_the_worker_survives(gunicorn):
     org = OrganizationFactory(name="Live Org")
     owner = member(org, Role.OWNER, username="live-owner")
-    _token, raw = api_token_create(user=owner, name="live")
+    _token, raw = api_token_create(user=owner, name="live", scope=TokenScope.READ_WRITE)
     _device, device_token = device_create(organization=org, by=owner, key="board-1", kind=DeviceKind.EDGE)
     url = gunicorn["url"]
     headers = {"Authorization": f"Bearer {raw}", "Content-Type": "application/json"}
