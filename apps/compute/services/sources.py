@@ -169,6 +169,8 @@ def source_update(*, source: ComputeSource, by, **changes) -> ComputeSource:
                 raise ValidationFailed.for_field("device_kind", f"Choose one of: {', '.join(DeviceKind.values)}.")
             source.device_kind = changes["device_kind"]
         if "config" in changes:
+            if not isinstance(changes["config"] or {}, dict):
+                raise ValidationFailed.for_field("config", "Give an object.")
             source.config = source_config_clean(source.kind, _restore_secrets(changes["config"] or {}, source.config))
         if "schedule_seconds" in changes:
             source.schedule_seconds = _clean_schedule(changes["schedule_seconds"])
