@@ -19,7 +19,7 @@ from apps.compute.services.devices import device_create
 from apps.tenancy.models import Role, TokenScope
 from apps.tenancy.services import api_token_create
 from tests.conftest import free_port, wait_for_port
-from tests.core.test_celery_worker import database_url
+from tests.workers import database_url
 from tests.factories import OrganizationFactory, member
 
 ROOT = Path(__file__).resolve().parents[2]
