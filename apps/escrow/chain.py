@@ -12,7 +12,9 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 from eth_abi import decode as abi_decode
+from eth_abi.decoding import ContextFramesBytesIO
 from eth_abi.exceptions import DecodingError
+from eth_abi.registry import registry as abi_registry
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
@@ -109,6 +111,16 @@ def checksummed(address: str) -> str:
     return to_checksum_address(address)
 
 
+@functools.cache
+def _event_decoders(topic0: str) -> tuple:
+    """eth_abi's decoders of one event's indexed words and data, built once from the ABI types."""
+    spec = event_specs()[topic0]
+    return (
+        abi_registry.get_tuple_decoder(*[kind for _, kind in spec.indexed]),
+        abi_registry.get_tuple_decoder(*[kind for _, kind in spec.data]),
+    )
+
+
 def decode_log(log: dict) -> tuple[str, dict] | None:
     """(event name, args) of a MilestoneEscrow log, decoded by eth_abi from the committed ABI (the indexed words of
     the topics as one tuple, the data as another); None for a log of another event or one that does not decode."""
@@ -116,9 +128,10 @@ def decode_log(log: dict) -> tuple[str, dict] | None:
     spec = event_specs().get(topics[0]) if topics else None
     if spec is None or len(topics) != 1 + len(spec.indexed):
         return None
+    decode_indexed, decode_data = _event_decoders(topics[0])
     try:
-        indexed = abi_decode([kind for _, kind in spec.indexed], bytes.fromhex("".join(t[2:] for t in topics[1:])))
-        data = abi_decode([kind for _, kind in spec.data], bytes.fromhex(log["data"][2:]))
+        indexed = decode_indexed(ContextFramesBytesIO(bytes.fromhex("".join(t[2:] for t in topics[1:]))))
+        data = decode_data(ContextFramesBytesIO(bytes.fromhex(log["data"][2:])))
     except (DecodingError, ValueError):
         return None
     values = indexed + data
