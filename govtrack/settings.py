@@ -496,7 +496,6 @@ ESCROW_RETRY_MAX_SECONDS = env_int("ESCROW_RETRY_MAX_SECONDS", 600)
 ESCROW_MAX_ATTEMPTS = env_int("ESCROW_MAX_ATTEMPTS", 8)  # a call the node keeps refusing (revert) then fails
 ESCROW_LOG_PAGE_BLOCKS = env_int("ESCROW_LOG_PAGE_BLOCKS", 2000)
 ESCROW_LOG_PAGE_MAX_BLOCKS = env_int("ESCROW_LOG_PAGE_MAX_BLOCKS", 10000)
-ESCROW_LOG_PAGES_AHEAD = env_int("ESCROW_LOG_PAGES_AHEAD", 2)  # eth_getLogs pages fetched while one is stored
 ESCROW_REORG_WATCH_BLOCKS = env_int("ESCROW_REORG_WATCH_BLOCKS", 128)  # confirmed txs re-checked this long
 ESCROW_START_BLOCK = env_int("ESCROW_START_BLOCK", 0)  # with ESCROW_ADDRESS: where its events begin
 ESCROW_DEADLINE_GRACE_DAYS = env_int("ESCROW_DEADLINE_GRACE_DAYS", 0)  # on-chain deadline = due date + grace

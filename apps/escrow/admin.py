@@ -22,7 +22,9 @@ class EscrowMilestoneInline(SupportInline):
 
 @admin.register(models.EscrowAgreement)
 class EscrowAgreementAdmin(SupportModelAdmin):
-    list_display = ["__str__", "organization", "status", "onchain_id", "currency", "total_base_units", "chain_id"]
+    list_display = [
+        "__str__", "organization", "status", "onchain_id", "has_conflict", "currency", "total_base_units", "chain_id"
+    ]  # fmt: skip
     list_filter = ["status", "chain_id", "currency"]
     search_fields = ["external_ref", "contract_address", "beneficiary_address"]
     list_select_related = ["organization", "grant", "investment"]

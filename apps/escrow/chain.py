@@ -12,12 +12,14 @@ from dataclasses import dataclass
 import requests
 from django.conf import settings
 from eth_abi import decode as abi_decode
+from eth_abi.decoding import ContextFramesBytesIO
+from eth_abi.exceptions import DecodingError
+from eth_abi.registry import registry as abi_registry
 from eth_utils import keccak, to_checksum_address
 from web3 import HTTPProvider, Web3
 
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 ARTIFACTS_DIR = settings.BASE_DIR / "contracts" / "build"
-STATIC_TYPES = ("uint", "int", "address", "bytes32", "bool")
 
 
 class ChainError(Exception):
@@ -64,7 +66,10 @@ class EventSpec:
     name: str
     indexed: tuple  # ((name, type), ...) in topic order
     data: tuple  # ((name, type), ...) in data order
-    static: bool  # every data field is one 32-byte word: decoded by slicing
+
+    @property
+    def fields(self) -> tuple:
+        return self.indexed + self.data
 
 
 def _signature(entry: dict) -> str:
@@ -73,15 +78,14 @@ def _signature(entry: dict) -> str:
 
 @functools.cache
 def event_specs() -> dict[str, EventSpec]:
-    """topic0 (0x hex) -> how to decode that event of MilestoneEscrow."""
+    """topic0 (0x hex) -> the names and ABI types of that MilestoneEscrow event's topics and data."""
     specs = {}
     for entry in artifact("MilestoneEscrow")["abi"]:
         if entry["type"] != "event":
             continue
         indexed = tuple((i["name"], i["type"]) for i in entry["inputs"] if i["indexed"])
         data = tuple((i["name"], i["type"]) for i in entry["inputs"] if not i["indexed"])
-        static = all(t.startswith(STATIC_TYPES) and not t.endswith("]") for _, t in data)
-        specs["0x" + keccak(text=_signature(entry)).hex()] = EventSpec(entry["name"], indexed, data, static)
+        specs["0x" + keccak(text=_signature(entry)).hex()] = EventSpec(entry["name"], indexed, data)
     return specs
 
 
@@ -107,38 +111,31 @@ def checksummed(address: str) -> str:
     return to_checksum_address(address)
 
 
-def _word(value: str, kind: str):
-    """One 32-byte word (64 hex digits) as the ABI type says."""
-    if kind == "address":
-        return checksummed("0x" + value[24:])
-    if kind == "bytes32":
-        return "0x" + value
-    if kind == "bool":
-        return int(value, 16) != 0
-    number = int(value, 16)
-    if kind.startswith("int") and number >= 1 << 255:
-        number -= 1 << 256
-    return str(number)  # JSON keeps uint256 exact as a string
+@functools.cache
+def _event_decoders(topic0: str) -> tuple:
+    """eth_abi's decoders of one event's indexed words and data, built once from the ABI types."""
+    spec = event_specs()[topic0]
+    return (
+        abi_registry.get_tuple_decoder(*[kind for _, kind in spec.indexed]),
+        abi_registry.get_tuple_decoder(*[kind for _, kind in spec.data]),
+    )
 
 
 def decode_log(log: dict) -> tuple[str, dict] | None:
-    """(event name, args) of a MilestoneEscrow log, or None for a log of another event."""
+    """(event name, args) of a MilestoneEscrow log, decoded by eth_abi from the committed ABI (the indexed words of
+    the topics as one tuple, the data as another); None for a log of another event or one that does not decode."""
     topics = log["topics"]
     spec = event_specs().get(topics[0]) if topics else None
-    if spec is None:
+    if spec is None or len(topics) != 1 + len(spec.indexed):
         return None
-    args = {}
-    for (name, kind), topic in zip(spec.indexed, topics[1:], strict=True):
-        args[name] = _word(topic[2:], kind)
-    data = log["data"][2:]
-    if spec.static:
-        for i, (name, kind) in enumerate(spec.data):
-            args[name] = _word(data[64 * i : 64 * (i + 1)], kind)
-    else:
-        values = abi_decode([t for _, t in spec.data], bytes.fromhex(data))
-        for (name, kind), value in zip(spec.data, values, strict=True):
-            args[name] = _plain(value, kind)
-    return spec.name, args
+    decode_indexed, decode_data = _event_decoders(topics[0])
+    try:
+        indexed = decode_indexed(ContextFramesBytesIO(bytes.fromhex("".join(t[2:] for t in topics[1:]))))
+        data = decode_data(ContextFramesBytesIO(bytes.fromhex(log["data"][2:])))
+    except (DecodingError, ValueError):
+        return None
+    values = indexed + data
+    return spec.name, {name: _plain(value, kind) for (name, kind), value in zip(spec.fields, values, strict=True)}
 
 
 def _plain(value, kind: str):

@@ -68,8 +68,10 @@ class AgreementStatus(models.TextChoices):
 
 
 class EscrowAgreement(BaseModel):
-    """A grant's or an investment's milestones held in the escrow contract. `external_ref` is echoed by the
-    contract's AgreementCreated event: it is how the indexer matches the on-chain agreement to this row."""
+    """A grant's or an investment's milestones held in the escrow contract. The on-chain id comes from the
+    AgreementCreated log in the receipt of govtrack's own create transaction, checked against these terms;
+    `external_ref` (echoed by that event) is public once the transaction is sent, so any other AgreementCreated
+    carrying it is recorded in `conflicts` for a person, never bound (services/binding.py)."""
 
     organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="escrows")
     grant = models.ForeignKey(
@@ -95,6 +97,12 @@ class EscrowAgreement(BaseModel):
     threshold = models.PositiveSmallIntegerField()
     status = models.CharField(
         max_length=20, choices=AgreementStatus.choices, default=AgreementStatus.CREATING, db_index=True
+    )
+    conflicts = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="AgreementCreated events claiming this agreement that are not govtrack's own (or whose terms "
+        "differ): on-chain id, funder, transaction, block, log index and what is wrong. Never applied.",
     )
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
 
@@ -125,6 +133,10 @@ class EscrowAgreement(BaseModel):
 
     def __str__(self) -> str:
         return f"Escrow #{self.onchain_id or '?'} ({self.currency}) for {self.grant_id or self.investment_id}"
+
+    @property
+    def has_conflict(self) -> bool:
+        return bool(self.conflicts)
 
     @property
     def parent(self):

@@ -19,8 +19,8 @@ from apps.compute.services.devices import device_create
 from apps.tenancy.models import Role, TokenScope
 from apps.tenancy.services import api_token_create
 from tests.conftest import free_port, wait_for_port
-from tests.workers import database_url
 from tests.factories import OrganizationFactory, member
+from tests.workers import database_url
 
 ROOT = Path(__file__).resolve().parents[2]
 

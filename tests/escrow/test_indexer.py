@@ -1,8 +1,7 @@
-"""The indexer's two less travelled roads: the COPY lines made straight from the logs (checked against the ABI
-decoder and the rows the other databases get), and a provider that caps eth_getLogs ranges (against a real anvil,
-behind a proxy that refuses wide ranges as hosted providers do)."""
+"""The indexer's decoding (eth_abi over the committed ABI, one path) and its less travelled roads: a provider that
+caps eth_getLogs ranges (a real anvil behind a proxy that refuses wide ranges as hosted providers do), two indexer
+runs at once, and the args column read back whole."""
 
-import datetime as dt
 import http.server
 import json
 import random
@@ -22,7 +21,6 @@ from tests.escrow.conftest import sync, verify_and_approve
 from tests.escrow.factories import escrowable_investment
 
 ADDRESS = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
-STAMP = 1_790_000_000
 
 
 def _value(kind: str, rng: random.Random, edge: int):
@@ -38,106 +36,48 @@ def _value(kind: str, rng: random.Random, edge: int):
     return (0, (1 << bits) - 1, rng.randrange(1 << bits))[edge % 3]
 
 
-def _log(topic0: str, spec: chain_module.EventSpec, rng: random.Random, edge: int, block: int, index: int) -> dict:
-    """A log of `spec` as a node returns it, its fields filled with edge and random values."""
-    topics = [topic0] + [
-        "0x" + abi_encode([kind], [_value(kind, rng, edge)]).hex() for _, kind in spec.indexed
-    ]  # fmt: skip
-    kinds = [kind for _, kind in spec.data]
-    data = "0x" + abi_encode(kinds, [_value(kind, rng, edge) for kind in kinds]).hex()
-    return {
-        "address": ADDRESS.lower(),
-        "topics": topics,
-        "data": data,
-        "blockNumber": hex(block),
-        "blockHash": "0x" + f"{block:064x}",
-        "blockTimestamp": hex(STAMP + block),
-        "transactionHash": "0x" + rng.randbytes(32).hex(),
-        "logIndex": hex(index),
-        "removed": False,
-    }
+def _plain(value):
+    """What the indexer stores for an ABI value: numbers as decimal strings, bytes as 0x hex, lists item by item."""
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
 
 
-def _columns(line: str) -> dict:
-    """One COPY text line back into its values (the lines made here never need COPY's backslash escapes but \\N)."""
-    values = [None if value == "\\N" else value for value in line.rstrip("\n").split("\t")]
-    row = dict(zip(indexer.EVENT_COLUMNS, values, strict=True))
-    row["args"], row["effects"] = json.loads(row["args"]), json.loads(row["effects"])
-    return row
-
-
-def test_copy_lines_match_the_abi_decoder_and_the_plain_rows(settings):
-    """Every event of the ABI, with zero, maximal and random words, through the line makers (and, for events they
-    do not take, the decoder): each line holds what chain.decode_log and the row path (_rows, used off PostgreSQL)
-    make of the same log, whether or not its agreement is govtrack's and whether or not its block is final."""
-    settings.ETH_CHAIN_ID = 31337
+def test_every_event_of_the_abi_decodes_to_the_values_encoded():
+    """Each event of the contract, with zero, maximal and random words and arrays of 0 to 3 items, encoded as a node
+    returns it: decode_log gives back each argument under its name; a log of another event, or with a topic
+    missing, is not the contract's and gives None."""
     rng = random.Random(7)
-    specs = chain_module.event_specs()
-    logs, index = [], 0
-    for block in (10, 11):
-        for edge in range(3):
-            for topic0, spec in specs.items():
-                logs.append(_log(topic0, spec, rng, edge, block, index))
-                index += 1
-    logs.append({**logs[0], "topics": ["0x" + "ab" * 32], "logIndex": hex(index)})  # not an escrow event: skipped
-    logs.append({**logs[1], "removed": True, "logIndex": hex(index + 1)})  # dropped by the node: skipped
-    assert all(maker is not None for maker in indexer.line_makers().values())
-
-    ours = {1, 3}  # a govtrack agreement among the random ids: its events are never stored as applied
-    for log in logs[:3]:
-        if "agreementId" in (name for name, _ in specs[log["topics"][0]].indexed):
-            ours.add(int(log["topics"][1], 16))
-    # govtrack's agreement waiting for its AgreementCreated: matched by its external ref, then counted as ours.
-    created = [log for log in logs[:-2] if chain_module.decode_log(log)[0] == "AgreementCreated"][-1]
-    waiting = chain_module.decode_log(created)[1]
-    assert int(waiting["agreementId"]) not in ours
-    refs = {waiting["externalRef"]}
-    lines_ours, rows_ours = indexer.Ours(set(ours), set(refs)), indexer.Ours(set(ours), set(refs))
-    lines = indexer.Lines(None, ADDRESS, lines_ours, last_final=10)
-    made = [_columns(line) for chunk in lines.chunks(logs) for line in chunk.splitlines(keepends=True)]
-    rows = indexer._rows(None, logs, ADDRESS, rows_ours, last_final=10)
-    ours.add(int(waiting["agreementId"]))
-    assert lines_ours.ids == rows_ours.ids == ours
-
-    assert len(made) == len(rows) == len(logs) - 2 and lines.count == len(made)
-    assert lines.block_hashes == {logs[0]["blockHash"], logs[-3]["blockHash"]}
-    for line, row, log in zip(made, rows, logs, strict=False):
-        name, args = chain_module.decode_log(log)
-        assert line["name"] == name and line["args"] == args, name
-        expected = dict(zip(indexer.EVENT_COLUMNS, row, strict=True))
-        assert int(line["chain_id"]) == expected["chain_id"] == 31337
-        assert line["contract_address"] == expected["contract_address"] == ADDRESS
-        assert int(line["block_number"]) == expected["block_number"] == int(log["blockNumber"], 16)
-        assert line["block_hash"] == expected["block_hash"] and line["tx_hash"] == expected["tx_hash"]
-        assert dt.datetime.fromisoformat(line["block_timestamp"]) == expected["block_timestamp"]
-        assert int(line["log_index"]) == expected["log_index"]
-        agreement = expected["agreement_onchain_id"]
-        assert (int(line["agreement_onchain_id"]) if line["agreement_onchain_id"] else None) == agreement
-        assert line["removed"] == "f" and not expected["removed"]
-        assert line["applied"] == ("t" if expected["applied"] else "f")
-        assert expected["applied"] == (expected["block_number"] <= 10 and agreement not in ours)
-        assert line["effects"] == expected["effects"] == {}
+    for edge in range(3):
+        for topic0, spec in chain_module.event_specs().items():
+            values = {name: _value(kind, rng, edge) for name, kind in spec.fields}
+            topics = [topic0] + ["0x" + abi_encode([kind], [values[name]]).hex() for name, kind in spec.indexed]
+            data = "0x" + abi_encode([k for _, k in spec.data], [values[n] for n, _ in spec.data]).hex()
+            log = {"topics": topics, "data": data}
+            assert chain_module.decode_log(log) == (spec.name, {n: _plain(v) for n, v in values.items()}), spec.name
+            if spec.indexed:
+                assert chain_module.decode_log({"topics": topics[:-1], "data": data}) is None
+    assert chain_module.decode_log({"topics": ["0x" + "ab" * 32], "data": "0x"}) is None
 
 
-def test_a_log_without_its_words_is_decoded_the_slow_way(settings):
-    """A log whose data is not the canonical encoding of its event (longer than its words; an array elsewhere than
-    right after the head) is not sliced blindly: the ABI decoder reads it."""
-    settings.ETH_CHAIN_ID = 31337
-    specs = {spec.name: (topic0, spec) for topic0, spec in chain_module.event_specs().items()}
-    approved = _log(*specs["MilestoneApproved"], random.Random(1), 2, 5, 0)
-    approved["data"] += "00" * 32
-    created = _log(*specs["AgreementCreated"], random.Random(2), 2, 5, 1)
-    data = created["data"][2:]
-    offset = int(data[192:256], 16)
-    created["data"] = (
-        "0x" + data[:192] + f"{offset + 32:064x}" + data[256 : 2 * offset] + "00" * 32 + data[2 * offset :]
-    )
-    makers = indexer.line_makers()
-    assert all(makers[log["topics"][0]](log, "", True, set(), set()) is None for log in (approved, created))
-    lines = indexer.Lines(None, ADDRESS, indexer.Ours(set(), set()), last_final=5)
-    made = [_columns(line) for chunk in lines.chunks([approved, created]) for line in chunk.splitlines()]
-    assert [row["args"] for row in made] == [chain_module.decode_log(log)[1] for log in (approved, created)]
-    assert len(made[1]["args"]["approvers"]) == 2
+def test_a_page_is_stored_once_however_often_it_is_read(chain, settings):
+    """The same page stored twice (a run that lost its cursor update, a re-read after a restart): one row per log,
+    COPY's conflict taken by the session table, and the second store reports what it read."""
+    chain.transact(chain.escrow.functions.pause(), chain.deployer)
+    chain.transact(chain.escrow.functions.unpause(), chain.deployer)
+    head = int(chain.rpc("eth_blockNumber"), 16)
+    rpc = chain_module.Rpc()
+    logs = rpc.logs(chain.escrow.address, 0, head)
+    ours = indexer.Ours(set(), set())
+    assert indexer._store(rpc, logs, chain.escrow.address, ours, head) == 3
+    assert indexer._store(rpc, logs, chain.escrow.address, ours, head) == 3
+    stored = ChainEvent.objects.order_by("block_number", "log_index")
+    assert [e.name for e in stored] == ["OwnershipTransferred", "Paused", "Unpaused"]
+    assert stored[1].args == {"account": chain.deployer} and all(e.block_timestamp for e in stored)
 
 
 class CappedRpc(http.server.BaseHTTPRequestHandler):
@@ -184,7 +124,6 @@ def capped_rpc(chain):
 def test_capped_provider_ranges_are_halved_and_every_log_is_stored_once(chain, org, people, settings, capped_rpc):
     settings.ETH_RPC_URL = f"http://127.0.0.1:{capped_rpc.server_address[1]}"
     settings.ESCROW_LOG_PAGE_BLOCKS, settings.ESCROW_LOG_PAGE_MAX_BLOCKS = 16, 16
-    settings.ESCROW_LOG_PAGES_AHEAD = 2
     investment, (first, _second) = escrowable_investment(org)
     chain.mine(20)  # the agreement's events come after a stretch of empty blocks
     escrow_agreement_create(
@@ -216,7 +155,7 @@ def test_capped_provider_ranges_are_halved_and_every_log_is_stored_once(chain, o
     assert sync()["indexed"]["pages"] >= 4
     refused = [(a, b) for a, b in capped_rpc.ranges if b - a + 1 > 3]
     assert (head + 1, head + cursor.page_size) in capped_rpc.ranges  # its first page: the size that worked
-    assert 1 <= len(refused) <= 1 + settings.ESCROW_LOG_PAGES_AHEAD  # the wider page and the pages planned after it
+    assert len(refused) == 1  # the wider page, once; the pages after it keep the size that worked
     cursor.refresh_from_db()
     assert cursor.last_block == head + 12 and cursor.last_error == "" and cursor.page_size <= 3
     first.refresh_from_db()
@@ -226,7 +165,7 @@ def test_capped_provider_ranges_are_halved_and_every_log_is_stored_once(chain, o
 @pytest.mark.django_db(transaction=True)
 def test_a_second_indexer_stands_aside_while_the_first_holds_the_cursor(chain, settings):
     """Two indexer runs at once (two workers, a beat tick during a long catch-up): the one that cannot lock the
-    cursor says so and stores nothing; the pages it had set fetching are dropped; the next run carries on."""
+    cursor says so and stores nothing; the next run carries on."""
     from django.db import connection, transaction
 
     settings.ESCROW_LOG_PAGE_BLOCKS = 1

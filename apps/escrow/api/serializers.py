@@ -64,6 +64,7 @@ class EscrowAgreementSerializer(serializers.ModelSerializer):
             "refunded_base_units",
             "approvers",
             "threshold",
+            "conflicts",
             "milestones",
             "created_at",
             "updated_at",

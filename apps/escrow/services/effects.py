@@ -82,10 +82,8 @@ def _paid_on(event: ChainEvent) -> dt.date:
 def _apply_created(event: ChainEvent, agreement: EscrowAgreement) -> dict:
     if agreement.onchain_id is not None:
         return {}
-    args = event.args
-    if int(args["totalAmount"]) != int(agreement.total_base_units) or args["token"] != agreement.token_address:
-        logger.error("agreement %s: on-chain terms differ from ours: %s", agreement.pk, args)
-    agreement.onchain_id = int(args["agreementId"])
+    # services/binding.py checked that the event is in govtrack's own create receipt and says what the row says.
+    agreement.onchain_id = int(event.args["agreementId"])
     before = agreement.status
     agreement.status = AgreementStatus.ACTIVE
     agreement.save(update_fields=["onchain_id", "status", "updated_at"])
@@ -220,6 +218,44 @@ def event_apply(*, event: ChainEvent, agreement: EscrowAgreement | None) -> None
         event.save(update_fields=["applied", "effects"])
 
 
+def _conflict_entry(event: ChainEvent, problems: list[str]) -> dict:
+    return {
+        "onchain_id": event.agreement_onchain_id,
+        "funder": event.args.get("funder", ""),
+        "tx_hash": event.tx_hash,
+        "block_number": event.block_number,
+        "block_hash": event.block_hash,
+        "log_index": event.log_index,
+        "problems": problems,
+    }
+
+
+def event_conflict(*, event: ChainEvent, agreement: EscrowAgreement, problems: list[str]) -> None:
+    """An AgreementCreated that claims the agreement (its external ref) but is not govtrack's own, or whose terms
+    differ: recorded on the agreement for a person to judge, never applied (once: a second call changes nothing)."""
+    with transaction.atomic():
+        event = ChainEvent.objects.select_for_update().get(pk=event.pk)
+        if event.applied or event.removed:
+            return
+        agreement = (
+            EscrowAgreement.objects.select_for_update(of=("self",)).select_related("organization").get(pk=agreement.pk)
+        )
+        entry = _conflict_entry(event, problems)
+        before = len(agreement.conflicts)
+        agreement.conflicts = [*agreement.conflicts, entry]
+        agreement.save(update_fields=["conflicts", "updated_at"])
+        logger.warning("agreement %s: conflicting AgreementCreated %s: %s", agreement.pk, event.tx_hash, problems)
+        audit_record(
+            action="escrow.agreement_conflict",
+            organization=agreement.organization,
+            obj=agreement,
+            before={"conflicts": before},
+            after={"conflicts": len(agreement.conflicts), "conflict": entry},
+        )
+        event.applied, event.effects = True, {"conflict": str(agreement.pk)}
+        event.save(update_fields=["applied", "effects"])
+
+
 # --- undo ------------------------------------------------------------------------------------------------------
 
 
@@ -229,7 +265,19 @@ def _reason(event: ChainEvent) -> str:
 
 def _undo(event: ChainEvent) -> None:
     effects = event.effects or {}
-    if event.name == "AgreementCreated" and effects.get("agreement"):
+    if event.name == "AgreementCreated" and effects.get("conflict"):
+        agreement = EscrowAgreement.objects.select_for_update().get(pk=effects["conflict"])
+        agreement.conflicts = [
+            c for c in agreement.conflicts if (c["block_hash"], c["log_index"]) != (event.block_hash, event.log_index)
+        ]
+        agreement.save(update_fields=["conflicts", "updated_at"])
+        audit_record(
+            action="escrow.agreement_conflict_reorged",
+            organization=agreement.organization,
+            obj=agreement,
+            after={"conflicts": len(agreement.conflicts), "reason": _reason(event)},
+        )
+    elif event.name == "AgreementCreated" and effects.get("agreement"):
         agreement = EscrowAgreement.objects.select_for_update().get(pk=effects["agreement"])
         agreement.onchain_id, agreement.status = None, effects["status_before"]
         agreement.save(update_fields=["onchain_id", "status", "updated_at"])

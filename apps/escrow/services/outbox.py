@@ -44,9 +44,31 @@ def escrow_address() -> str:
     return deployment.contract_address
 
 
-def escrow_start_block() -> int:
-    deployment = None if settings.ESCROW_ADDRESS else escrow_deployment()
-    return deployment.block_number if deployment is not None else settings.ESCROW_START_BLOCK
+def escrow_contracts() -> dict[str, int]:
+    """Every MilestoneEscrow contract govtrack has to follow on ETH_CHAIN_ID, and the block its index starts from:
+    each one escrow_deploy recorded (from its deployment's block), ESCROW_ADDRESS (from ESCROW_START_BLOCK), and
+    any other contract one of its agreements is on (a contract configured before a redeploy)."""
+    from apps.escrow.models import EscrowAgreement
+
+    contracts = {}
+    deployments = (
+        ChainTx.objects.filter(
+            chain_id=settings.ETH_CHAIN_ID,
+            kind=ChainTxKind.DEPLOY,
+            params__artifact="MilestoneEscrow",
+            status__in=DEPLOYED_STATUSES,
+        )
+        .exclude(contract_address="")
+        .order_by("block_number")
+    )
+    for address, block in deployments.values_list("contract_address", "block_number"):
+        contracts.setdefault(address, block)
+    if settings.ESCROW_ADDRESS:
+        contracts.setdefault(settings.ESCROW_ADDRESS, settings.ESCROW_START_BLOCK)
+    agreements = EscrowAgreement.objects.filter(chain_id=settings.ETH_CHAIN_ID).values_list("contract_address")
+    for (address,) in agreements.order_by().distinct():
+        contracts.setdefault(address, settings.ESCROW_START_BLOCK)
+    return contracts
 
 
 def chaintx_enqueue(
