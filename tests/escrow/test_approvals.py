@@ -8,6 +8,7 @@ import time
 import pytest
 from django.db import connection
 
+from apps.escrow.chain import Rpc, RpcError
 from apps.escrow.models import AgreementStatus, ChainTx, ChainTxKind, ChainTxStatus, EscrowAgreement
 from apps.escrow.services import confirmer, sender
 from apps.escrow.services.agreements import escrow_agreement_create, escrow_agreement_recreate
@@ -17,6 +18,15 @@ from tests.escrow.factories import escrowable_investment
 pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 
 WORKERS, PER_WORKER = 4, 5
+
+
+class NoTracerRpc(Rpc):
+    """A node that refuses debug_* methods, as most hosted JSON-RPC providers do."""
+
+    def call(self, method: str, *params):
+        if method.startswith("debug_"):
+            raise RpcError(method, -32601, "the method does not exist/is not available")
+        return super().call(method, *params)
 
 
 @pytest.fixture
@@ -198,6 +208,13 @@ def test_a_create_reverted_by_a_change_in_its_block_shows_the_tokens_error_and_i
     total = int(agreement.total_base_units)
     assert f"ERC20InsufficientBalance(sender={chain.signer}, balance=0, needed={total})" in create.last_error
     assert agreement.status == AgreementStatus.FAILED
+    # A node without the debug namespace (as hosted providers are): the replay on the block before passes, and
+    # the reason says so instead of "reason unavailable".
+    block = create.block_number
+    assert confirmer._revert_reason(NoTracerRpc(chain.anvil.url), create, block) == (
+        f"no reason given, and the same call succeeds on block {block - 1}: an earlier transaction of block "
+        f"{block} changed the state it met"
+    )
 
     chain.transact(chain.token.functions.mint(chain.signer, held), chain.deployer)
     response = client_for(people["owner"]).post(f"/api/escrow/transactions/{create.pk}/retry/")
