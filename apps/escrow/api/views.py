@@ -110,6 +110,7 @@ class ChainTxViewSet(SelectorViewSetMixin, mixins.ListModelMixin, mixins.Retriev
     @extend_schema(request=None, responses={202: s.ChainTxSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
-        """Failed: a new transaction with the same intent. Waiting or unmined: tried again now (higher fees)."""
+        """Failed: a new transaction with the same intent (a failed approve or create: a fresh approve and create
+        pair). Waiting or unmined: tried again now (higher fees)."""
         chain_tx = outbox.chaintx_retry(chain_tx=self.get_object(), by=request.user)
         return Response(s.ChainTxSerializer(chain_tx).data, status=status.HTTP_202_ACCEPTED)

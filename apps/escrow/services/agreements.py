@@ -5,6 +5,10 @@ currency a token stands for). A milestone of `amount` (two decimals) is `amount 
 chain, which must be a whole number (a token with fewer than two decimals cannot carry cents). The on-chain
 deadline of a milestone is the end of its due date (UTC) plus ESCROW_DEADLINE_GRACE_DAYS: approvers may attest
 until then, and anyone may refund after it.
+
+Creation is a pair of outbox rows, the ERC-20 approve of the total and the createAgreement call that spends it,
+built from the agreement's own terms; the sender orders the pairs of one token (services/sender.py). A failed
+pair is never patched: retrying either row, or re-creating the agreement, queues a fresh pair.
 """
 
 import datetime as dt
@@ -22,7 +26,9 @@ from apps.core.errors import Conflict, ValidationFailed
 from apps.escrow import chain, permissions
 from apps.escrow.models import (
     AgreementStatus,
+    ChainTx,
     ChainTxKind,
+    ChainTxStatus,
     EscrowAgreement,
     EscrowMilestone,
     EscrowToken,
@@ -68,6 +74,48 @@ def milestone_deadline(milestone: Milestone) -> dt.datetime:
 
 def external_ref_for(agreement_id: uuid.UUID) -> str:
     return "0x" + sha256_hex(f"govtrack:escrow-agreement:{agreement_id}")
+
+
+def _create_call(agreement: EscrowAgreement, terms: list[tuple[int, dt.datetime]]) -> str:
+    """createAgreement's call data from the agreement's terms: (base units, deadline) per milestone, in index order."""
+    return chain.encode_call(
+        "MilestoneEscrow",
+        "createAgreement",
+        [
+            agreement.beneficiary_address,
+            agreement.token_address,
+            [units for units, _ in terms],
+            [int(deadline.timestamp()) for _, deadline in terms],
+            list(agreement.approvers),
+            int(agreement.threshold),
+            bytes.fromhex(agreement.external_ref[2:]),
+        ],
+    )
+
+
+def _creation_enqueue(
+    agreement: EscrowAgreement, terms: list[tuple[int, dt.datetime]], *, retry_of: dict | None = None
+) -> list[ChainTx]:
+    """The approve of exactly the total and the create that spends it; the create names its approve, which the
+    sender waits for (a create is only estimated once the allowance it spends is on chain)."""
+    retry_of = retry_of or {}
+    approve = chaintx_enqueue(
+        kind=ChainTxKind.TOKEN_APPROVE,
+        to=agreement.token_address,
+        params={"spender": agreement.contract_address, "amount": str(int(agreement.total_base_units))},
+        organization=agreement.organization,
+        agreement=agreement,
+        retry_of=retry_of.get(ChainTxKind.TOKEN_APPROVE),
+    )
+    create = chaintx_enqueue(
+        kind=ChainTxKind.CREATE,
+        to=agreement.contract_address,
+        params={"data": _create_call(agreement, terms), "approve": str(approve.pk)},
+        organization=agreement.organization,
+        agreement=agreement,
+        retry_of=retry_of.get(ChainTxKind.CREATE),
+    )
+    return [approve, create]
 
 
 def escrow_agreement_create(
@@ -169,34 +217,7 @@ def escrow_agreement_create(
             raise Conflict(
                 "One of these milestones was put in escrow at the same time; reload and try again."
             ) from None
-        chaintx_enqueue(
-            kind=ChainTxKind.TOKEN_APPROVE,
-            to=token.address,
-            params={"spender": contract, "amount": str(total)},
-            organization=organization,
-            agreement=agreement,
-        )
-        chaintx_enqueue(
-            kind=ChainTxKind.CREATE,
-            to=contract,
-            params={
-                "data": chain.encode_call(
-                    "MilestoneEscrow",
-                    "createAgreement",
-                    [
-                        beneficiary,
-                        token.address,
-                        [units for _, units, _ in terms],
-                        [int(deadline.timestamp()) for _, _, deadline in terms],
-                        approver_list,
-                        int(threshold),
-                        bytes.fromhex(external_ref[2:]),
-                    ],
-                )
-            },
-            organization=organization,
-            agreement=agreement,
-        )
+        _creation_enqueue(agreement, [(units, deadline) for _, units, deadline in terms])
         audit_record(
             action="escrow.agreement_created",
             actor=by,
@@ -243,13 +264,26 @@ def escrow_token_register(
     return token
 
 
-def escrow_agreement_recreate(*, agreement: EscrowAgreement, by) -> EscrowAgreement:
-    """A way forward for an agreement whose creation failed on chain: fresh approve and create intents with the
-    same terms (the failed transactions stay as history), and the agreement is creating again."""
+CREATION_KINDS = (ChainTxKind.TOKEN_APPROVE, ChainTxKind.CREATE)
+
+
+def escrow_agreement_recreate(*, agreement: EscrowAgreement, by, retried: ChainTx | None = None) -> EscrowAgreement:
+    """A way forward for an agreement whose creation failed on chain: a fresh approve and create pair with the same
+    terms (the failed transactions stay as history), and the agreement is creating again. Also what the retry of
+    a failed approve or create does (`retried`): the allowance a lone create would spend may be gone, so the two
+    always go again together."""
     check(permissions.can_manage_escrow, by, agreement.organization)
     with transaction.atomic():
         agreement = EscrowAgreement.objects.select_for_update().get(pk=agreement.pk)
-        if agreement.status != AgreementStatus.FAILED:
+        pair = agreement.transactions.filter(kind__in=CREATION_KINDS)
+        creates = pair.filter(kind=ChainTxKind.CREATE)
+        # Creating, with every create failed: a failure the agreement did not record (rows of older versions).
+        stuck = (
+            agreement.status == AgreementStatus.CREATING
+            and creates.exists()
+            and not creates.exclude(status=ChainTxStatus.FAILED).exists()
+        )
+        if agreement.status != AgreementStatus.FAILED and not stuck:
             raise Conflict(
                 f"Only a failed agreement is re-created; this one is {agreement.get_status_display().lower()}.",
                 {"status": agreement.status, "allowed_from": [AgreementStatus.FAILED]},
@@ -260,21 +294,24 @@ def escrow_agreement_recreate(*, agreement: EscrowAgreement, by) -> EscrowAgreem
                 f"'{expired[0].milestone.title}' is past its deadline, so the contract would refuse the agreement: "
                 "pay the milestones outside escrow instead (owner and finance together)."
             )
-        fresh = []
-        for kind in (ChainTxKind.TOKEN_APPROVE, ChainTxKind.CREATE):
-            last = agreement.transactions.filter(kind=kind).order_by("-created_at").first()
-            if last is None:
-                continue
-            fresh.append(
-                chaintx_enqueue(
-                    kind=kind,
-                    to=last.to,
-                    params=last.params,
-                    organization=agreement.organization,
-                    agreement=agreement,
-                    retry_of=last,
-                )
+        in_flight = pair.filter(status__in=[ChainTxStatus.SIGNED, ChainTxStatus.SENT]).first()
+        if in_flight is not None:
+            raise Conflict(
+                f"The {in_flight.get_kind_display().lower()} transaction {in_flight.pk} is signed and not mined yet; "
+                "wait for its receipt, then try again.",
+                {"transaction": str(in_flight.pk), "status": in_flight.status},
             )
+        waiting = list(pair.filter(status=ChainTxStatus.PENDING).select_for_update(skip_locked=True))
+        if len(waiting) != pair.filter(status=ChainTxStatus.PENDING).count():
+            raise Conflict("A transaction of this agreement is being signed right now; try again in a moment.")
+        for row in waiting:  # never signed: nothing of it can reach the chain
+            row.status, row.next_attempt_at = ChainTxStatus.FAILED, None
+            row.last_error = "Not sent: superseded when the agreement was re-created."
+            row.save(update_fields=["status", "next_attempt_at", "last_error", "updated_at"])
+        last = {kind: pair.filter(kind=kind).order_by("-created_at").first() for kind in CREATION_KINDS}
+        terms = [(int(m.amount_base_units), m.deadline) for m in agreement.milestones.order_by("index")]
+        fresh = _creation_enqueue(agreement, terms, retry_of=last)
+        status_before = agreement.status
         agreement.status = AgreementStatus.CREATING
         agreement.save(update_fields=["status", "updated_at"])
         audit_record(
@@ -282,7 +319,16 @@ def escrow_agreement_recreate(*, agreement: EscrowAgreement, by) -> EscrowAgreem
             actor=by,
             organization=agreement.organization,
             obj=agreement,
-            before={"status": AgreementStatus.FAILED},
+            before={"status": status_before},
             after={"status": AgreementStatus.CREATING, "transactions": [str(tx.pk) for tx in fresh]},
         )
+        if retried is not None:
+            audit_record(
+                action="escrow.transaction_retried",
+                actor=by,
+                organization=agreement.organization,
+                obj=retried,
+                before={"status": retried.status, "last_error": retried.last_error},
+                after={"retry": str(next(tx.pk for tx in fresh if tx.kind == retried.kind))},
+            )
     return agreement

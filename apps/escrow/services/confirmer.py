@@ -1,7 +1,10 @@
 """The confirmer: follows sent transactions to their receipts and ESCROW_CONFIRMATIONS confirmations.
 
 A transaction is confirmed when its block is ESCROW_CONFIRMATIONS deep (its own block counts as one). A reverted
-one is failed with the contract's reason. Reorgs: as long as a transaction's block is within the last
+one is failed with the reason the chain gives: the revert data of the transaction itself where the node traces it
+(`debug_traceTransaction`), else the call replayed on the block before, decoded from the contract's and the
+token's ABIs (e.g. `ERC20InsufficientAllowance(spender=…, allowance=0, needed=…)`); an exhausted gas limit is said
+as such. Reorgs: as long as a transaction's block is within the last
 ESCROW_REORG_WATCH_BLOCKS, the block hash at its height is compared with the receipt's; when the block left the
 chain the transaction goes back to sent, and its raw bytes are broadcast again if the node forgot it.
 """
@@ -16,7 +19,7 @@ from django.utils import timezone
 from apps.escrow import chain
 from apps.escrow.chain import ChainError, ChainUnavailable, Rpc, RpcError
 from apps.escrow.models import ChainTx, ChainTxStatus
-from apps.escrow.services.sender import _known, _on_failed, broadcast
+from apps.escrow.services.sender import _known, _on_failed, broadcast, rpc_reason
 
 logger = logging.getLogger(__name__)
 
@@ -33,17 +36,48 @@ class _BlockHashes(dict):
         return self[number]
 
 
+def _out_of_gas(tx: ChainTx) -> str:
+    return f"ran out of gas (used {tx.gas_used} of its {tx.gas} gas limit)"
+
+
+def _traced_reason(rpc: Rpc, tx: ChainTx) -> str | None:
+    """What the transaction itself reverted with, from the node's call tracer; None where the node has no tracer."""
+    try:
+        trace = rpc.call("debug_traceTransaction", tx.tx_hash, {"tracer": "callTracer"})
+    except ChainError:  # not offered (hosted nodes often refuse the debug namespace), or the node is away
+        return None
+    if not isinstance(trace, dict):
+        return None
+    error = str(trace.get("error") or "")
+    if "gas" in error.lower() and ("out of" in error.lower() or "outofgas" in error.lower()):
+        return _out_of_gas(tx)
+    output = trace.get("output")
+    if isinstance(output, str) and len(output) >= 10:
+        return chain.revert_reason(output)
+    return trace.get("revertReason") or None
+
+
 def _revert_reason(rpc: Rpc, tx: ChainTx, block_number: int) -> str:
+    traced = _traced_reason(rpc, tx)
+    if traced:
+        return traced
+    if tx.gas and tx.gas_used is not None and tx.gas_used >= tx.gas:
+        return _out_of_gas(tx)
     call = {"from": tx.sender, "data": tx.data, "value": hex(int(tx.value))}
     if tx.to:
         call["to"] = tx.to
+    if tx.gas:
+        call["gas"] = hex(tx.gas)  # the same limit: an exhausted one shows in the replay too
     try:
         rpc.eth_call(call, max(0, block_number - 1))
     except RpcError as exc:
-        return chain.revert_reason(exc.data) if isinstance(exc.data, str) else exc.message
+        return rpc_reason(exc)
     except ChainUnavailable:
-        pass
-    return "reason unavailable"
+        return "reason unavailable (the node did not answer the replay)"
+    return (
+        f"no reason given, and the same call succeeds on block {max(0, block_number - 1)}: an earlier transaction "
+        f"of block {block_number} changed the state it met"
+    )
 
 
 def _back_to_sent(rpc: Rpc, tx: ChainTx, note: str) -> None:

@@ -119,13 +119,21 @@ RETRYABLE = (ChainTxStatus.FAILED, ChainTxStatus.PENDING, ChainTxStatus.SIGNED, 
 def chaintx_retry(*, chain_tx: ChainTx, by) -> ChainTx:
     """Owner/finance: try a failed or stuck transaction again now.
 
-    failed → a new intent with the same kind and parameters (the failed row stays as history);
+    failed → a new intent with the same kind and parameters (the failed row stays as history); a failed approve or
+    create of an agreement → a fresh approve and create pair (escrow_agreement_recreate), since a create alone
+    would spend an allowance that may be gone;
     pending/signed (waiting out a backoff) → attempted again now;
     sent but not mined → re-signed at once with higher fees (same nonce), the previous hash kept.
     """
     if chain_tx.organization is None:
         raise Conflict("Only the operator retries deployments (manage.py escrow_deploy).")
     check(permissions.can_retry_chain_tx, by, chain_tx.organization)
+    if (
+        chain_tx.status == ChainTxStatus.FAILED
+        and chain_tx.agreement_id
+        and chain_tx.kind in (ChainTxKind.TOKEN_APPROVE, ChainTxKind.CREATE)
+    ):
+        return _creation_retry(chain_tx=chain_tx, by=by)
     with transaction.atomic():
         chain_tx = ChainTx.objects.select_for_update().get(pk=chain_tx.pk)
         if chain_tx.status not in RETRYABLE:
@@ -167,3 +175,12 @@ def chaintx_retry(*, chain_tx: ChainTx, by) -> ChainTx:
             after={"retry": str(result.pk)},
         )
     return result
+
+
+def _creation_retry(*, chain_tx: ChainTx, by) -> ChainTx:
+    from apps.escrow.services.agreements import escrow_agreement_recreate
+
+    if chain_tx.retries.exclude(status=ChainTxStatus.FAILED).exists():
+        raise Conflict("This transaction was already retried; see the newer one.")
+    escrow_agreement_recreate(agreement=chain_tx.agreement, by=by, retried=chain_tx)
+    return ChainTx.objects.filter(agreement_id=chain_tx.agreement_id, kind=chain_tx.kind).latest("created_at")

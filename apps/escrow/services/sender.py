@@ -7,6 +7,12 @@ unreachable node between the two leaves a signed row that is broadcast again lat
 known" or "nonce too low" for a transaction it has, and both count as sent when the hash is ours. A row that is
 not mined after ESCROW_REPLACE_AFTER_SECONDS is signed again with the same nonce and fees raised by at least
 12.5%, the previous hash kept (whichever is mined, the confirmer finds it).
+
+Token allowances: the ERC-20 `approve` of a deposit sets the sender's single allowance for the escrow, so the
+approve/create pairs of one (chain, sender, token, spender) go one at a time. An approve is signed only when no
+other agreement's pair holds that allowance (its approve signed and its create not yet mined or failed), decided
+under the sender's ChainNonce row lock; a create is signed only once its own approve is mined. Each is therefore
+estimated against the state it will meet, and every create spends exactly the allowance its own approve set.
 """
 
 import datetime as dt
@@ -21,7 +27,7 @@ from django.utils import timezone
 
 from apps.escrow import chain
 from apps.escrow.chain import ChainError, ChainUnavailable, Rpc, RpcError, WrongChain
-from apps.escrow.models import ChainNonce, ChainTx, ChainTxKind, ChainTxStatus
+from apps.escrow.models import AgreementStatus, ChainNonce, ChainTx, ChainTxKind, ChainTxStatus
 from apps.escrow.services.outbox import backoff_seconds
 from apps.escrow.signer import signer
 
@@ -39,10 +45,20 @@ RESIGNABLE_KINDS = (
     ChainTxKind.TOKEN_APPROVE,
     ChainTxKind.DEPLOY,
 )
+# A zero-to-non-zero allowance write costs about 46k gas on a plain ERC-20 (more behind a proxy); the limit is only
+# a ceiling (unused gas is not charged), so an approve never gets less than this whatever the estimate said.
+APPROVE_MIN_GAS = 100_000
+# An approve holds its token's allowance from signing until its create is mined or failed.
+ALLOWANCE_HELD = (ChainTxStatus.SIGNED, ChainTxStatus.SENT, ChainTxStatus.MINED, ChainTxStatus.CONFIRMED)
+CREATE_OPEN = (ChainTxStatus.PENDING, ChainTxStatus.SIGNED, ChainTxStatus.SENT)
 
 
 class _Wait(Exception):
     """Not an error: the transaction cannot be built yet (e.g. its agreement is not on chain yet)."""
+
+
+class _Refused(Exception):
+    """The transaction must not be sent at all (e.g. the approve its deposit needs failed): the row fails unsigned."""
 
 
 def _gwei(value: Decimal) -> int:
@@ -102,14 +118,21 @@ def market_fees(rpc: Rpc) -> tuple[int, int]:
     return min(2 * next_base + tip, cap), tip
 
 
-def _take_nonce(rpc: Rpc, tx: ChainTx) -> int:
+def _sender_row(rpc: Rpc, tx: ChainTx) -> ChainNonce:
+    """The sender's ChainNonce row, locked until the caller's transaction ends (created from the node's count)."""
     row = ChainNonce.objects.select_for_update().filter(chain_id=tx.chain_id, sender=tx.sender).first()
-    node_pending = rpc.nonce(tx.sender, "pending")
     if row is None:
+        node_pending = rpc.nonce(tx.sender, "pending")
         ChainNonce.objects.bulk_create(
             [ChainNonce(chain_id=tx.chain_id, sender=tx.sender, next_nonce=node_pending)], ignore_conflicts=True
         )
         row = ChainNonce.objects.select_for_update().get(chain_id=tx.chain_id, sender=tx.sender)
+    return row
+
+
+def _take_nonce(rpc: Rpc, tx: ChainTx) -> int:
+    row = _sender_row(rpc, tx)
+    node_pending = rpc.nonce(tx.sender, "pending")
     if node_pending > row.next_nonce:
         logger.warning("nonce of %s raised from %s to the node's %s", tx.sender, row.next_nonce, node_pending)
         row.next_nonce = node_pending
@@ -117,6 +140,67 @@ def _take_nonce(rpc: Rpc, tx: ChainTx) -> int:
     row.next_nonce = nonce + 1
     row.save(update_fields=["next_nonce", "updated_at"])
     return nonce
+
+
+def _allowance_holder(tx: ChainTx) -> ChainTx | None:
+    """The approve, of another pair, whose allowance for the same token and spender is not spent yet: its create is
+    not mined (nor failed) and it is signed. Open creates are few (agreements being created), so each is paired in
+    Python with the approve it names."""
+    open_creates = ChainTx.objects.filter(
+        chain_id=tx.chain_id,
+        sender=tx.sender,
+        kind=ChainTxKind.CREATE,
+        status__in=CREATE_OPEN,
+        agreement__status=AgreementStatus.CREATING,
+    ).order_by("created_at")
+    for create in open_creates:
+        approve = _own_approve(create)
+        if (
+            approve is not None
+            and approve.pk != tx.pk
+            and approve.status in ALLOWANCE_HELD
+            and approve.to == tx.to
+            and approve.params.get("spender") == tx.params["spender"]
+        ):
+            return approve
+    return None
+
+
+def _approve_may_sign(rpc: Rpc, tx: ChainTx) -> None:
+    """Waits while another pair holds the allowance. The sender's row lock, held until this row is signed and
+    committed, makes the check and the signing one step for every worker."""
+    _sender_row(rpc, tx)
+    holder = _allowance_holder(tx)
+    if holder is not None:
+        raise _Wait(
+            f"Waiting for agreement {holder.agreement_id} to spend its allowance of this token (its approve, "
+            f"transaction {holder.pk}, is {holder.status}; its create is not mined yet)."
+        )
+
+
+def _own_approve(tx: ChainTx) -> ChainTx | None:
+    """The approve whose allowance this create spends (written with it; for older rows, the agreement's latest)."""
+    approves = ChainTx.objects.filter(agreement_id=tx.agreement_id, kind=ChainTxKind.TOKEN_APPROVE)
+    if tx.params.get("approve"):
+        return approves.filter(pk=tx.params["approve"]).first()
+    return approves.filter(created_at__lte=tx.created_at).order_by("-created_at").first()
+
+
+def _create_may_sign(rpc: Rpc, tx: ChainTx) -> None:
+    """A create is estimated and signed only once its own approve is mined, i.e. against the allowance it spends."""
+    approve = _own_approve(tx) if tx.agreement_id else None
+    if approve is None:
+        return
+    if approve.status == ChainTxStatus.FAILED:
+        raise _Refused(f"Not sent: its token approve (transaction {approve.pk}) failed: {approve.last_error}")
+    if approve.status in (ChainTxStatus.MINED, ChainTxStatus.CONFIRMED):
+        return
+    if approve.status == ChainTxStatus.SENT:
+        for tx_hash in approve.all_hashes:
+            receipt = rpc.receipt(tx_hash)
+            if receipt and receipt.get("blockHash") and int(receipt["status"], 16) == 1:
+                return  # mined; the confirmer records it in its own time
+    raise _Wait(f"Waiting for its token approve (transaction {approve.pk}, {approve.status}) to be mined.")
 
 
 def _sign(tx: ChainTx, *, nonce: int, gas: int, max_fee: int, tip: int) -> None:
@@ -166,6 +250,10 @@ def _sign(tx: ChainTx, *, nonce: int, gas: int, max_fee: int, tip: int) -> None:
 def _sign_new(rpc: Rpc, tx: ChainTx) -> None:
     """pending → signed (or back off with the reason)."""
     try:
+        if tx.kind == ChainTxKind.TOKEN_APPROVE:
+            _approve_may_sign(rpc, tx)
+        elif tx.kind == ChainTxKind.CREATE:
+            _create_may_sign(rpc, tx)
         tx.data = build_call(tx)
         call = {"from": tx.sender, "data": tx.data, "value": hex(int(tx.value))}
         if tx.to:
@@ -174,8 +262,7 @@ def _sign_new(rpc: Rpc, tx: ChainTx) -> None:
             estimate = rpc.estimate_gas(call)
         except RpcError as exc:
             tx.attempts += 1
-            reason = chain.revert_reason(exc.data) if isinstance(exc.data, str) else exc.message
-            tx.last_error = f"The node refuses the call: {reason}. Nothing was sent."
+            tx.last_error = f"The node refuses the call: {rpc_reason(exc)}. Nothing was sent."
             if tx.attempts >= settings.ESCROW_MAX_ATTEMPTS:
                 tx.status = ChainTxStatus.FAILED
                 tx.next_attempt_at = None
@@ -186,8 +273,15 @@ def _sign_new(rpc: Rpc, tx: ChainTx) -> None:
                 _on_failed(tx)
             return
         max_fee, tip = market_fees(rpc)
+        gas = estimate * 6 // 5 + 10_000
+        if tx.kind == ChainTxKind.TOKEN_APPROVE:
+            gas = max(gas, APPROVE_MIN_GAS)
         nonce = _take_nonce(rpc, tx)
-        _sign(tx, nonce=nonce, gas=estimate * 6 // 5 + 10_000, max_fee=max_fee, tip=tip)
+        _sign(tx, nonce=nonce, gas=gas, max_fee=max_fee, tip=tip)
+    except _Refused as refused:
+        tx.status, tx.last_error, tx.next_attempt_at = ChainTxStatus.FAILED, str(refused)[:2000], None
+        tx.save(update_fields=["status", "last_error", "next_attempt_at", "updated_at"])
+        _on_failed(tx)
     except _Wait as wait:
         _waiting(tx, str(wait))
     except ChainUnavailable as exc:
@@ -267,11 +361,29 @@ def _nonce_taken(tx: ChainTx, exc: RpcError) -> None:
     tx.save(update_fields=["previous_hashes", "status", "nonce", "raw_tx", "tx_hash", "last_error", "next_attempt_at"])
 
 
-def _on_failed(tx: ChainTx) -> None:
-    if tx.kind == ChainTxKind.CREATE and tx.agreement_id:
-        from apps.escrow.services.effects import agreement_mark_failed
+def rpc_reason(exc: RpcError) -> str:
+    """The node's refusal, a revert decoded from the ABIs where it carries revert data."""
+    data = exc.data.get("data") if isinstance(exc.data, dict) else exc.data
+    return chain.revert_reason(data) if isinstance(data, str) and data.startswith("0x") else exc.message
 
-        agreement_mark_failed(agreement=tx.agreement, reason=tx.last_error)
+
+def _on_failed(tx: ChainTx) -> None:
+    """A failed create fails its agreement; so does a failed approve, whose unsigned create is failed with it (its
+    deposit could not be taken). The way back is a fresh pair: the retry of either, or the agreement's recreate."""
+    if tx.kind not in (ChainTxKind.CREATE, ChainTxKind.TOKEN_APPROVE) or not tx.agreement_id:
+        return
+    from apps.escrow.services.effects import agreement_mark_failed
+
+    if tx.kind == ChainTxKind.TOKEN_APPROVE:
+        ChainTx.objects.filter(
+            agreement_id=tx.agreement_id, kind=ChainTxKind.CREATE, status=ChainTxStatus.PENDING, nonce__isnull=True
+        ).update(
+            status=ChainTxStatus.FAILED,
+            last_error=f"Not sent: its token approve (transaction {tx.pk}) failed: {tx.last_error}"[:2000],
+            next_attempt_at=None,
+            updated_at=timezone.now(),
+        )
+    agreement_mark_failed(agreement=tx.agreement, reason=tx.last_error)
 
 
 def _due(now) -> list:
