@@ -24,9 +24,10 @@ from tests.workers import CeleryWorker
 
 pytestmark = pytest.mark.services
 
-# What the outbox may add to a write while the broker is dead: one nudge timeout (OUTBOX_NUDGE_TIMEOUT_SECONDS) and
-# scheduling noise on a busy machine; before the outbox, a write waited on the dead broker for seconds.
-DEAD_BROKER_ALLOWANCE_SECONDS = 0.25
+# What the outbox may add to a write while the broker is dead: one nudge timeout (OUTBOX_NUDGE_TIMEOUT_SECONDS), the
+# rate-limit cache's first refused connection, and scheduling noise on a busy 2-core machine (0.68 s seen with a
+# parallel suite beside it); before the outbox, a write waited on the dead broker for about 19 s and then failed.
+DEAD_BROKER_ALLOWANCE_SECONDS = 1.0
 DEPOSIT = 4000_250000  # escrowable_investment's two milestones, 1500.25 + 2500 USD at 6 decimals
 
 
