@@ -5,16 +5,18 @@ organization's policy on the organization's chain.
 """
 
 import hashlib
+import re
 import secrets
 
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from apps.audit.services import audit_record
 from apps.core.errors import ValidationFailed
 from apps.identity import selectors
-from apps.identity.models import RECOVERY_CODE_COUNT, RecoveryCode, TwoFactorPolicy
+from apps.identity.models import RECOVERY_CODE_COUNT, OidcIdentity, RecoveryCode, TwoFactorPolicy
 from apps.tenancy import permissions
 from apps.tenancy.models import Organization
 from apps.tenancy.services import require
@@ -177,3 +179,41 @@ def password_reset_record(*, user) -> None:
         after={"via": "email link"},
         object_repr=f"password of {user.get_username()}",
     )
+
+
+def _free_username(preferred: str, subject: str) -> str:
+    base = re.sub(r"[^\w.@+-]", "", preferred)[:120] or "sso-" + hashlib.sha256(subject.encode()).hexdigest()[:10]
+    users = get_user_model().objects
+    candidate, n = base, 1
+    while users.filter(username__iexact=candidate).exists():
+        n += 1
+        candidate = f"{base}-{n}"
+    return candidate
+
+
+def oidc_user_for(*, issuer: str, subject: str, email: str, email_verified: bool, preferred_username: str):
+    """The account of a provider's subject; the first sign-in makes one, with no membership and no password.
+
+    An existing local account is never taken over by a matching email address, and only an address the provider
+    says it verified is kept (an invitation to an address is accepted by the account that has it).
+    """
+    identity = OidcIdentity.objects.select_related("user").filter(issuer=issuer, subject=subject).first()
+    if identity is not None:
+        return identity.user
+    try:
+        with transaction.atomic():
+            user = get_user_model()(username=_free_username(preferred_username, subject))
+            user.email = email.strip().lower() if email_verified else ""
+            user.set_unusable_password()
+            user.save()
+            identity = OidcIdentity.objects.create(user=user, issuer=issuer, subject=subject)
+            audit_record(
+                action="user.created_by_single_sign_on",
+                actor=user,
+                obj=identity,
+                after={"username": user.username, "issuer": issuer, "email_verified": bool(user.email)},
+                object_repr=f"account {user.username}",
+            )
+    except IntegrityError:  # the same subject's first sign-in in two tabs at once
+        return OidcIdentity.objects.select_related("user").get(issuer=issuer, subject=subject).user
+    return user

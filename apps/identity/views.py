@@ -37,15 +37,24 @@ class SignInView(LoginView):
         user = form.get_user()
         if not selectors.two_factor_enabled(user=user):
             return super().form_valid(form)
-        self.request.session.cycle_key()
-        self.request.session[PENDING_SESSION_KEY] = {
-            "user": user.pk,
-            "backend": user.backend,
-            "next": self.get_success_url(),
-            "since": time.time(),
-            "tries": 0,
-        }
-        return redirect("two_factor_verify")
+        return pending_sign_in_start(self.request, user, next_url=self.get_success_url())
+
+    def get_context_data(self, **kwargs):
+        provider = settings.OIDC_PROVIDER_NAME if settings.OIDC_ENABLED else ""
+        return super().get_context_data(**kwargs) | {"oidc_provider": provider}
+
+
+def pending_sign_in_start(request, user, *, next_url: str):
+    """The first factor passed (password or single sign-on): remember who, and ask for the code."""
+    request.session.cycle_key()
+    request.session[PENDING_SESSION_KEY] = {
+        "user": user.pk,
+        "backend": user.backend,
+        "next": next_url,
+        "since": time.time(),
+        "tries": 0,
+    }
+    return redirect("two_factor_verify")
 
 
 def _safe_next(request, candidate: str | None, default: str) -> str:
