@@ -90,6 +90,8 @@ def test_member_session_cannot_write_through_the_api_but_tokens_can(required, to
     assert "Acme requires two-factor sign-in" in response.json()["message"]
     assert response.json()["extra"]["two_factor_setup"] == "/accounts/two-factor/"
     assert session.get("/api/me/").status_code == 200  # reads go on
+    # Nor can the session make itself a token to get around the rule.
+    assert session.post("/api/tokens/", {"name": "way round"}, content_type="application/json").status_code == 403
 
     # An API token is not a browser session: the policy does not reach it.
     assert token_client_for(member).post("/api/invitations/", body, format="json").status_code == 201
