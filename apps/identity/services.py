@@ -18,7 +18,7 @@ from apps.core.errors import ValidationFailed
 from apps.identity import selectors
 from apps.identity.models import RECOVERY_CODE_COUNT, OidcIdentity, RecoveryCode, TwoFactorPolicy
 from apps.tenancy import permissions
-from apps.tenancy.models import Organization
+from apps.tenancy.models import Invitation, Organization
 from apps.tenancy.services import require
 
 # No 0/o, 1/l/i: a code read off paper is typed back right. 10 of 31 symbols is about 49 bits.
@@ -185,7 +185,11 @@ def _free_username(preferred: str, subject: str) -> str:
     base = re.sub(r"[^\w.@+-]", "", preferred)[:120] or "sso-" + hashlib.sha256(subject.encode()).hexdigest()[:10]
     users = get_user_model().objects
     candidate, n = base, 1
-    while users.filter(username__iexact=candidate).exists():
+    # A name an owner invited is not handed to a newcomer: the invitation by username was meant for someone else.
+    while (
+        users.filter(username__iexact=candidate).exists()
+        or Invitation.objects.filter(username__iexact=candidate).exists()
+    ):
         n += 1
         candidate = f"{base}-{n}"
     return candidate

@@ -136,6 +136,16 @@ def test_a_local_account_with_the_same_name_or_email_is_not_taken_over(sso):
     assert not Membership.objects.filter(user=user).exists()
 
 
+def test_a_name_invited_by_username_is_not_handed_to_a_newcomer(sso):
+    organization = OrganizationFactory(name="Acme")
+    owner = member(organization, Role.OWNER, username="olivia")
+    invitation_create(organization=organization, by=owner, role=Role.FINANCE, username="pat")
+    client = Client()
+    walk(client, sso, "pat")
+    assert OidcIdentity.objects.get().user.username == "pat-2"
+    assert client.get("/api/invitations/mine/").json() == []
+
+
 def test_an_unverified_email_is_not_kept(sso):
     organization = OrganizationFactory(name="Acme")
     owner = member(organization, Role.OWNER, username="olivia")
