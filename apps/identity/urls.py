@@ -9,6 +9,7 @@ urlpatterns = [
     path("two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("two-factor/recovery-codes/", views.recovery_codes_regenerate, name="two_factor_recovery_codes"),
     path("two-factor/disable/", views.two_factor_disable, name="two_factor_disable"),
+    path("two-factor/policy/<uuid:pk>/", views.two_factor_policy_change, name="two_factor_policy"),
     # OpenID Connect sign-in (404 unless the operator configured a provider).
     path("oidc/authenticate/", oidc.ProviderSignInView.as_view(), name="oidc_authentication_init"),
     path("oidc/callback/", oidc.ProviderCallbackView.as_view(), name="oidc_authentication_callback"),

@@ -15,15 +15,17 @@ from django.contrib.auth import login as auth_login
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, PasswordResetConfirmView, PasswordResetDoneView
 from django.db import transaction
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
-from apps.core.errors import ValidationFailed
+from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.identity import selectors, services
-from apps.identity.forms import CodeForm
+from apps.identity.forms import CodeForm, PolicyForm
+from apps.tenancy import selectors as tenancy_selectors
 
 PENDING_SESSION_KEY = "identity_pending_signin"
 PENDING_SECONDS = 300  # the second step must follow the password within five minutes
@@ -115,6 +117,7 @@ def two_factor_setup(request):
     context = {"next": next_url, "required_by": required_by, "form": CodeForm()}
     if selectors.two_factor_enabled(user=request.user):
         context["codes_left"] = selectors.recovery_codes_left(user=request.user)
+        context["owned"] = selectors.organizations_owned_with_policy(user=request.user)
         return render(request, "identity/security.html", context)
     device = services.totp_enrolment_start(user=request.user)
     if request.method == "POST":
@@ -163,6 +166,27 @@ def two_factor_disable(request):
             messages.error(request, error.message)
         else:
             messages.success(request, "Two-factor sign-in is off.")
+    return redirect("two_factor_setup")
+
+
+@login_required
+@require_POST
+def two_factor_policy_change(request, pk):
+    """An owner's switch on the Account security page; the same service as the API's PATCH."""
+    try:
+        organization = tenancy_selectors.organization_get(user=request.user, pk=pk)
+    except NotFound as error:
+        raise Http404(error.message) from None
+    form = PolicyForm(request.POST)
+    form.is_valid()
+    required = form.cleaned_data.get("required", False)
+    try:
+        services.two_factor_policy_set(organization=organization, required=required, by=request.user)
+    except ApplicationError as error:
+        messages.error(request, error.message)
+    else:
+        state = "must now use" if required else "no longer have to use"
+        messages.success(request, f"Members of {organization.name} {state} two-factor sign-in.")
     return redirect("two_factor_setup")
 
 

@@ -114,3 +114,32 @@ def test_setting_it_up_lets_the_member_in(required):
     assert fresh.post("/accounts/two-factor/verify/", {"code": next_code(secret)}).status_code == 302
     assert fresh.get("/grants/").status_code == 200
     assert Membership.objects.filter(user=member).count() == 1
+
+
+def test_owner_switches_it_on_the_account_security_page(acme):
+    organization, owner, _secret = acme
+    client = Client()
+    client.force_login(owner)
+    page = client.get("/accounts/two-factor/").content.decode()
+    assert "Acme: two-factor optional" in page
+    response = client.post(f"/accounts/two-factor/policy/{organization.pk}/", {"required": "on"}, follow=True)
+    assert "Members of Acme must now use two-factor sign-in." in response.content.decode()
+    assert "Acme: <strong>two-factor required</strong>" in response.content.decode()
+    assert AuditEvent.objects.filter(action="organization.two_factor_policy_changed").count() == 1
+
+    finance, _s, _c = enrolled_user("fin")
+    MembershipFactory(organization=organization, user=finance, role=Role.FINANCE)
+    other = Client()
+    other.force_login(finance)
+    assert "Your organizations" not in other.get("/accounts/two-factor/").content.decode()
+    response = other.post(f"/accounts/two-factor/policy/{organization.pk}/", {}, follow=True)
+    assert "you need one of the roles: owner" in response.content.decode()
+    assert AuditEvent.objects.filter(action="organization.two_factor_policy_changed").count() == 1
+
+
+def test_another_organizations_switch_is_not_found(acme):
+    organization, _owner, _secret = acme
+    outsider, _s, _c = enrolled_user("eve")
+    client = Client()
+    client.force_login(outsider)
+    assert client.post(f"/accounts/two-factor/policy/{organization.pk}/", {"required": "on"}).status_code == 404
