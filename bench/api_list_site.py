@@ -27,6 +27,15 @@ FROM funding_milestone WHERE grant_id = ANY(%s) ORDER BY due_date, created_at
 """
 
 
+# What the escrow contract still holds per grant (the API's summary.escrowed).
+ESCROWED_SQL = """
+SELECT a.grant_id, a.token_decimals, SUM(em.amount_base_units - em.withdrawn_base_units)
+FROM escrow_escrowmilestone em JOIN escrow_escrowagreement a ON a.id = em.agreement_id
+WHERE a.grant_id = ANY(%s) AND a.status IN ('active', 'settled') AND em.onchain_status NOT IN ('refunded', 'cancelled')
+GROUP BY a.grant_id, a.token_decimals
+"""
+
+
 def _money(value):
     return None if value is None else f"{value:.2f}"
 
@@ -49,12 +58,17 @@ def raw_grant_list(request):
         milestones: dict = {}
         for m in cursor.fetchall():
             milestones.setdefault(m[0], []).append(m[1:])
+        cursor.execute(ESCROWED_SQL, [[g[0] for g in grants]])
+        escrowed: dict = {}
+        for grant_id, decimals, units in cursor.fetchall():
+            escrowed[grant_id] = escrowed.get(grant_id, Decimal(0)) + Decimal(units) / Decimal(10) ** decimals
     results = []
     for g in grants:
         items = milestones.get(g[0], [])
         budget = g[10] if g[10] is not None else g[9]
         committed = sum((m[2] for m in items), Decimal(0))
         released = sum((m[2] for m in items if m[6] == "released"), Decimal(0))
+        released_unpaid = sum((m[2] - m[4] for m in items if m[6] == "released"), Decimal(0))
         results.append(
             {
                 "id": str(g[0]),
@@ -92,6 +106,8 @@ def raw_grant_list(request):
                     "budget": _money(budget),
                     "committed": _money(committed),
                     "released": _money(released),
+                    "released_unpaid": _money(released_unpaid),
+                    "escrowed": _money(escrowed.get(g[0], Decimal(0))),
                     "disbursed": _money(g[11]),
                     "uncommitted": _money(budget - committed),
                     "undisbursed": _money(budget - g[11]),

@@ -86,8 +86,13 @@ def _basic_auth(value: Any) -> tuple[str, str] | None:
     raise CollectorConfigError('\'basic_auth\' must be {"username": ..., "password": ...} or [user, password]')
 
 
-def build_collector(kind: str, config: Mapping[str, Any] | None = None):
-    """Build a collector of ``kind`` from a plain configuration dict (see module doc)."""
+def build_collector(kind: str, config: Mapping[str, Any] | None = None, *, session: Any = None):
+    """Build a collector of ``kind`` from a plain configuration dict (see module doc).
+
+    ``session`` is the ``requests.Session`` a Prometheus collector sends its
+    queries through (default: a plain one).  A server that queries Prometheus
+    on someone else's behalf passes one that decides where requests may go.
+    """
     config = dict(config or {})
     if kind not in _ALLOWED:
         raise CollectorConfigError(f"unknown collector kind {kind!r}; known kinds: {', '.join(KINDS)}")
@@ -126,6 +131,7 @@ def build_collector(kind: str, config: Mapping[str, Any] | None = None):
         basic_auth=_basic_auth(config.get("basic_auth")),
         verify=verify,
         headers={str(k): str(v) for k, v in (headers or {}).items()},
+        session=session,
     )
     selector = config.get("selector")
     if selector is not None and not isinstance(selector, (str, Mapping)):

@@ -36,11 +36,16 @@ from .errors import (
     PrometheusTimeoutError,
     PrometheusUnavailableError,
 )
+from .json_limits import JSONLimitError, json_loads_bounded
 from .samples import METRICS, Sample, clean_labels, from_unix, get_metric
 
 log = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+# An answer is read at most this far and parsed only when nested no deeper than ANSWER_MAX_DEPTH (the API's
+# own answers nest 5 deep): a server answering with 100,000 brackets must not take the worker down with it.
+ANSWER_MAX_BYTES = 128 * MIB
+ANSWER_MAX_DEPTH = 64
 
 # DCGM marks "no value" with sentinels instead of leaving a series out
 # (dcgm_structs.h: DCGM_INT32_BLANK 0x7ffffff0, DCGM_INT64_BLANK
@@ -186,6 +191,7 @@ class PrometheusClient:
     :param basic_auth: ``(username, password)`` for HTTP basic auth.
     :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
     :param headers: extra HTTP headers (e.g. ``X-Scope-OrgID`` for Mimir/Thanos).
+    :param max_answer_bytes: a longer answer is refused (a :class:`PrometheusError`) without being parsed.
 
     Every warning Prometheus sends is logged, kept on the returned
     :class:`QueryResult` and appended to :attr:`warnings` (the last 100).
@@ -200,6 +206,7 @@ class PrometheusClient:
         verify: bool | str = True,
         headers: Mapping[str, str] | None = None,
         session: requests.Session | None = None,
+        max_answer_bytes: int = ANSWER_MAX_BYTES,
     ):
         if not base_url or not re.match(r"^https?://", base_url):
             raise CollectorConfigError(f"Prometheus URL must start with http:// or https://, got {base_url!r}")
@@ -209,6 +216,7 @@ class PrometheusClient:
             raise CollectorConfigError("Prometheus timeout must be positive")
         self.base_url = base_url.rstrip("/")
         self.timeout = float(timeout)
+        self.max_answer_bytes = max_answer_bytes
         self.verify = verify
         self.session = session or requests.Session()
         self.headers = {"Accept": "application/json", "User-Agent": "govtrack-compute-hooks"}
@@ -261,7 +269,9 @@ class PrometheusClient:
                 auth=self.auth,
                 timeout=self.timeout,
                 verify=self.verify,
+                stream=True,
             )
+            raw = _read_answer(response, self.max_answer_bytes, where)
         except requests.exceptions.SSLError as exc:
             raise PrometheusError(f"TLS error talking to {where}: {exc}", retryable=False) from exc
         except requests.exceptions.Timeout as exc:
@@ -273,9 +283,13 @@ class PrometheusClient:
 
         status = response.status_code
         try:
-            body = response.json()
+            body = json_loads_bounded(raw, max_depth=ANSWER_MAX_DEPTH, strict_constants=False)
             if not isinstance(body, dict):
                 body = None
+        except JSONLimitError as exc:
+            raise PrometheusError(
+                f"{where} answered with JSON {exc}; it was not read", status_code=status, retryable=False
+            ) from None
         except ValueError:
             body = None
 
@@ -289,7 +303,7 @@ class PrometheusClient:
             self._record_warnings(expr, warnings)
             return QueryResult(result_type, series, warnings, infos)
 
-        snippet = error or (response.text or "").strip()[:300] or response.reason or "no details"
+        snippet = error or raw.decode("utf-8", "replace").strip()[:300] or response.reason or "no details"
         detail = f"{error_type}: {snippet}" if error_type else snippet
         kwargs = {"status_code": status, "error_type": error_type, "error": error, "warnings": warnings}
         if status == 200:
@@ -314,6 +328,22 @@ class PrometheusClient:
             log.warning("Prometheus warning for %r: %s", expr, warning)
         self.warnings.extend(warnings)
         del self.warnings[:-100]
+
+
+def _read_answer(response: requests.Response, limit: int, where: str) -> bytes:
+    """The answer's body, read in pieces and refused once it passes ``limit`` bytes."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > limit:
+        response.close()
+        raise PrometheusError(f"{where} answered with more than {limit} bytes; it was not read", retryable=False)
+    chunks, size = [], 0
+    for chunk in response.iter_content(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            response.close()
+            raise PrometheusError(f"{where} answered with more than {limit} bytes; it was not read", retryable=False)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 # ---------------------------------------------------------------------------

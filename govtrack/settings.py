@@ -72,6 +72,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.middleware.ApiErrorBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -176,10 +177,15 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",
-        "rest_framework.filters.OrderingFilter",
+        "apps.core.ordering.StableOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
+    "DEFAULT_PARSER_CLASSES": [
+        "apps.core.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     # Per IP (anonymous), per user (all of a user's requests) and per API token; see apps/core/throttling.py.
     "DEFAULT_THROTTLE_CLASSES": [
         "apps.core.throttling.AnonymousIpThrottle",
@@ -196,6 +202,10 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_PAGE_SIZE = 200
+# Input limits (docs/security.md): a JSON body nested deeper than this is a 400; a body larger than
+# DATA_UPLOAD_MAX_MEMORY_SIZE (Django's, 2.5 MiB by default) a 413. The ingest API has its own size limit.
+API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 64)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 2621440)
 API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90)
 API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365)
 
@@ -303,6 +313,12 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# The worker and beat keep Celery's patient broker defaults (retry and reconnect). Web requests never publish through
+# them: after commit they nudge through apps/core/outbox.py, whose own connection gives up after this timeout
+# (connect, then each socket read/write) and then leaves the rows to the beat sweeps for OUTBOX_NUDGE_PAUSE_SECONDS.
+OUTBOX_NUDGE_TIMEOUT_SECONDS = float(os.environ.get("OUTBOX_NUDGE_TIMEOUT_SECONDS", "0.08"))
+OUTBOX_NUDGE_PAUSE_SECONDS = float(os.environ.get("OUTBOX_NUDGE_PAUSE_SECONDS", "5"))
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True  # a worker started before Redis waits for it (worker-only)
 CELERY_RESULT_EXPIRES = timedelta(days=1)
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE = {
@@ -336,6 +352,15 @@ WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 10)
 WEBHOOK_RETRY_BASE_SECONDS = env_int("WEBHOOK_RETRY_BASE_SECONDS", 30)
 # Receivers must use https in production; plain http is allowed on the embedded default (local tools).
 WEBHOOKS_ALLOW_HTTP = env_bool("WEBHOOKS_ALLOW_HTTP", DEBUG)
+
+# --- Egress gate (apps/core/egress.py): every request made on a tenant's behalf ------------------------
+# Internal addresses are refused; only an operator may allow some (an on-prem Prometheus), never a tenant.
+EGRESS_ALLOW_NETWORKS = env_list("EGRESS_ALLOW_NETWORKS", [])  # CIDRs, e.g. 10.20.0.0/16,fd00:1::/64
+EGRESS_ALLOW_HOSTS = env_list("EGRESS_ALLOW_HOSTS", [])  # names or name:port, e.g. prometheus.monitoring.svc:9090
+EGRESS_CONNECT_TIMEOUT_SECONDS = float(os.environ.get("EGRESS_CONNECT_TIMEOUT_SECONDS", "5"))
+EGRESS_MAX_TIMEOUT_SECONDS = float(os.environ.get("EGRESS_MAX_TIMEOUT_SECONDS", "60"))  # read timeout cap
+EGRESS_MAX_RESPONSE_BYTES = env_int("EGRESS_MAX_RESPONSE_BYTES", 64 * 1024 * 1024)  # PromQL range answers
+EGRESS_CA_BUNDLE = os.environ.get("EGRESS_CA_BUNDLE", "")  # CA file for internal TLS; empty: certifi's bundle
 
 # --- Mail -------------------------------------------------------------------------
 EMAIL_BACKEND = os.environ.get("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
@@ -402,6 +427,10 @@ COMPUTE_VERIFY_EVERY_SECONDS = env_int("COMPUTE_VERIFY_EVERY_SECONDS", 15)
 COMPUTE_SOURCE_MAX_BACKOFF_SECONDS = env_int("COMPUTE_SOURCE_MAX_BACKOFF_SECONDS", 3600)
 COMPUTE_SAMPLES_RAW_MAX_SECONDS = env_int("COMPUTE_SAMPLES_RAW_MAX_SECONDS", 6 * 3600)  # longer ranges: rollups
 COMPUTE_DEMO_PROMETHEUS_URL = os.environ.get("COMPUTE_DEMO_PROMETHEUS_URL", "")
+if COMPUTE_DEMO_PROMETHEUS_URL:  # the operator named it: the demo source may reach it, wherever it is
+    EGRESS_ALLOW_HOSTS.append(COMPUTE_DEMO_PROMETHEUS_URL.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1])
+# The nvidia-smi program that nvidia_smi sources run: the operator's choice, never a tenant's.
+COMPUTE_NVIDIA_SMI_BINARY = os.environ.get("COMPUTE_NVIDIA_SMI_BINARY", "nvidia-smi")
 COMPUTE_CRITERION_VALIDATOR = "apps.compute.criteria.criterion_config_clean"
 CELERY_BEAT_SCHEDULE["compute-schedule-sources"] = {
     "task": "apps.compute.tasks.compute_schedule_sources",
@@ -432,6 +461,14 @@ TEMPLATES[0]["OPTIONS"]["context_processors"].append("apps.dashboard.context.nav
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # A grant report with more milestones than this is built by a Celery task, with its progress shown.
 REPORTS_SYNC_MAX_MILESTONES = env_int("REPORTS_SYNC_MAX_MILESTONES", 30)
+# An export still queued this long after its request never reached a worker: the sweep queues it again. A running
+# export whose progress has not moved for REPORTS_EXPORT_STALE_SECONDS lost its worker and is built again.
+REPORTS_EXPORT_SWEEP_AFTER_SECONDS = env_int("REPORTS_EXPORT_SWEEP_AFTER_SECONDS", 30)
+REPORTS_EXPORT_STALE_SECONDS = env_int("REPORTS_EXPORT_STALE_SECONDS", 900)
+CELERY_BEAT_SCHEDULE["reports-export-sweep"] = {
+    "task": "apps.reports.tasks.grant_report_export_sweep",
+    "schedule": timedelta(seconds=30),
+}
 # Fonts embedded in the PDF (Debian: fonts-dejavu-core); the report's @font-face points at these files.
 REPORTS_FONT_DIR = Path(os.environ.get("REPORTS_FONT_DIR", "/usr/share/fonts/truetype/dejavu"))
 # WeasyPrint logs each rendering step and fontTools each font subset at INFO: kept for warnings only.

@@ -98,24 +98,38 @@ def redis_url():
     return url
 
 
+class PrivateRedis:
+    """A redis-server of the test's own on a free loopback port, which the test may stop and start again (same port,
+    empty: it keeps nothing on disk)."""
+
+    def __init__(self, binary: str):
+        self.binary, self.port, self.process = binary, free_port(), None
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
+
+
 @pytest.fixture
 def private_redis():
-    """A redis-server of the test's own on a free loopback port, so the test may stop it."""
     binary = shutil.which("redis-server")
     if binary is None:
         service_missing("redis-server binary")
-    port = free_port()
-    proc = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    wait_for_port(port)
-    server = {"url": f"redis://127.0.0.1:{port}/0", "process": proc}
+    server = PrivateRedis(binary)
+    server.start()
     yield server
-    if proc.poll() is None:
-        proc.terminate()
-        proc.wait(timeout=10)
+    server.stop()
 
 
 @pytest.fixture

@@ -40,9 +40,9 @@ from apps.compliance.services import audits as audit_services
 from apps.compliance.services import findings as finding_services
 from apps.compliance.services import imports as import_services
 from apps.compliance.services import ropa as ropa_services
-from apps.compliance.tabular import CONTENT_TYPES, FORMATS, table_response
 from apps.core.api import ActionStateSerializer, ErrorSerializer, ReasonSerializer, actions_data, error_responses
 from apps.core.errors import NotFound, ValidationFailed
+from apps.core.tabular import CONTENT_TYPES, FORMATS, table_response
 from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.tenancy.selectors import organization_get
 

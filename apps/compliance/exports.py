@@ -5,7 +5,7 @@ from collections.abc import Iterator
 from django.db.models import QuerySet
 
 from apps.compliance.services.imports import ACTIVITY_COLUMNS, FINDING_COLUMNS
-from apps.compliance.tabular import join_list
+from apps.core.tabular import join_list
 
 
 def finding_rows(findings: QuerySet) -> tuple[tuple[str, ...], Iterator[list]]:

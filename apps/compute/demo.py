@@ -30,7 +30,11 @@ def seed(*, organization, users, stdout) -> None:
         by=engineer,
         name="DCGM exporter (Prometheus)",
         kind=SourceKind.PROMETHEUS,
-        config={"url": url or "http://127.0.0.1:9090", "mappings": "dcgm", "selector": {"cluster": CLUSTER}},
+        config={
+            "url": url or "https://prometheus.example.invalid",
+            "mappings": "dcgm",
+            "selector": {"cluster": CLUSTER},
+        },
         schedule_seconds=60,
         enabled=bool(url),
     )

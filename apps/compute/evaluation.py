@@ -16,8 +16,9 @@ from django.db import connection
 
 from apps.compute.criteria import COMPARISONS
 from apps.compute.models import ComputeSource, Device, SampleRollup, SourceKind
+from apps.compute.services.collectors import collection_failure_text, collector_for_run
 from apps.core.errors import ApplicationError, ValidationFailed
-from compute_hooks import CollectorError, build_collector, query_mapping_range, resolve_mappings
+from compute_hooks import CollectorError, query_mapping_range, resolve_mappings
 from compute_hooks.prometheus import format_selector
 
 REPORT_VERSION = 1
@@ -167,7 +168,7 @@ def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tup
         raise ValidationFailed.for_field("config.source", "PromQL criteria need a Prometheus source.")
     source_config = dict(source.config)
     try:
-        collector = build_collector(SourceKind.PROMETHEUS, source_config)
+        collector = collector_for_run(SourceKind.PROMETHEUS, source_config)
         mappings = resolve_mappings(
             source_config.get("mappings", "dcgm"),
             rate_window=source_config.get("rate_window", "5m"),
@@ -187,7 +188,8 @@ def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tup
     try:
         mapped = query_mapping_range(collector.client, mapping, window.start, last, step, selector or None)
     except CollectorError as exc:
-        raise EvaluationUnavailable(f"Prometheus could not answer: {exc}") from None
+        reason = collection_failure_text(exc).removeprefix("Prometheus: ")
+        raise EvaluationUnavailable(f"Prometheus could not answer: {reason}.") from None
     by_device: dict[str, dict] = {}
     for series in mapped:
         entry = by_device.setdefault(series.device_key, {"device": series.device_key, "labels": {}, "points": {}})

@@ -49,3 +49,9 @@ class Conflict(ApplicationError):
 
 class Unprocessable(ApplicationError):
     status_code = 422
+
+
+class PayloadTooLarge(ApplicationError):
+    """The request body is larger than the limit for it; `extra["max_bytes"]` says how large it may be."""
+
+    status_code = 413

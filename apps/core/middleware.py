@@ -1,6 +1,9 @@
 import re
 
+from django.http import JsonResponse
+
 from apps.core.context import new_request_id, reset_request_id, set_request_id
+from apps.core.exceptions import error_body
 
 _VALID_ID = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -22,3 +25,39 @@ class RequestIdMiddleware:
             reset_request_id(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class ApiErrorBodyMiddleware:
+    """Under /api/, an error page Django wrote itself (an unknown path, a 500, a refused request) becomes the API's
+    JSON error shape, so a finance tool never has to read HTML. Error bodies that are already JSON (or CSV, for a
+    CSV export) pass unchanged."""
+
+    MESSAGES = {
+        400: "Bad request.",
+        403: "Forbidden.",
+        404: "Not found.",
+        405: "Method not allowed.",
+        413: "The request body is too large.",
+    }
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if (
+            response.status_code >= 400
+            and request.path.startswith("/api/")
+            and response.get("Content-Type", "").startswith("text/html")
+        ):
+            return self._json_error(response.status_code, request)
+        return response
+
+    def _json_error(self, status: int, request):
+        if status >= 500:
+            body = error_body(
+                "Internal error. Quote the request id to support.", {"request_id": getattr(request, "request_id", "")}
+            )
+        else:
+            body = error_body(self.MESSAGES.get(status, "The request was refused."))
+        return JsonResponse(body, status=status)

@@ -368,6 +368,16 @@ def _not_in_escrow(verb: str, where: str):
     return guard
 
 
+def _lapse_release_approvals(milestone: Milestone, by, params: dict) -> None:
+    """Returned for changes: the release approvals given so far lapse (named in the audit event), so the next
+    verification is approved afresh."""
+    approvals = milestone.approvals.filter(purpose=ApprovalPurpose.RELEASE)
+    lapsed = [f"{username} ({role})" for username, role in approvals.values_list("user__username", "role")]
+    if lapsed:
+        approvals.delete()
+        params.setdefault("_audit_after", {})["release_approvals_lapsed"] = lapsed
+
+
 def _release_not_authorized(milestone: Milestone, by, params: dict) -> None:
     if milestone.release_authorized_at is not None:
         raise Conflict("The release of this milestone is approved and being paid from escrow; it can be contested.")
@@ -452,6 +462,7 @@ MILESTONES = Machine(
             "Return for changes",
             reason="required",
             guards=(_release_not_authorized,),
+            record=_lapse_release_approvals,
         ),
         Transition(
             "verify",

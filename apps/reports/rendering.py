@@ -1,4 +1,12 @@
-"""HTML to PDF with WeasyPrint, from templates/reports/: fonts embedded from local files, page numbers, A4 or Letter."""
+"""HTML to PDF with WeasyPrint, from templates/reports/: fonts embedded from local files, page numbers, A4 or Letter.
+
+WeasyPrint fetches what a page links to (stylesheets, images, fonts). A report links only to its fonts and to
+inline SVG, so its fetcher refuses everything else: no network at all, and no file outside the font directory and
+the bundled static files, whatever text a grant title carries.
+"""
+
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.template.loader import render_to_string
@@ -11,6 +19,29 @@ FONT_FILES = {
     "bold": "DejaVuSans-Bold.ttf",
     "mono": "DejaVuSansMono.ttf",
 }
+
+
+def _local_roots() -> list[Path]:
+    return [Path(settings.REPORTS_FONT_DIR).resolve(), *(Path(d).resolve() for d in settings.STATICFILES_DIRS)]
+
+
+def report_url_fetcher():
+    """A WeasyPrint URL fetcher that reads only data: URLs and files under the font and static directories."""
+    from weasyprint.urls import URLFetcher
+
+    class LocalFilesFetcher(URLFetcher):
+        def fetch(self, url, headers=None):
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
+            if scheme == "data":
+                return super().fetch(url, headers)
+            if scheme == "file" and parts.netloc in ("", "localhost"):
+                path = Path(unquote(parts.path)).resolve()
+                if any(path.is_relative_to(root) for root in _local_roots()):
+                    return super().fetch(url, headers)
+            raise ValueError(f"The report does not fetch {url[:200]}: only its own fonts and static files.")
+
+    return LocalFilesFetcher(allowed_protocols=("file", "data"), allow_redirects=False)
 
 
 def font_urls() -> dict:
@@ -78,4 +109,4 @@ def render_pdf(*, data: dict, data_hash: str, generated_at, page_size: str = Pag
         progress(70)
     from weasyprint import HTML  # imported here: loading it costs a second that pages which never print skip
 
-    return HTML(string=html, base_url=str(settings.BASE_DIR)).write_pdf()
+    return HTML(string=html, base_url=str(settings.BASE_DIR), url_fetcher=report_url_fetcher()).write_pdf()

@@ -1,16 +1,19 @@
 """Grant report PDFs: built at once for a grant of few milestones, by a Celery task (with progress) for a large one."""
 
 import dataclasses
+import datetime as dt
 import logging
 
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from apps.audit.services import audit_record
 from apps.core.errors import ValidationFailed
+from apps.core.outbox import outbox_nudge
 from apps.funding.models import Grant
 from apps.reports import permissions
 from apps.reports.models import ExportStatus, GrantReportExport, PageSize
@@ -58,7 +61,8 @@ def grant_report_render(*, grant: Grant, by, page_size: str = PageSize.A4, progr
 
 
 def grant_report_export_request(*, grant: Grant, by, page_size: str = PageSize.A4) -> GrantReportExport:
-    """Queues a background export; the task is sent once the row is committed, so the worker always finds it."""
+    """Queues a background export; the task is nudged once the row is committed, so the worker always finds it
+    (and grant_report_export_sweep queues it again if the nudge never reached a worker)."""
     require(permissions.can_export_grant_report(by, grant.organization))
     page_size = clean_page_size(page_size)
     with transaction.atomic():
@@ -74,7 +78,7 @@ def grant_report_export_request(*, grant: Grant, by, page_size: str = PageSize.A
         )
         from apps.reports.tasks import grant_report_export_build
 
-        transaction.on_commit(lambda: grant_report_export_build.delay(str(export.pk)))
+        outbox_nudge(grant_report_export_build, str(export.pk))
     return export
 
 
@@ -82,15 +86,25 @@ def _set_progress(export_id, percent: int) -> None:
     GrantReportExport.objects.filter(pk=export_id).update(progress=min(99, percent), updated_at=timezone.now())
 
 
+def _claimable(now) -> Q:
+    """Queued, or running with no progress for REPORTS_EXPORT_STALE_SECONDS (its worker was lost)."""
+    stale = now - dt.timedelta(seconds=settings.REPORTS_EXPORT_STALE_SECONDS)
+    return Q(status=ExportStatus.QUEUED) | Q(status=ExportStatus.RUNNING, updated_at__lt=stale)
+
+
 def grant_report_export_run(*, export_id) -> GrantReportExport:
-    """The task's work: builds the PDF, keeps the file, and records progress as it goes. Idempotent: a finished
-    export is left as it is."""
+    """The task's work: builds the PDF, keeps the file, and records progress as it goes. Idempotent: the nudge and
+    the sweep may both send it, and only the run that claims the queued (or stale) export builds it."""
     export = GrantReportExport.objects.select_related("grant__organization", "grant__funder", "requested_by").get(
         pk=export_id
     )
-    if export.status == ExportStatus.DONE:
+    now = timezone.now()
+    claimed = GrantReportExport.objects.filter(_claimable(now), pk=export.pk).update(
+        status=ExportStatus.RUNNING, progress=1, updated_at=now
+    )
+    if not claimed:
+        export.refresh_from_db()
         return export
-    GrantReportExport.objects.filter(pk=export.pk).update(status=ExportStatus.RUNNING, progress=1)
     try:
         rendered = grant_report_render(
             grant=export.grant,
@@ -112,3 +126,12 @@ def grant_report_export_run(*, export_id) -> GrantReportExport:
     export.data_sha256, export.finished_at = rendered.data_sha256, timezone.now()
     export.save(update_fields=["file", "status", "progress", "data_sha256", "finished_at", "updated_at"])
     return export
+
+
+def grant_report_exports_due(*, limit: int = 100) -> list[str]:
+    """Exports no worker has taken: still queued REPORTS_EXPORT_SWEEP_AFTER_SECONDS after the request (its nudge
+    was lost, e.g. the broker was down), or running with no progress for REPORTS_EXPORT_STALE_SECONDS."""
+    now = timezone.now()
+    waited = now - dt.timedelta(seconds=settings.REPORTS_EXPORT_SWEEP_AFTER_SECONDS)
+    due = GrantReportExport.objects.filter(_claimable(now), updated_at__lte=waited).order_by("created_at")
+    return [str(pk) for pk in due.values_list("pk", flat=True)[:limit]]

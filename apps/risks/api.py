@@ -8,8 +8,9 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apps.compliance.api import EXPORT_RESPONSES, FILE_FORMAT_PARAM, IMPORT_RESPONSES, username_of
-from apps.compliance.tabular import table_response
 from apps.core.api import ActionStateSerializer, ReasonSerializer, actions_data, error_responses
+from apps.core.serializer_fields import JSONObjectField
+from apps.core.tabular import table_response
 from apps.risks import selectors
 from apps.risks.exports import risk_rows
 from apps.risks.machines import RISKS
@@ -72,7 +73,7 @@ class RiskMatrixUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     likelihood_labels = serializers.ListField(child=serializers.CharField(), required=False)
     impact_labels = serializers.ListField(child=serializers.CharField(), required=False)
-    levels = serializers.ListField(child=serializers.DictField(), required=False)
+    levels = serializers.ListField(child=JSONObjectField(), required=False)
 
 
 class RiskMatrixCreateSerializer(RiskMatrixUpdateSerializer):

@@ -14,6 +14,7 @@ from django.utils.text import slugify
 
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict, PermissionDenied, ValidationFailed
+from apps.core.outbox import outbox_nudge
 from apps.tenancy import permissions
 from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Organization, Role, TokenScope
 
@@ -255,7 +256,11 @@ def invitation_create(*, organization: Organization, by, role: str, username: st
             obj=invitation,
             after={"invitee": invitation.invitee, "role": role, "expires_at": invitation.expires_at},
         )
-        transaction.on_commit(lambda: _send_invitation_email(invitation, raw))
+        from apps.tenancy.tasks import invitation_send_email
+
+        # The secret is not stored, so no sweep can resend this mail: a lost nudge leaves the invitation to be seen
+        # at sign-in (or revoked and sent again).
+        outbox_nudge(invitation_send_email, str(invitation.pk), raw)
     return invitation
 
 
@@ -267,12 +272,6 @@ def _open_invitations(organization: Organization):
         revoked_at__isnull=True,
         expires_at__gt=timezone.now(),
     )
-
-
-def _send_invitation_email(invitation: Invitation, raw: str) -> None:
-    from apps.tenancy.tasks import invitation_send_email
-
-    invitation_send_email.delay(invitation_id=str(invitation.pk), token=raw)
 
 
 def invitation_email_send(*, invitation_id: str, token: str) -> bool:

@@ -22,6 +22,16 @@ class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
         fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
 
 
+class WebhookEndpointUpdatedSerializer(WebhookEndpointSerializer):
+    secret = serializers.CharField(
+        allow_null=True,
+        help_text="The new signing secret when the URL moved to another origin (shown once); else null.",
+    )
+
+    class Meta(WebhookEndpointSerializer.Meta):
+        fields = [*WebhookEndpointSerializer.Meta.fields, "secret"]
+
+
 class WebhookEndpointInput(serializers.Serializer):
     organization = serializers.UUIDField(required=False)
     url = serializers.URLField(max_length=500)
@@ -84,15 +94,18 @@ class WebhookEndpointViewSet(
         return Response(WebhookEndpointCreatedSerializer(endpoint).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(
-        request=WebhookEndpointInput, responses={200: WebhookEndpointSerializer, **error_responses(400, 403, 404)}
+        request=WebhookEndpointInput,
+        responses={200: WebhookEndpointUpdatedSerializer, **error_responses(400, 403, 404)},
+        description="A URL moved to another scheme, host or port gets a new signing secret, shown once here.",
     )
     def partial_update(self, request, pk=None):
         serializer = WebhookEndpointInput(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
         data.pop("organization", None)
-        endpoint = services.webhook_endpoint_update(endpoint=self.get_object(), by=request.user, **data)
-        return Response(WebhookEndpointSerializer(endpoint).data)
+        endpoint, renewed = services.webhook_endpoint_update(endpoint=self.get_object(), by=request.user, **data)
+        shown = WebhookEndpointSerializer(endpoint).data
+        return Response({**shown, "secret": endpoint.secret if renewed else None})
 
     @extend_schema(responses={204: None, **error_responses(403, 404)})
     def destroy(self, request, pk=None):

@@ -7,11 +7,21 @@ from urllib.parse import urlparse
 import requests
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.core.canonical import normalize
+from apps.core.egress import (
+    ResponseTooLarge,
+    egress_session,
+    failure_text,
+    http_status_text,
+    url_origin,
+    url_refusal,
+)
 from apps.core.errors import ValidationFailed
+from apps.core.outbox import outbox_nudge
 from apps.tenancy.models import Role
 from apps.tenancy.permissions import role_in
 from apps.tenancy.services import require
@@ -19,6 +29,7 @@ from apps.webhooks.models import DeliveryStatus, WebhookDelivery, WebhookEndpoin
 from apps.webhooks.signing import DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, sign
 
 WEBHOOK_ADMIN_ROLES = {Role.OWNER, Role.FINANCE}
+WEBHOOK_ANSWER_MAX_BYTES = 64 * 1024  # only the status of a receiver's answer is used
 
 
 def _clean_endpoint(url: str, events: list[str]) -> tuple[str, list[str]]:
@@ -27,6 +38,9 @@ def _clean_endpoint(url: str, events: list[str]) -> tuple[str, list[str]]:
         raise ValidationFailed.for_field("url", "Give an absolute http(s) URL.")
     if parsed.scheme == "http" and not settings.WEBHOOKS_ALLOW_HTTP:
         raise ValidationFailed.for_field("url", "Webhook receivers must use https.")
+    refusal = url_refusal(url)
+    if refusal:
+        raise ValidationFailed.for_field("url", refusal)
     unknown = [event for event in events if event not in WebhookEvent.values]
     if unknown:
         raise ValidationFailed.for_field("events", f"Unknown event types: {', '.join(unknown)}.")
@@ -42,7 +56,7 @@ def webhook_endpoint_create(*, organization, by, url: str, events: list[str], de
             url=url,
             events=events,
             description=description,
-            secret=f"whsec_{secrets.token_urlsafe(32)}",
+            secret=_new_secret(),
         )
         audit_record(
             action="webhook.created",
@@ -54,21 +68,36 @@ def webhook_endpoint_create(*, organization, by, url: str, events: list[str], de
     return endpoint
 
 
-def webhook_endpoint_update(*, endpoint: WebhookEndpoint, by, **changes) -> WebhookEndpoint:
+def _new_secret() -> str:
+    return f"whsec_{secrets.token_urlsafe(32)}"
+
+
+def webhook_endpoint_update(*, endpoint: WebhookEndpoint, by, **changes) -> tuple[WebhookEndpoint, bool]:
+    """Updates an endpoint; returns it and whether its secret was renewed.
+
+    A URL that moves to another origin (scheme, host, port) gets a new signing secret, shown once in the answer:
+    the new host never receives deliveries signed with the secret the old receiver trusts.
+    """
     require(role_in(by, endpoint.organization, WEBHOOK_ADMIN_ROLES, "manage webhooks"))
     url, events = _clean_endpoint(changes.get("url", endpoint.url), changes.get("events", endpoint.events))
     fields = ["url", "events", "description", "is_active"]
     with transaction.atomic():
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         before = snapshot(endpoint, fields)
+        renewed = url_origin(url) != url_origin(endpoint.url)
         endpoint.url, endpoint.events = url, events
         endpoint.description = changes.get("description", endpoint.description)
         endpoint.is_active = changes.get("is_active", endpoint.is_active)
-        endpoint.save(update_fields=[*fields, "updated_at"])
+        if renewed:
+            endpoint.secret = _new_secret()
+        endpoint.save(update_fields=[*fields, "secret", "updated_at"])
         old, new = changed_fields(before, snapshot(endpoint, fields))
+        if renewed:
+            new["secret"] = "renewed"  # noqa: S105 - a note for the audit trail, not a secret
         audit_record(
             action="webhook.updated", actor=by, organization=endpoint.organization, obj=endpoint, before=old, after=new
         )
-    return endpoint
+    return endpoint, renewed
 
 
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, by) -> None:
@@ -87,7 +116,8 @@ def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, by) -> None:
 def webhook_emit(*, organization, event_type: str, data: dict) -> list[WebhookDelivery]:
     """Queues the event for every endpoint of the organization that wants it, in the caller's transaction.
 
-    The deliveries are rows first (so nothing is lost if the broker is down) and are sent after commit.
+    The deliveries are rows first (so nothing is lost if the broker is down): after commit each is nudged to a
+    worker, and webhook_sweep sends any whose nudge did not reach one.
     """
     from apps.webhooks.tasks import webhook_deliver
 
@@ -116,7 +146,7 @@ def webhook_emit(*, organization, event_type: str, data: dict) -> list[WebhookDe
         ]
     )
     for delivery in deliveries:
-        transaction.on_commit(lambda pk=delivery.pk: webhook_deliver.delay(str(pk)))
+        outbox_nudge(webhook_deliver, str(delivery.pk))
     return deliveries
 
 
@@ -126,12 +156,14 @@ def retry_delay(attempts: int) -> dt.timedelta:
 
 
 def webhook_delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
-    """Sends one delivery if it is still due. Safe to call twice: a delivered or locked row is left alone."""
+    """Sends one delivery if it is still due. Safe to call twice: a delivered or locked row is left alone, and so is
+    one whose retry time has not come (the nudge and the sweep may both have queued it)."""
     with transaction.atomic():
         delivery = (
             WebhookDelivery.objects.select_for_update(skip_locked=True)
             .select_related("endpoint")
             .filter(pk=delivery_id, status=DeliveryStatus.PENDING)
+            .filter(Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=timezone.now()))
             .first()
         )
         if delivery is None:
@@ -149,20 +181,20 @@ def webhook_delivery_attempt(*, delivery_id) -> WebhookDelivery | None:
         delivery.attempts += 1
         delivery.last_attempt_at = timezone.now()
         try:
-            response = requests.post(
-                delivery.endpoint.url,
-                data=body,
-                headers=headers,
-                timeout=settings.WEBHOOK_TIMEOUT_SECONDS,
-                allow_redirects=False,
-            )
-            delivery.last_status_code = response.status_code
-            ok = 200 <= response.status_code < 300
-            delivery.last_error = "" if ok else f"HTTP {response.status_code}: {response.text[:300]}"
+            # Through the egress gate; the receiver's answer body is never stored (status and a classified error).
+            with egress_session(max_response_bytes=WEBHOOK_ANSWER_MAX_BYTES) as session:
+                response = session.post(
+                    delivery.endpoint.url, data=body, headers=headers, timeout=settings.WEBHOOK_TIMEOUT_SECONDS
+                )
+        except ResponseTooLarge as exc:
+            response = exc.response  # the status is what counts; the receiver's long answer is not needed
         except requests.RequestException as exc:
-            ok = False
-            delivery.last_status_code = None
-            delivery.last_error = f"{exc.__class__.__name__}: {exc}"[:500]
+            response = None
+            delivery.last_error = failure_text(exc)
+        if response is not None:
+            delivery.last_error = "" if 200 <= response.status_code < 300 else http_status_text(response.status_code)
+        delivery.last_status_code = getattr(response, "status_code", None)
+        ok = response is not None and 200 <= response.status_code < 300
         if ok:
             delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
                 DeliveryStatus.DELIVERED,
@@ -195,7 +227,7 @@ def webhook_redeliver(*, delivery: WebhookDelivery, by) -> WebhookDelivery:
             before=before,
             after={"status": delivery.status},
         )
-        transaction.on_commit(lambda: webhook_deliver.delay(str(delivery.pk)))
+        outbox_nudge(webhook_deliver, str(delivery.pk))
     return delivery
 
 

@@ -287,3 +287,12 @@ def test_ropa_api_links_audits_and_dpias_and_hides_other_orgs(
         assert len(client.get("/api/processing-activities/?page_size=2").json()["results"]) == 2
     with django_assert_max_num_queries(6):
         assert len(client.get("/api/processing-activities/?page_size=6").json()["results"]) == 6
+
+
+def test_a_control_character_in_one_finding_does_not_break_the_xlsx_export(client_for, audit, findings, officer):
+    finding_create(
+        audit=audit, title="Vertical\u000btab", severity="low", owner="cora", due_date=dt.date(2026, 5, 1), by=officer
+    )
+    exported = export(client_for(officer), "/api/findings/export/", "xlsx")
+    titles = [row[1] for row in table_of(exported, "xlsx")[1:]]
+    assert "Verticaltab" in titles and "'=HYPERLINK(evil)" in titles

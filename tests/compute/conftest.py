@@ -10,8 +10,17 @@ from apps.tenancy.models import Role
 from tests.compute_hooks.conftest import prometheus_stack  # noqa: F401 - the real Prometheus + node exporter
 from tests.factories import OrganizationFactory, member
 from tests.funding.factories import GrantFactory, MilestoneFactory
+from tests.listeners import resolver_offline
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(autouse=True)
+def _loopback_prometheus_allowed(settings, monkeypatch):
+    """The test Prometheus listens on loopback: allowed here as an operator would allow an on-prem one. Names in
+    source URLs are not looked up with a DNS server (the egress gate resolves them)."""
+    settings.EGRESS_ALLOW_NETWORKS = ["127.0.0.1/32"]
+    resolver_offline(monkeypatch)
 
 
 @pytest.fixture

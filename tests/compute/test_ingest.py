@@ -231,3 +231,22 @@ def test_samples_api_answers_raw_for_short_ranges_and_rollups_for_long_ones(
         client.get("/api/compute/samples/", {**query, "start": wire(minute - dt.timedelta(days=40))}).status_code == 400
     )
     assert client_for(outsider).get("/api/compute/samples/", {**query, "start": wire(minute)}).status_code == 404
+
+
+def test_a_batch_larger_than_the_api_body_limit_but_within_the_ingest_limit_is_stored(api_client, pushing_device):
+    device, token = pushing_device
+    body = batch(timezone.now().replace(second=0, microsecond=0) - dt.timedelta(minutes=3), [5, 6, 7])
+    # Whitespace is valid JSON: a 3 MiB body (above DATA_UPLOAD_MAX_MEMORY_SIZE) of three samples.
+    padded = json.dumps(body) + " " * (3 * 1024 * 1024)
+    response = post(api_client, token, padded, raw=True)
+    assert response.status_code == 200, response.content[:300]
+    assert response.json() == {"accepted": 3, "duplicates": 0, "errors": []}
+
+    with override_settings(COMPUTE_INGEST_MAX_BYTES=1024 * 1024):
+        too_large = post(api_client, token, padded, raw=True)
+    assert too_large.status_code == 413
+
+    deep = post(api_client, token, '{"device": "board-7", "samples": ' + "[" * 100_000 + "}", raw=True)
+    assert deep.status_code == 400
+    assert deep.json()["extra"]["fields"] == {"body": ["The request body is JSON nested deeper than 64 levels."]}
+    assert Sample.objects.filter(device=device).count() == 3

@@ -37,15 +37,16 @@ def test_source_config_is_checked_by_the_collector_and_secrets_never_shown(org, 
     assert created.json()["config"] == {"url": "http://p:9090", "bearer_token": "********"}
     source = ComputeSource.objects.get(pk=created.json()["id"])
 
-    # Sent back as shown, the secret keeps its value; the audit trail never holds it.
+    # Sent back as shown to the same origin, the secret keeps its value; the audit trail never holds it.
     patched = client.patch(
         f"/api/compute/sources/{source.pk}/",
-        {"config": {"url": "http://q:9090", "bearer_token": "********"}, "schedule_seconds": 30},
+        {"config": {"url": "http://p:9090/prometheus", "bearer_token": "********"}, "schedule_seconds": 30},
         format="json",
     )
     assert patched.status_code == 200, patched.json()
     source.refresh_from_db()
-    assert source.config == {"url": "http://q:9090", "bearer_token": "s3cret"} and source.schedule_seconds == 30
+    assert source.config == {"url": "http://p:9090/prometheus", "bearer_token": "s3cret"}
+    assert source.schedule_seconds == 30
     assert not any("s3cret" in str(e.after) + str(e.before) for e in AuditEvent.objects.all())
 
     assert client_for(people["viewer"]).get(f"/api/compute/sources/{source.pk}/").status_code == 200
@@ -80,7 +81,7 @@ def test_list_queries_do_not_grow_with_rows(org, people, client_for, django_asse
 
 @pytest.mark.services
 def test_beat_collects_a_real_prometheus_and_a_failing_source_backs_off_alone(
-    org, people, prometheus_stack, client_for
+    org, people, prometheus_stack, client_for, django_capture_on_commit_callbacks
 ):
     prometheus_stack.wait_rate_window()
     engineer = people["engineer"]
@@ -106,7 +107,7 @@ def test_beat_collects_a_real_prometheus_and_a_failing_source_backs_off_alone(
     assert compute_schedule_sources() == 2  # eager: each collection runs as it is queued
     broken.refresh_from_db()
     live.refresh_from_db()
-    assert broken.consecutive_failures == 1 and "unreachable" in broken.last_error
+    assert broken.consecutive_failures == 1 and broken.last_error == "Prometheus: connection refused"
     assert broken.next_run_at - broken.last_run_at == dt.timedelta(seconds=120)
     assert live.consecutive_failures == 0 and live.last_error == "" and live.last_success_at is not None
     assert live.next_run_at - live.last_success_at == dt.timedelta(seconds=60)
@@ -127,11 +128,16 @@ def test_beat_collects_a_real_prometheus_and_a_failing_source_backs_off_alone(
     assert broken.next_run_at - broken.last_run_at == dt.timedelta(seconds=240)
     assert AuditEvent.objects.filter(action="compute.source_failing", object_id=str(broken.pk)).count() == 1
 
-    # Run now (engineer), then fix the URL: success clears the failures.
-    response = client_for(engineer).post(f"/api/compute/sources/{live.pk}/run/")
+    # Run now (engineer), then fix the URL: success clears the failures. The collection is queued once the request
+    # commits (in-process here, before the answer).
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(engineer).post(f"/api/compute/sources/{live.pk}/run/")
     assert response.status_code == 200 and response.json()["consecutive_failures"] == 0
     client_for(engineer).patch(
         f"/api/compute/sources/{broken.pk}/", {"config": prometheus_config(prometheus_stack.url)}, format="json"
     )
-    assert client_for(engineer).post(f"/api/compute/sources/{broken.pk}/run/").json()["consecutive_failures"] == 0
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(engineer).post(f"/api/compute/sources/{broken.pk}/run/").status_code == 200
+    broken.refresh_from_db()
+    assert broken.consecutive_failures == 0
     assert AuditEvent.objects.filter(action="compute.source_recovered", object_id=str(broken.pk)).exists()

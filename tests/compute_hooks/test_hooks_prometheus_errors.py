@@ -75,6 +75,8 @@ CANNED = {
         ),
     ),
     "scalar": (200, {"status": "success", "data": {"resultType": "scalar", "result": [NOW, "42"]}}),
+    "too_deep": (200, "[" * 100_000),
+    "large": (200, {"status": "success", "data": {"resultType": "scalar", "result": [NOW, "1" * 5000]}}),
     "string": (200, {"status": "success", "data": {"resultType": "string", "result": [NOW, "hi"]}}),
 }
 
@@ -245,3 +247,19 @@ def test_blank_sentinel_rules():
     # Counters that legitimately pass 2**31 (energy in mJ) are kept when asked.
     assert not is_dcgm_blank(987654321012.0, int32_field=False)
     assert is_dcgm_blank(DCGM_FP64_BLANK, int32_field=False)
+
+
+def test_an_answer_nested_too_deep_is_a_classified_error_not_a_crash(api):
+    with pytest.raises(
+        PrometheusError, match=r"answered with JSON nested deeper than 64 levels; it was not read"
+    ) as info:
+        PrometheusClient(api.url).query("too_deep")
+    assert info.value.status_code == 200 and not info.value.retryable
+    assert not isinstance(info.value, PrometheusUnavailableError)
+
+
+def test_an_answer_over_the_size_limit_is_refused_unread(api):
+    with pytest.raises(PrometheusError, match=r"answered with more than 4096 bytes; it was not read") as info:
+        PrometheusClient(api.url, max_answer_bytes=4096).query("large")
+    assert not info.value.retryable
+    assert PrometheusClient(api.url, max_answer_bytes=8192).query("large").result_type == "scalar"

@@ -1,10 +1,6 @@
 """A real Celery worker, started by the test against Redis and the test database, runs a task."""
 
-import os
-import subprocess
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 from django.db import connection
@@ -13,62 +9,21 @@ from apps.audit.tasks import audit_verify_chains
 from apps.tenancy.services import organization_create
 from govtrack.celery import app as celery_app
 from tests.factories import UserFactory
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def database_url(connection) -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+from tests.workers import CeleryWorker
 
 
 @pytest.fixture
-def worker(transactional_db, redis_url):
+def worker(transactional_db, redis_url, tmp_path):
     if connection.vendor != "postgresql":
         pytest.skip("the worker process needs the test database on a server (PostgreSQL)")
     queue = f"govtrack-test-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(connection),
-        "REDIS_URL": redis_url,
-        "CELERY_TASK_ALWAYS_EAGER": "0",
-    }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "govtrack",
-            "worker",
-            "-P",
-            "solo",
-            "-Q",
-            queue,
-            "-l",
-            "warning",
-            "--without-gossip",
-            "--without-mingle",
-            "--without-heartbeat",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    process = CeleryWorker(connection=connection, redis_url=redis_url, log=tmp_path / "worker.log", queue=queue)
+    process.start()
     celery_app.conf.task_always_eager = False
     try:
         yield queue
     finally:
-        proc.terminate()
-        try:
-            output, _ = proc.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            output, _ = proc.communicate()
-        if "Traceback" in output:
-            print(output)
+        process.stop()
 
 
 def test_worker_runs_a_task_against_the_database(worker):

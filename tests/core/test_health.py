@@ -17,13 +17,12 @@ def test_readyz_reports_database_and_broker(client, settings):
 
 
 def test_readyz_names_a_stopped_redis(client, private_redis):
-    with override_settings(REDIS_URL=private_redis["url"], READYZ_TIMEOUT_SECONDS=1):
+    with override_settings(REDIS_URL=private_redis.url, READYZ_TIMEOUT_SECONDS=1):
         response = client.get("/readyz")
         assert response.status_code == 200
         assert response.json()["checks"]["broker"] == {"ok": True, "detail": "redis", "ms": pytest.approx(0, abs=1000)}
 
-        private_redis["process"].terminate()
-        private_redis["process"].wait(timeout=10)
+        private_redis.stop()
 
         response = client.get("/readyz")
         assert response.status_code == 503

@@ -93,14 +93,13 @@ def test_a_dead_redis_does_not_take_the_api_down(rates, user, token_client_for, 
         "default": {
             **settings.CACHES["default"],
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
-            "LOCATION": private_redis["url"],
+            "LOCATION": private_redis.url,
         }
     }
     rates(token="50/min")
     client = token_client_for(user)
     assert client.get("/api/me/").status_code == 200
-    private_redis["process"].terminate()
-    private_redis["process"].wait(timeout=10)
+    private_redis.stop()
     started = time.monotonic()
     assert client.get("/api/me/").status_code == 200
     assert time.monotonic() - started < 5

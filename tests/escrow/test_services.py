@@ -16,6 +16,7 @@ from apps.funding.models import CriterionKind, CriterionStatus, MilestoneCriteri
 from apps.funding.services.milestones import milestone_approve_release
 from tests.escrow.conftest import SIGNER_KEY
 from tests.escrow.factories import escrowable_investment
+from tests.factories import member
 
 BENEFICIARY = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 
@@ -134,3 +135,25 @@ def test_retry_of_a_failed_transaction_queues_a_new_one(offline, org, people):
     assert retry.params == failed.params
     with pytest.raises(Conflict, match="already retried"):
         chaintx_retry(chain_tx=failed, by=people["owner"])
+
+
+@pytest.mark.parametrize("amount", ["1500.25", "500000"])
+def test_one_person_cannot_release_an_escrowed_milestone_at_any_amount(offline, org, people, amount):
+    from apps.funding.models import OrganizationPolicy
+    from apps.funding.services.milestones import milestone_verify
+
+    OrganizationPolicy.objects.create(organization=org, dual_approval_above=Decimal("50000"))
+    investment, (milestone, _) = escrowable_investment(org, amounts=(amount, "10"))
+    escrow_agreement_create(parent=investment, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY)
+    milestone_verify(milestone=milestone, by=people["finance"])
+    with pytest.raises(PermissionDenied, match="a second person must approve"):
+        milestone_approve_release(milestone=milestone, by=people["finance"])
+    assert not ChainTx.objects.filter(kind=ChainTxKind.ATTEST).exists()
+    milestone_approve_release(milestone=milestone, by=people["owner"])
+    queued = ChainTx.objects.filter(kind=ChainTxKind.ATTEST).count()
+    # Up to the threshold the owner's approval suffices; above it the policy wants finance too (not the verifier).
+    assert queued == (1 if Decimal(amount) <= 50000 else 0)
+    if queued == 0:
+        other_finance = member(org, "finance", username="fin-2")
+        milestone_approve_release(milestone=milestone, by=other_finance)
+        assert ChainTx.objects.filter(kind=ChainTxKind.ATTEST).count() == 1

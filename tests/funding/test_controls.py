@@ -238,3 +238,14 @@ def test_grant_rejection_needs_a_reason_and_is_audited(org, people, client_for):
         "status": "rejected",
         "reason": "Out of scope",
     }
+
+
+def test_returning_a_verified_milestone_lapses_its_release_approvals_on_the_record(org, people, client_for):
+    OrganizationPolicy.objects.create(organization=org, dual_approval_above=Decimal("100"))
+    milestone = submitted_by(people["engineer"], org, client_for, amount=Decimal("5000"))
+    assert post(client_for(people["owner"]), milestone, "verify").status_code == 200
+    assert post(client_for(people["finance"]), milestone, "approve-release").json()["status"] == "verified"
+    body = post(client_for(people["owner"]), milestone, "return-for-changes", {"reason": "Wrong invoice"}).json()
+    assert body["status"] == "in_progress" and body["approvals"] == []
+    event = AuditEvent.objects.filter(action="milestone.status_changed").order_by("-seq").first()
+    assert event.after["release_approvals_lapsed"] == ["finance-acme (finance)"]

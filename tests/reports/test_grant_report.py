@@ -163,3 +163,82 @@ def test_api_large_report_answers_202_with_the_export_to_poll(
     assert status["download_url"].endswith(f"/api/report-exports/{body['id']}/file")
     pdf = client.get(f"/api/report-exports/{body['id']}/file")
     assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF-")
+
+
+class _Listener:
+    """A loopback HTTP server that records every request made to it (and answers a stylesheet that hides h1)."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        seen = self.seen = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self):
+                seen.append(self.path)
+                body = b"h1 { display: none }"
+                self.send_response(200)
+                self.send_header("Content-Type", "text/css")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_css_string_escapes_every_character_that_could_end_the_string():
+    from apps.dashboard.templatetags.dashboard_tags import css_string
+
+    assert css_string("GPU cloud 2026") == "GPU cloud 2026"
+    assert css_string('a\r}"\\<\n\x0cé') == "a\\d \\7d \\22 \\5c \\3c \\a \\c \\e9 "
+
+
+def test_a_title_cannot_break_out_of_the_report_css_nor_fetch_anything(browser_for, people, grant, tmp_path):
+    listener = _Listener()
+    try:
+        injected = (
+            f"Pilot\r}}}} @import url(http://127.0.0.1:{listener.port}/x.css); "
+            f"body {{ background: url(http://127.0.0.1:{listener.port}/bg.png) }} @page {{ @top-center {{ content: '"
+        )
+        type(grant).objects.filter(pk=grant.pk).update(title=injected)
+        response = browser_for(people[Role.VIEWER]).get(f"/grants/{grant.pk}/report.pdf")
+        assert response.status_code == 200
+        text = pdf_text(response.content, tmp_path)
+    finally:
+        listener.close()
+    assert listener.seen == []
+    cover, second = text.split("\f")[:2]
+    assert "Pilot" in cover  # the title's h1 is not hidden
+    # The running header prints the whole title as text, and the page footer is where it was.
+    assert f"Pilot }}}} @import url(http://127.0.0.1:{listener.port}/x.css); body {{ background" in second
+    assert re.search(r"Page 2 of \d+", second)
+
+
+def test_the_report_fetcher_reads_only_its_fonts_and_static_files(settings):
+    from apps.reports.rendering import font_urls, report_url_fetcher
+
+    fetcher = report_url_fetcher()
+    fetched = fetcher.fetch(font_urls()["regular"])
+    try:
+        assert fetched.read(4) in (b"\x00\x01\x00\x00", b"true", b"OTTO")  # a TrueType/OpenType font
+    finally:
+        fetched.close()
+    for url in (
+        "http://127.0.0.1:9/x.css",
+        "https://example.com/x.png",
+        "file:///etc/passwd",
+        f"file://{settings.BASE_DIR}/govtrack/settings.py",
+        "ftp://127.0.0.1/x",
+    ):
+        with pytest.raises(ValueError, match="does not fetch"):
+            fetcher.fetch(url)

@@ -23,8 +23,8 @@ from apps.compliance.models import (
 )
 from apps.compliance.services.findings import FINDING_EDITABLE, next_ref
 from apps.compliance.services.ropa import ACTIVITY_FIELDS, clean_activity_values
-from apps.compliance.tabular import RowError, import_failed, read_table, split_list
 from apps.core.errors import ValidationFailed
+from apps.core.tabular import RowError, import_failed, read_table, split_list
 from apps.tenancy.models import Membership, Organization
 from apps.tenancy.services import require
 

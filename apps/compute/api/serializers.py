@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from apps.compute.models import ComputeSource, Device, DeviceKind, SourceKind, VerificationReport
 from apps.compute.services.sources import config_redacted
+from apps.core.serializer_fields import JSONObjectField
 from compute_hooks import METRICS
 
 # --- output ----------------------------------------------------------------------------------------------
@@ -148,7 +149,7 @@ class SourceInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=SourceKind.choices)
     device_kind = serializers.ChoiceField(choices=DeviceKind.choices, required=False, default=DeviceKind.GPU)
-    config = serializers.JSONField(required=False, default=dict)
+    config = JSONObjectField(required=False, default=dict)
     schedule_seconds = serializers.IntegerField(required=False, default=60)
     enabled = serializers.BooleanField(required=False, default=True)
 
@@ -156,7 +157,7 @@ class SourceInput(serializers.Serializer):
 class SourceUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     device_kind = serializers.ChoiceField(choices=DeviceKind.choices, required=False)
-    config = serializers.JSONField(required=False, help_text="Secrets sent back as ******** keep their value.")
+    config = JSONObjectField(required=False, help_text="Secrets sent back as ******** keep their value.")
     schedule_seconds = serializers.IntegerField(required=False)
     enabled = serializers.BooleanField(required=False)
 
@@ -165,13 +166,13 @@ class DeviceInput(serializers.Serializer):
     organization = serializers.UUIDField(required=False)
     key = serializers.CharField(max_length=200)
     kind = serializers.ChoiceField(choices=DeviceKind.choices, required=False, default=DeviceKind.GPU)
-    labels = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    labels = JSONObjectField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     source = serializers.UUIDField(required=False, allow_null=True, default=None)
 
 
 class DeviceUpdateInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=DeviceKind.choices, required=False)
-    labels = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False)
+    labels = JSONObjectField(child=serializers.CharField(allow_blank=True), required=False)
 
 
 class SamplesQuery(serializers.Serializer):
@@ -185,7 +186,7 @@ class WireSampleSerializer(serializers.Serializer):
     metric = serializers.CharField()
     ts = serializers.CharField(help_text="ISO 8601 with a time zone, e.g. 2026-11-26T18:00:00.000000Z.")
     value = serializers.FloatField()
-    labels = serializers.DictField(child=serializers.CharField(), required=False)
+    labels = JSONObjectField(child=serializers.CharField(), required=False)
 
 
 class IngestRequestSerializer(serializers.Serializer):

@@ -6,7 +6,6 @@ from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import JSONParser
 from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -24,8 +23,9 @@ from apps.core.api import (
     organization_for_create,
     resolve_for_field,
 )
-from apps.core.csv_export import CsvExportMixin, CSVRenderer, csv_stream
 from apps.core.errors import ApplicationError, PermissionDenied, ValidationFailed
+from apps.core.parsers import BoundedJSONParser
+from apps.core.tabular import CsvExportMixin, CSVRenderer, csv_stream
 from apps.funding.selectors import criterion_get
 
 WRITE_ERRORS = error_responses(400, 403, 404, 409)
@@ -44,10 +44,15 @@ class BatchTooLarge(ApplicationError):
 # --- ingest -------------------------------------------------------------------------------------------------
 
 
-class LenientJSONParser(JSONParser):
-    """Lets NaN and Infinity through the parser, so they are refused per sample rather than as a whole batch."""
+class IngestJSONParser(BoundedJSONParser):
+    """Lets NaN and Infinity through the parser, so they are refused per sample rather than as a whole batch; a
+    batch may be as large as COMPUTE_INGEST_MAX_BYTES."""
 
     strict = False
+
+    @property
+    def max_bytes(self) -> int:
+        return settings.COMPUTE_INGEST_MAX_BYTES
 
 
 class IngestView(APIView):
@@ -55,7 +60,7 @@ class IngestView(APIView):
 
     authentication_classes = [DeviceTokenAuthentication]
     permission_classes = [HasDeviceToken]
-    parser_classes = [LenientJSONParser]
+    parser_classes = [IngestJSONParser]
     renderer_classes = [JSONRenderer]
     throttle_classes: list = []
 

@@ -18,16 +18,23 @@ from django.utils import timezone
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.compute import permissions
 from apps.compute.models import COLLECTED_KINDS, ComputeSource, Device, DeviceKind, SourceKind
+from apps.compute.services.collectors import (
+    REDACTED,
+    collection_failure_text,
+    collector_for_run,
+    secrets_kept_on_new_origin,
+    tenant_config_check,
+)
 from apps.compute.services.devices import devices_for_keys
 from apps.compute.services.ingest import TimeBounds, sample_clean, samples_store
 from apps.core.errors import Conflict, ValidationFailed
+from apps.core.outbox import outbox_nudge
 from apps.tenancy.services import require
 from compute_hooks import CollectorConfigError, build_collector
 
 logger = logging.getLogger(__name__)
 
 SOURCE_FIELDS = ["name", "kind", "device_kind", "config", "schedule_seconds", "enabled"]
-REDACTED = "********"
 MIN_SCHEDULE_SECONDS = 5
 MAX_SCHEDULE_SECONDS = 86400
 
@@ -51,7 +58,10 @@ def config_redacted(config: dict) -> dict:
 
 
 def _restore_secrets(new: dict, old: dict) -> dict:
-    """A config sent back as shown keeps the stored secrets where it carries the redaction marker."""
+    """A config sent back as shown keeps the stored secrets where it carries the redaction marker, as long as its
+    URL stays on the same origin: a stored secret goes only where it was given for, a new host needs it again."""
+    if isinstance(new, dict) and (field := secrets_kept_on_new_origin(old, new)):
+        raise ValidationFailed.for_field(field, "The URL now points elsewhere: give this secret again.")
     config = dict(new)
     if config.get("bearer_token") == REDACTED:
         config["bearer_token"] = old.get("bearer_token")
@@ -77,6 +87,7 @@ def source_config_clean(kind: str, config) -> dict:
         if config:
             raise ValidationFailed.for_field("config", "Edge agents push their samples: a push source takes no config.")
         return {}
+    tenant_config_check(kind, config)
     try:
         build_collector(kind, config)
     except (CollectorConfigError, ValueError, TypeError) as exc:
@@ -158,6 +169,8 @@ def source_update(*, source: ComputeSource, by, **changes) -> ComputeSource:
                 raise ValidationFailed.for_field("device_kind", f"Choose one of: {', '.join(DeviceKind.values)}.")
             source.device_kind = changes["device_kind"]
         if "config" in changes:
+            if not isinstance(changes["config"] or {}, dict):
+                raise ValidationFailed.for_field("config", "Give an object.")
             source.config = source_config_clean(source.kind, _restore_secrets(changes["config"] or {}, source.config))
         if "schedule_seconds" in changes:
             source.schedule_seconds = _clean_schedule(changes["schedule_seconds"])
@@ -210,9 +223,10 @@ def source_run_now(*, source: ComputeSource, by) -> ComputeSource:
     if not source.enabled:
         raise Conflict("This source is disabled; enable it first.")
     with transaction.atomic():
+        # Due now: the scheduler's next tick collects it even if the nudge does not reach a worker.
         ComputeSource.objects.filter(pk=source.pk).update(next_run_at=timezone.now())
         audit_record(action="compute.source_run_requested", actor=by, organization=source.organization, obj=source)
-    compute_collect_source.delay(str(source.pk))
+        outbox_nudge(compute_collect_source, str(source.pk))
     source.refresh_from_db()
     return source
 
@@ -252,7 +266,7 @@ def source_collect(*, source_id, now=None) -> dict:
         if not source.enabled:
             return {"source": str(source_id), "skipped": "disabled"}
         try:
-            samples = list(build_collector(source.kind, source.config).collect())
+            samples = list(collector_for_run(source.kind, source.config).collect())
         except Exception as exc:  # a collector error, or anything a driver or library raises
             return _record_failure(source, exc)
         try:
@@ -294,8 +308,9 @@ def _record_failure(source: ComputeSource, exc: Exception) -> dict:
     now = timezone.now()
     failures = source.consecutive_failures + 1
     wait = backoff_seconds(source.schedule_seconds, failures)
-    message = f"{type(exc).__name__}: {exc}"[:2000]
-    logger.warning("compute source %s (%s) failed (%d in a row): %s", source.pk, source.name, failures, message)
+    message = collection_failure_text(exc)
+    detail = f"{type(exc).__name__}: {exc}"[:2000]  # may quote the remote side: for the operator's log only
+    logger.warning("compute source %s (%s) failed (%d in a row): %s", source.pk, source.name, failures, detail)
     ComputeSource.objects.filter(pk=source.pk).update(
         last_run_at=now,
         last_error=message,

@@ -25,8 +25,18 @@ def short_hash(value: str) -> str:
 
 @register.filter
 def css_string(value) -> str:
-    """Text for a CSS string in double quotes inside <style> (the report's running headers): CSS-escaped, and
-    safe as it is, since HTML entities mean nothing inside <style>; "<" is escaped so "</style>" cannot occur."""
-    text = str(value or "")
-    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", " ").replace("<", "\\3C ")
-    return mark_safe(escaped)  # noqa: S308 - escaped for the CSS string it goes into
+    """Text for a CSS string in double quotes inside <style> (the report's running headers). Every character but
+    an ASCII letter, digit or space is written as a CSS escape, "\\<hex> " (CSS Syntax 3, 4.3.7): a quote, a
+    backslash, a newline of any kind (\\n, \\r, \\f), "}" or "<" cannot end the string, the rule or the <style>
+    element, so a title reaches the page as text and nothing else. HTML entities mean nothing inside <style>."""
+    return mark_safe("".join(_css_char(char) for char in str(value or "")))  # noqa: S308 - every char escaped
+
+
+def _css_char(char: str) -> str:
+    if char.isascii() and (char.isalnum() or char == " "):
+        return char
+    code = ord(char)
+    # U+0000 and lone surrogates are not allowed in CSS; they would be read as U+FFFD anyway.
+    if code == 0 or 0xD800 <= code <= 0xDFFF:
+        code = 0xFFFD
+    return f"\\{code:x} "

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record
 from apps.core.errors import Conflict
+from apps.core.outbox import outbox_nudge
 from apps.escrow import permissions
 from apps.escrow.models import ChainTx, ChainTxKind, ChainTxStatus
 from apps.escrow.signer import signer_address
@@ -60,7 +61,8 @@ def chaintx_enqueue(
     not_before: dt.datetime | None = None,
     retry_of: ChainTx | None = None,
 ) -> ChainTx:
-    """Writes one intent in the caller's transaction; the sender is queued once that transaction commits."""
+    """Writes one intent in the caller's transaction; the sender is nudged once that transaction commits (and beat's
+    escrow_sync sends it anyway if the nudge does not reach a worker)."""
     chain_tx = ChainTx.objects.create(
         organization=organization,
         agreement=agreement,
@@ -75,14 +77,14 @@ def chaintx_enqueue(
         retry_of=retry_of,
     )
     if settings.ESCROW_SEND_ON_COMMIT:
-        transaction.on_commit(_queue_sender)
+        _queue_sender()
     return chain_tx
 
 
 def _queue_sender() -> None:
     from apps.escrow.tasks import escrow_sync
 
-    escrow_sync.delay()
+    outbox_nudge(escrow_sync)
 
 
 def backoff_seconds(attempts: int) -> int:
@@ -133,7 +135,7 @@ def chaintx_retry(*, chain_tx: ChainTx, by) -> ChainTx:
             chain_tx.save(update_fields=fields)
             result = chain_tx
             if settings.ESCROW_SEND_ON_COMMIT:
-                transaction.on_commit(_queue_sender)
+                _queue_sender()
         audit_record(
             action="escrow.transaction_retried",
             actor=by,

@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from apps.core.api import ActionStateSerializer, actions_data
 from apps.core.money import AMOUNT_DECIMALS, AMOUNT_MAX_DIGITS
+from apps.core.serializer_fields import JSONObjectField
 from apps.funding.machines import GRANTS, INVESTMENTS, MILESTONES, release_status
 from apps.funding.models import (
     Assessment,
@@ -502,7 +503,7 @@ class MilestoneUpdateInput(serializers.Serializer):
 class CriterionInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=CriterionKind.choices)
     description = serializers.CharField(max_length=500)
-    config = serializers.DictField(required=False, default=dict)
+    config = JSONObjectField(required=False, default=dict)
 
 
 class EvidenceInput(serializers.Serializer):
@@ -560,7 +561,7 @@ class OrganizationPolicyInput(serializers.Serializer):
     verifier_may_be_submitter = serializers.BooleanField(required=False)
     releaser_may_be_verifier = serializers.BooleanField(required=False)
     dual_approval_above = serializers.DecimalField(max_digits=20, decimal_places=2, min_value=0, required=False)
-    dual_approval_above_by_currency = serializers.DictField(
+    dual_approval_above_by_currency = JSONObjectField(
         child=serializers.DecimalField(max_digits=20, decimal_places=2, min_value=0), required=False
     )
     dual_approval_roles = serializers.ListField(child=serializers.CharField(), required=False)

@@ -4,11 +4,10 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api import SelectorViewSetMixin, error_responses, organization_for_create, resolve_for_field
-from apps.core.csv_export import CsvExportMixin
+from apps.core.tabular import CsvExportMixin
 from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.funding import selectors
 from apps.funding.api import filters
@@ -337,7 +336,6 @@ class MilestoneViewSet(
     filterset_class = filters.MilestoneFilter
     ordering_fields = ["due_date", "created_at", "amount"]
     list_selector, get_selector = selectors.milestone_list, selectors.milestone_get
-    parser_classes = [JSONParser, FormParser, MultiPartParser]
     csv_filename = "milestones.csv"
     csv_columns = [
         ("id", "id"),

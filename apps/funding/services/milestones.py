@@ -327,10 +327,9 @@ def milestone_submit(*, milestone: Milestone, by, note: str = "") -> Milestone:
 
 
 def milestone_return_for_changes(*, milestone: Milestone, by, reason: str) -> Milestone:
-    """Back to in progress with a reason the submitter reads (status_reason); approvals given so far lapse."""
-    milestone = MILESTONES.run(milestone, "return_for_changes", by=by, reason=reason)
-    milestone.approvals.filter(purpose=ApprovalPurpose.RELEASE).delete()
-    return milestone
+    """Back to in progress with a reason the submitter reads (status_reason); release approvals given so far lapse
+    (named in the audit event)."""
+    return MILESTONES.run(milestone, "return_for_changes", by=by, reason=reason)
 
 
 def milestone_verify(*, milestone: Milestone, by=None) -> Milestone:

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.compliance.services.imports import ImportResult, RowChecker, members_by_username, parse_date
-from apps.compliance.tabular import import_failed, read_table
 from apps.core.errors import ValidationFailed
+from apps.core.tabular import import_failed, read_table
 from apps.risks import permissions
 from apps.risks.models import OPEN_RISK_STATUSES, SCORE_FIELDS, Risk, RiskRegister, RiskStatus
 from apps.risks.services.risks import (
