@@ -237,6 +237,30 @@ AXES_LOCKOUT_CALLABLE = "apps.tenancy.signin.signin_locked_out"
 AXES_CLIENT_IP_CALLABLE = "apps.core.throttling.client_ip"
 AXES_ENABLE_ADMIN = False  # the admin is read-only; a lockout ends by itself (or `manage.py axes_reset_username`)
 AXES_VERBOSE = False  # no start-up banner; failures and lockouts are still logged
+# Two-factor sign-in (django-otp's TOTP devices): the code step after the password, recovery codes, and the
+# organization policy that sends members without it to set it up (apps.identity).
+INSTALLED_APPS += ["django_otp", "django_otp.plugins.otp_totp", "apps.identity"]
+MIDDLEWARE.append("apps.identity.middleware.TwoFactorRequiredMiddleware")
+OTP_TOTP_ISSUER = os.environ.get("OTP_TOTP_ISSUER", "govtrack")  # the name authenticator apps show
+# OpenID Connect sign-in (mozilla-django-oidc), on when OIDC_RP_CLIENT_ID is set. The provider's endpoints are
+# the operator's (its discovery document lists them); the first sign-in makes an account with no membership.
+OIDC_RP_CLIENT_ID = os.environ.get("OIDC_RP_CLIENT_ID", "")
+OIDC_ENABLED = bool(OIDC_RP_CLIENT_ID)
+OIDC_PROVIDER_NAME = os.environ.get("OIDC_PROVIDER_NAME", "single sign-on")
+OIDC_RP_CLIENT_SECRET = os.environ.get("OIDC_RP_CLIENT_SECRET", "")
+OIDC_OP_ISSUER = os.environ.get("OIDC_OP_ISSUER", "")
+OIDC_OP_AUTHORIZATION_ENDPOINT = os.environ.get("OIDC_OP_AUTHORIZATION_ENDPOINT", "")
+OIDC_OP_TOKEN_ENDPOINT = os.environ.get("OIDC_OP_TOKEN_ENDPOINT", "")
+OIDC_OP_USER_ENDPOINT = os.environ.get("OIDC_OP_USER_ENDPOINT", "")
+OIDC_OP_JWKS_ENDPOINT = os.environ.get("OIDC_OP_JWKS_ENDPOINT", "")
+OIDC_RP_SIGN_ALGO = os.environ.get("OIDC_RP_SIGN_ALGO", "RS256")
+OIDC_RP_SCOPES = "openid email profile"
+OIDC_USE_PKCE = True
+OIDC_TIMEOUT = 10
+OIDC_REDIRECT_REQUIRE_HTTPS = not DEBUG
+AUTHENTICATION_BACKENDS.append("apps.identity.oidc.ProviderBackend")
+# A password reset link works once, and for this long (Django's default is three days).
+PASSWORD_RESET_TIMEOUT = 3600 * env_int("PASSWORD_RESET_HOURS", 24)
 # Who may create an organization: "staff" (platform staff only) or "anyone" signed in (the embedded default).
 ORGANIZATION_CREATE = os.environ.get("ORGANIZATION_CREATE", "anyone" if DEBUG else "staff")
 if ORGANIZATION_CREATE not in {"staff", "anyone"}:

@@ -21,6 +21,7 @@ api_patterns = [
     path("docs/", api_docs, name="api-docs"),
     path("redoc/", api_redoc, name="api-redoc"),
     path("", include(router.urls)),
+    path("", include("apps.identity.api_urls")),
     path("", include("apps.funding.urls")),
     path("", include("apps.webhooks.urls")),
     path("", include("apps.compliance.urls")),
@@ -32,7 +33,7 @@ api_patterns = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
+    path("accounts/", include("apps.identity.urls")),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
     path("api/", include("apps.reports.api_urls")),

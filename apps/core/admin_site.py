@@ -27,6 +27,13 @@ class SupportAdminSite(admin.AdminSite):
     def has_permission(self, request):
         return is_platform_staff(request.user)
 
+    def login(self, request, extra_context=None):
+        # One sign-in page for everyone, so the lockout and the two-factor step cannot be walked around here.
+        from django.contrib.auth.views import redirect_to_login
+        from django.urls import reverse
+
+        return redirect_to_login(request.GET.get("next") or reverse("admin:index"))
+
 
 class SupportAdminConfig(AdminConfig):
     default_site = "apps.core.admin_site.SupportAdminSite"

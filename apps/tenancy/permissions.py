@@ -56,6 +56,10 @@ def can_update_organization(user, organization: Organization) -> Decision:
     return role_in(user, organization, {Role.OWNER}, "change organization settings")
 
 
+def can_set_two_factor_policy(user, organization: Organization) -> Decision:
+    return role_in(user, organization, {Role.OWNER}, "require two-factor sign-in for members")
+
+
 def can_verify_audit_chain(user, organization: Organization) -> Decision:
     return role_in(user, organization, {Role.OWNER, Role.COMPLIANCE}, "verify the audit trail")
 
