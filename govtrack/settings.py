@@ -511,6 +511,8 @@ ESCROW_SIGNER_KEY_FILE = os.environ.get("ESCROW_SIGNER_KEY_FILE", "")
 ESCROW_ALLOW_LOCAL_DEV_KEY = DEBUG and ETH_CHAIN_ID == 31337
 # Blocks on top of a transaction's (its own included) before it counts as confirmed and its events take effect.
 ESCROW_CONFIRMATIONS = env_int("ESCROW_CONFIRMATIONS", 1 if ETH_CHAIN_ID == 31337 else 12)
+# How long the sender waits, in one run, for the receipt of a token approve it just sent before signing its create.
+ESCROW_APPROVE_RECEIPT_WAIT_SECONDS = float(os.environ.get("ESCROW_APPROVE_RECEIPT_WAIT_SECONDS", "2"))
 ESCROW_MAX_FEE_GWEI = Decimal(os.environ.get("ESCROW_MAX_FEE_GWEI", "300"))  # cap on maxFeePerGas
 ESCROW_MIN_PRIORITY_FEE_GWEI = Decimal(os.environ.get("ESCROW_MIN_PRIORITY_FEE_GWEI", "1"))
 ESCROW_REPLACE_AFTER_SECONDS = env_int("ESCROW_REPLACE_AFTER_SECONDS", 180)  # unmined: re-sign with +12.5% fees

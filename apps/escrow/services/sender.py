@@ -18,6 +18,7 @@ estimated against the state it will meet, and every create spends exactly the al
 import datetime as dt
 import logging
 import statistics
+import time
 from decimal import Decimal
 
 from django.conf import settings
@@ -196,10 +197,18 @@ def _create_may_sign(rpc: Rpc, tx: ChainTx) -> None:
     if approve.status in (ChainTxStatus.MINED, ChainTxStatus.CONFIRMED):
         return
     if approve.status == ChainTxStatus.SENT:
-        for tx_hash in approve.all_hashes:
-            receipt = rpc.receipt(tx_hash)
-            if receipt and receipt.get("blockHash") and int(receipt["status"], 16) == 1:
-                return  # mined; the confirmer records it in its own time
+        # An approve sent moments ago (typically in this same run) is given a short, bounded wait for its receipt,
+        # so a chain that mines at once does not leave the create for the next poll.
+        just_sent = approve.sent_at is not None and timezone.now() - approve.sent_at < dt.timedelta(seconds=30)
+        deadline = time.monotonic() + (settings.ESCROW_APPROVE_RECEIPT_WAIT_SECONDS if just_sent else 0)
+        while True:
+            for tx_hash in approve.all_hashes:
+                receipt = rpc.receipt(tx_hash)
+                if receipt and receipt.get("blockHash") and int(receipt["status"], 16) == 1:
+                    return  # mined; the confirmer records it in its own time
+            if time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
     raise _Wait(f"Waiting for its token approve (transaction {approve.pk}, {approve.status}) to be mined.")
 
 
