@@ -316,7 +316,11 @@ def release_status(milestone: Milestone, approvals: list[MilestoneApproval] | No
 def _releaser_independent(milestone: Milestone, by, params: dict) -> None:
     if by is None:
         return
-    if not policy_for(milestone.organization).releaser_may_be_verifier and milestone.verified_by_id == by.pk:
+    policy = policy_for(milestone.organization)
+    # The verifier's approval never releases alone: below the threshold it is refused; above it the verifier may give
+    # one of the policy's role approvals, and the others come from different people.
+    below = milestone.amount <= policy.threshold_for(milestone.currency)
+    if not policy.releaser_may_be_verifier and milestone.verified_by_id == by.pk and below:
         raise PermissionDenied("You verified this milestone: a second person must approve its release.")
     if any(a.purpose == ApprovalPurpose.RELEASE and a.user_id == by.pk for a in milestone.approvals.all()):
         raise Conflict("You have already approved this release; another approver must approve it.")

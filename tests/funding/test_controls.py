@@ -249,3 +249,15 @@ def test_returning_a_verified_milestone_lapses_its_release_approvals_on_the_reco
     assert body["status"] == "in_progress" and body["approvals"] == []
     event = AuditEvent.objects.filter(action="milestone.status_changed").order_by("-seq").first()
     assert event.after["release_approvals_lapsed"] == ["finance-acme (finance)"]
+
+
+def test_above_the_threshold_the_verifier_gives_one_role_approval_and_never_releases_alone(org, people, client_for):
+    milestone = submitted_by(people["engineer"], org, client_for, amount=Decimal("60000"))
+    Milestone.objects.filter(pk=milestone.pk).update(
+        grant=GrantFactory(organization=org, amount_awarded=Decimal("90000"))
+    )
+    assert post(client_for(people["finance"]), milestone, "verify").status_code == 200
+    body = post(client_for(people["finance"]), milestone, "approve-release").json()
+    assert body["status"] == "verified"
+    assert body["release"]["summary"] == "1 of 2 approvals recorded: an owner must approve next."
+    assert post(client_for(people["owner"]), milestone, "approve-release").json()["status"] == "released"
