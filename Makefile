@@ -10,7 +10,7 @@ PORT ?= 8000
 ANVIL := contracts/node_modules/.bin/anvil
 ETH_PORT ?= 8545
 
-.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat
+.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat api-fuzz
 
 install: $(INSTALLED)
 
@@ -61,7 +61,13 @@ schema: install
 test: install system-deps contracts-deps lint schema
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
+	$(MAKE) api-fuzz
 	@if [ -f contracts/ci.sh ]; then bash contracts/ci.sh; fi
+
+# The API fuzzing gate (docs/security.md): schemathesis with an owner's and a viewer's token against gunicorn on a
+# fresh PostgreSQL database; its tool venv (.venv-schemathesis, Python 3.12) is made when missing.
+api-fuzz: install
+	bash scripts/schemathesis_gate.sh
 
 worker: install
 	$(BIN)/celery -A govtrack worker -l info

@@ -3,8 +3,8 @@
 import logging
 
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions as drf_exceptions
@@ -60,7 +60,8 @@ def api_exception_handler(exc, context):
     if isinstance(exc, DjangoValidationError):
         fields = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         return Response(error_body(_first_message(fields), {"fields": fields}), status=400)
-    if isinstance(exc, Http404):
+    # A row gone between the view's lookup and the service's lock (a concurrent delete) is not found, not a crash.
+    if isinstance(exc, Http404 | ObjectDoesNotExist):
         exc = drf_exceptions.NotFound()
     elif isinstance(exc, DjangoPermissionDenied):
         exc = drf_exceptions.PermissionDenied()

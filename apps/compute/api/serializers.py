@@ -41,7 +41,7 @@ class SourceSerializer(serializers.ModelSerializer):
 
 
 class DeviceSerializer(serializers.ModelSerializer):
-    source_name = serializers.CharField(source="source.name", read_only=True, default=None)
+    source_name = serializers.CharField(source="source.name", read_only=True, default=None, allow_null=True)
     has_token = serializers.BooleanField(read_only=True)
 
     class Meta:

@@ -108,7 +108,7 @@ class FundingSummarySerializer(serializers.Serializer):
 
 class GrantSerializer(serializers.ModelSerializer):
     funder_name = serializers.CharField(source="funder.name", read_only=True)
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
     milestones = MilestoneBriefListField()
     summary = serializers.SerializerMethodField()
 
@@ -178,7 +178,7 @@ class GrantDetailSerializer(GrantSerializer):
 
 
 class EthicalCriterionSerializer(serializers.ModelSerializer):
-    assessed_by = serializers.CharField(source="assessed_by.username", read_only=True, default=None)
+    assessed_by = serializers.CharField(source="assessed_by.username", read_only=True, default=None, allow_null=True)
 
     class Meta:
         model = EthicalCriterion
@@ -187,7 +187,7 @@ class EthicalCriterionSerializer(serializers.ModelSerializer):
 
 class InvestmentSerializer(serializers.ModelSerializer):
     investor_name = serializers.CharField(source="investor.name", read_only=True)
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None)
+    owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
     milestones = MilestoneBriefListField()
     ethical_criteria = EthicalCriterionSerializer(many=True, read_only=True)
     summary = serializers.SerializerMethodField()
