@@ -40,10 +40,14 @@ def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> 
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """A test database of this run's own (test_<name>_<pid>), so runs side by side on one server never collide."""
+    """A test database of this run's own (test_<name>_<pid>), so runs side by side on one server never collide.
+
+    GOVTRACK_TEST_DB_SUFFIX names it instead: `make mutation` runs pytest once per mutant in forked processes that
+    share one database kept with --reuse-db, rather than migrating a new one for each mutant.
+    """
     from pytest_django.fixtures import _set_suffix_to_test_databases
 
-    _set_suffix_to_test_databases(suffix=str(os.getpid()))
+    _set_suffix_to_test_databases(suffix=os.environ.get("GOVTRACK_TEST_DB_SUFFIX") or str(os.getpid()))
 
 
 @pytest.fixture(autouse=True)
