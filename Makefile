@@ -10,7 +10,7 @@ PORT ?= 8000
 ANVIL := contracts/node_modules/.bin/anvil
 ETH_PORT ?= 8545
 
-.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat
+.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat mutation
 
 install: $(INSTALLED)
 
@@ -62,6 +62,23 @@ test: install system-deps contracts-deps lint schema
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 	@if [ -f contracts/ci.sh ]; then bash contracts/ci.sh; fi
+
+# Mutation testing of the critical modules (docs/testing.md); not part of `make test`: a module takes minutes.
+# make mutation                                   every module in scripts/mutation_targets.toml
+# make mutation MODULES="apps/core/transitions.py" BUDGET=900   named modules, at most BUDGET seconds each
+MODULES ?=
+BUDGET ?= 1200
+MUTATION_INSTALLED := $(VENV)/.mutation-$(shell sha256sum requirements-mutation.txt | cut -c1-12)
+
+$(MUTATION_INSTALLED): requirements-mutation.txt $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	@rm -f $(VENV)/.mutation-* && touch $@
+
+mutation: install $(MUTATION_INSTALLED)
+	@export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" \
+		REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" GOVTRACK_REQUIRE_SERVICES=1; \
+	pg_isready -q -h 127.0.0.1 -p 5432 || { echo "make mutation runs against PostgreSQL: start it (see .ci/run)." >&2; exit 1; }; \
+	$(BIN)/python scripts/mutation.py --budget $(BUDGET) $(MODULES)
 
 worker: install
 	$(BIN)/celery -A govtrack worker -l info
