@@ -66,7 +66,9 @@ test: install system-deps contracts-deps lint schema
 # Mutation testing of the critical modules (docs/testing.md); not part of `make test`: a module takes minutes.
 # make mutation                                   every module in scripts/mutation_targets.toml
 # make mutation MODULES="apps/core/transitions.py" BUDGET=900   named modules, at most BUDGET seconds each
+# make mutation CHANGED_SINCE=main                 only the modules whose code or tests differ from main
 MODULES ?=
+CHANGED_SINCE ?=
 BUDGET ?= 1200
 MUTATION_INSTALLED := $(VENV)/.mutation-$(shell sha256sum requirements-mutation.txt | cut -c1-12)
 
@@ -78,7 +80,7 @@ mutation: install $(MUTATION_INSTALLED)
 	@export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" \
 		REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" GOVTRACK_REQUIRE_SERVICES=1; \
 	pg_isready -q -h 127.0.0.1 -p 5432 || { echo "make mutation runs against PostgreSQL: start it (see .ci/run)." >&2; exit 1; }; \
-	$(BIN)/python scripts/mutation.py --budget $(BUDGET) $(MODULES)
+	$(BIN)/python scripts/mutation.py --budget $(BUDGET) $(if $(CHANGED_SINCE),--changed-since $(CHANGED_SINCE)) $(MODULES)
 
 worker: install
 	$(BIN)/celery -A govtrack worker -l info

@@ -1,6 +1,6 @@
 """Mutation testing of govtrack's critical modules with mutmut, one module at a time, against PostgreSQL.
 
-    .venv/bin/python scripts/mutation.py [MODULE ...] [--budget SECONDS] [--report PATH]
+    .venv/bin/python scripts/mutation.py [MODULE ...] [--budget SECONDS] [--report PATH] [--changed-since REF]
 
 Each module named (default: every module in scripts/mutation_targets.toml) is run in a scratch copy of the
 working tree under var/mutation/<module>/, with a [tool.mutmut] section that mutates that module only and runs
@@ -78,6 +78,15 @@ def tracked_files() -> list[str]:
         capture_output=True,
     ).stdout
     return [name for name in out.decode().split("\0") if name]
+
+
+def changed_files(ref: str) -> set[str]:
+    """Files that differ from `ref`'s merge base, committed or not."""
+    base = subprocess.run(["git", "merge-base", ref, "HEAD"], cwd=ROOT, check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        ["git", "diff", "--name-only", base.stdout.strip()], cwd=ROOT, check=True, capture_output=True, text=True
+    )
+    return set(out.stdout.split())
 
 
 def toml_list(values: list[str]) -> str:
@@ -220,11 +229,24 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help="modules to mutate (default: every module in the targets file)")
     parser.add_argument("--budget", type=int, default=1200, help="seconds per module before it is stopped")
     parser.add_argument("--report", type=Path, default=ROOT / "var" / "mutation-report.md")
+    parser.add_argument(
+        "--changed-since", metavar="REF", help="only the modules whose code or tests changed since REF (e.g. main)"
+    )
     args = parser.parse_args()
     targets = load_targets()
     unknown = [module for module in args.modules if module not in targets]
     if unknown:
         parser.error(f"not in {TARGETS.relative_to(ROOT)}: {', '.join(unknown)}")
+    if args.changed_since:
+        changed = changed_files(args.changed_since)
+        args.modules = [
+            module
+            for module in (args.modules or targets)
+            if module in changed or changed & set(targets[module]["tests"])
+        ]
+        if not args.modules:
+            print(f"No critical module changed since {args.changed_since}.")
+            return 0
     db_suffix = f"mutation{os.getpid()}"
     results = []
     try:
