@@ -114,6 +114,7 @@ def prepare_scratch(module: str, tests: list[str], db_suffix: str) -> Path:
         + f"pytest_add_cli_args_test_selection = {toml_list(tests)}\n"
         + 'pytest_add_cli_args = ["--reuse-db", "-p", "no:cacheprovider", "-W", "ignore::DeprecationWarning"]\n'
         + "mutate_only_covered_lines = false\n"
+        + ("debug = true\n" if os.environ.get("MUTATION_DEBUG") else "")
     )
     return workdir
 
@@ -136,6 +137,11 @@ def read_results(workdir: Path, result: ModuleResult) -> None:
             result.survivors.append(f"{match['name']} ({status})")
 
 
+def module_pattern(module: str) -> str:
+    """mutmut's names for the mutants of one file: apps/core/transitions.py -> apps.core.transitions.*"""
+    return module.removesuffix(".py").replace("/", ".") + ".*"
+
+
 def run_module(module: str, spec: dict, *, budget: int, db_suffix: str) -> ModuleResult:
     tests = [path for path in spec["tests"] if (ROOT / path.split("::")[0]).exists()]
     result = ModuleResult(module=module, goal=int(spec.get("goal", 80)), tests=tests)
@@ -149,9 +155,26 @@ def run_module(module: str, spec: dict, *, budget: int, db_suffix: str) -> Modul
     env = {**os.environ, "GOVTRACK_TEST_DB_SUFFIX": db_suffix, "PYTHONDONTWRITEBYTECODE": "1"}
     started = time.monotonic()
     log = (workdir / "mutmut.log").open("w")
+    # Create and migrate the shared test database before mutmut forks anything: a child that found it half made
+    # failed in its set-up, and mutmut counted that failure as a kill.
+    warm = subprocess.run(
+        [str(ROOT / ".venv" / "bin" / "pytest"), "--reuse-db", "-p", "no:cacheprovider", "-q", "-x", *tests],
+        cwd=workdir,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
+    if warm.returncode != 0:
+        log.close()
+        result.note += f"The module's tests fail without any mutant (see {workdir / 'mutmut.log'}). "
+        result.seconds = time.monotonic() - started
+        return result
     print(f"== {module}: mutmut over {' '.join(tests)} (budget {budget}s, log {workdir / 'mutmut.log'})", flush=True)
     process = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", "1"],
+        # Named by a pattern, not a bare `mutmut run`: bare runs here counted set-up failures of forked children
+        # as kills (equivalent mutants "killed"); a named run collects the same stats and judged them right.
+        [str(ROOT / ".venv" / "bin" / "mutmut"), "run", "--max-children", "1", module_pattern(module)],
         cwd=workdir,
         env=env,
         stdout=log,
@@ -247,14 +270,15 @@ def main() -> int:
         if not args.modules:
             print(f"No critical module changed since {args.changed_since}.")
             return 0
-    db_suffix = f"mutation{os.getpid()}"
     results = []
-    try:
-        for module in args.modules or list(targets):
+    for number, module in enumerate(args.modules or list(targets), start=1):
+        # A database per module, dropped after it: one module's leftovers never decide another's mutants.
+        db_suffix = f"mutation{os.getpid()}_{number}"
+        try:
             results.append(run_module(module, targets[module], budget=args.budget, db_suffix=db_suffix))
-            write_report(results, args.report)
-    finally:
-        drop_database(db_suffix)
+        finally:
+            drop_database(db_suffix)
+        write_report(results, args.report)
     write_report(results, args.report)
     print(args.report.read_text())
     return 0
