@@ -273,7 +273,7 @@ def main() -> int:
     results = []
     for number, module in enumerate(args.modules or list(targets), start=1):
         # A database per module, dropped after it: one module's leftovers never decide another's mutants.
-        db_suffix = f"mutation{os.getpid()}_{number}"
+        db_suffix = f"mut{os.getpid()}_{number}"
         try:
             results.append(run_module(module, targets[module], budget=args.budget, db_suffix=db_suffix))
         finally:

@@ -45,9 +45,14 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
     GOVTRACK_TEST_DB_SUFFIX names it instead: `make mutation` runs pytest once per mutant in forked processes that
     share one database kept with --reuse-db, rather than migrating a new one for each mutant.
     """
+    from django.conf import settings
     from pytest_django.fixtures import _set_suffix_to_test_databases
 
-    _set_suffix_to_test_databases(suffix=os.environ.get("GOVTRACK_TEST_DB_SUFFIX") or str(os.getpid()))
+    suffix = os.environ.get("GOVTRACK_TEST_DB_SUFFIX") or str(os.getpid())
+    names = [str((db.get("TEST") or {}).get("NAME") or "") for db in settings.DATABASES.values()]
+    if any(name.endswith(f"_{suffix}") for name in names):
+        return  # a later pytest session in this process (mutmut runs several) keeps the name; never test_x_s_s_s
+    _set_suffix_to_test_databases(suffix=suffix)
 
 
 @pytest.fixture(autouse=True)
