@@ -44,3 +44,35 @@ def test_allowed_actions_are_those_this_user_may_take_on_this_object_now(org, pe
     assert [(a.name, a.allowed) for a in offered] == [("start_review", False), ("reject", False)]
     grant.status = "closed"
     assert GRANTS.allowed_actions(grant, people["owner"]) == []
+
+
+@pytest.mark.django_db
+def test_a_step_that_needs_a_reason_is_refused_without_one_and_changes_nothing(org, people):
+    from apps.core.errors import ValidationFailed
+    from apps.funding.machines import GRANTS
+    from tests.funding.factories import GrantFactory
+
+    grant = GrantFactory(organization=org, status="submitted")
+    with pytest.raises(ValidationFailed) as refused:
+        GRANTS.run(grant, "reject", by=people["finance"], reason="   ")
+    assert refused.value.message == "Say why: a reason is required for this step."
+    assert refused.value.extra == {"fields": {"reason": ["Say why: a reason is required for this step."]}}
+    with pytest.raises(ValidationFailed, match="At most 2000 characters"):
+        GRANTS.run(grant, "reject", by=people["finance"], reason="x" * 2001)
+    grant.refresh_from_db()
+    assert grant.status == "submitted"
+    moved = GRANTS.run(grant, "start_review", by=people["finance"])
+    assert (moved.status, moved.status_reason) == ("under_review", "")
+
+
+@pytest.mark.django_db
+def test_the_buttons_ask_the_guards_about_this_user(org, people):
+    from apps.funding.machines import MILESTONES
+    from tests.funding.factories import GrantFactory, MilestoneFactory
+
+    milestone = MilestoneFactory(
+        grant=GrantFactory(organization=org), status="submitted", submitted_by=people["finance"]
+    )
+    verify = {a.name: a for a in MILESTONES.actions_for(milestone, people["finance"])}["verify"]
+    assert not verify.allowed and "another person must verify it" in verify.reason
+    assert "verify" in MILESTONES.allowed_actions(milestone, people["owner"])
