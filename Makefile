@@ -10,7 +10,7 @@ PORT ?= 8000
 ANVIL := contracts/node_modules/.bin/anvil
 ETH_PORT ?= 8545
 
-.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat api-fuzz
+.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat api-fuzz mutation
 
 install: $(INSTALLED)
 
@@ -68,6 +68,24 @@ test: install system-deps contracts-deps lint schema
 # fresh PostgreSQL database; its tool venv (.venv-schemathesis, Python 3.12) is made when missing.
 api-fuzz: install
 	bash scripts/schemathesis_gate.sh
+# Mutation testing of the critical modules (docs/testing.md); not part of `make test`: a module takes minutes.
+# make mutation                                   every module in scripts/mutation_targets.toml
+# make mutation MODULES="apps/core/transitions.py" BUDGET=900   named modules, at most BUDGET seconds each
+# make mutation CHANGED_SINCE=main                 only the modules whose code or tests differ from main
+MODULES ?=
+CHANGED_SINCE ?=
+BUDGET ?= 1200
+MUTATION_INSTALLED := $(VENV)/.mutation-$(shell sha256sum requirements-mutation.txt | cut -c1-12)
+
+$(MUTATION_INSTALLED): requirements-mutation.txt $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
+	@rm -f $(VENV)/.mutation-* && touch $@
+
+mutation: install $(MUTATION_INSTALLED)
+	@export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" \
+		REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" GOVTRACK_REQUIRE_SERVICES=1; \
+	pg_isready -q -h 127.0.0.1 -p 5432 || { echo "make mutation runs against PostgreSQL: start it (see .ci/run)." >&2; exit 1; }; \
+	$(BIN)/python scripts/mutation.py --budget $(BUDGET) $(if $(CHANGED_SINCE),--changed-since $(CHANGED_SINCE)) $(MODULES)
 
 worker: install
 	$(BIN)/celery -A govtrack worker -l info

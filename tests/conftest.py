@@ -40,10 +40,19 @@ def wait_for_port(port: int, timeout: float = 15.0, host: str = "127.0.0.1") -> 
 
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
-    """A test database of this run's own (test_<name>_<pid>), so runs side by side on one server never collide."""
+    """A test database of this run's own (test_<name>_<pid>), so runs side by side on one server never collide.
+
+    GOVTRACK_TEST_DB_SUFFIX names it instead: `make mutation` runs pytest once per mutant in forked processes that
+    share one database kept with --reuse-db, rather than migrating a new one for each mutant.
+    """
+    from django.conf import settings
     from pytest_django.fixtures import _set_suffix_to_test_databases
 
-    _set_suffix_to_test_databases(suffix=str(os.getpid()))
+    suffix = os.environ.get("GOVTRACK_TEST_DB_SUFFIX") or str(os.getpid())
+    names = [str((db.get("TEST") or {}).get("NAME") or "") for db in settings.DATABASES.values()]
+    if any(name.endswith(f"_{suffix}") for name in names):
+        return  # a later pytest session in this process (mutmut runs several) keeps the name; never test_x_s_s_s
+    _set_suffix_to_test_databases(suffix=suffix)
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,7 @@
 """The audit chain catches rows edited, deleted or inserted behind the application's back (raw SQL)."""
 
+import datetime as dt
+import hashlib
 import io
 import json
 
@@ -7,7 +9,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from apps.audit.models import AuditEvent
+from apps.audit.models import AuditChainHead, AuditEvent
 from apps.audit.services import audit_record
 from apps.audit.verification import verify_chain
 from tests.factories import OrganizationFactory, UserFactory
@@ -42,10 +44,11 @@ def event(chain_name, seq) -> AuditEvent:
     return AuditEvent.objects.get(chain=chain_name, seq=seq)
 
 
-def verify_command(chain_name) -> tuple[bool, str]:
+def verify_command(chain_name=None) -> tuple[bool, str]:
+    """`manage.py audit_verify --chain NAME`, or of every chain when `chain_name` is None."""
     out = io.StringIO()
     try:
-        call_command("audit_verify", chain=chain_name, stdout=out)
+        call_command("audit_verify", *(["--chain", chain_name] if chain_name else []), stdout=out)
     except CommandError as exc:
         return False, out.getvalue() + str(exc)
     return True, out.getvalue()
@@ -128,3 +131,53 @@ def test_database_refuses_update_and_delete(postgres, chain):
     with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
         AuditEvent.objects.filter(chain=chain, seq=1).delete()
     assert verify_chain(chain).ok
+
+
+def test_an_event_backdated_in_the_database_is_found(chain):
+    # occurred_at is part of the hash: moving an event 30 days back breaks the chain at that event.
+    target = event(chain, 3)
+    tamper("UPDATE audit_auditevent SET occurred_at = occurred_at - interval '30 days' WHERE id = %s", [target.id])
+    report = verify_chain(chain)
+    assert (report.ok, report.problem, report.seq, report.event_id) == (False, "edited", 3, target.id)
+    ok, output = verify_command()
+    assert not ok and f"BROKEN  {chain}: Event #3 (id {target.id}, grant.updated) was edited" in output
+
+
+def test_audit_verify_of_every_chain_finds_one_whose_head_row_was_deleted(chain):
+    other = OrganizationFactory()
+    audit_record(action="grant.updated", organization=other, obj=other, after={"n": 1})
+    AuditChainHead.objects.filter(chain=chain).delete()  # the head row has no trigger; its events remain
+    ok, output = verify_command()
+    assert not ok
+    assert f"BROKEN  {chain}: Event #1 onward was inserted after the last recorded event #0." in output
+    assert f"OK      {other.pk}: 1 events, chain intact." in output
+    assert "1 of 2 audit chain(s) broken." in output
+
+
+def test_an_events_hash_is_the_documented_sha256_of_its_content(chain):
+    # docs/audit.md: SHA-256(prev_hash + canonical JSON of the content fields); computed here with the standard
+    # library alone, not with apps.audit.hashing.
+    previous = "0" * 64
+    for seq in range(1, 6):
+        row = event(chain, seq)
+        occurred = row.occurred_at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        content = {
+            "chain": chain,
+            "seq": seq,
+            "organization_id": chain,
+            "actor_id": str(row.actor_id),
+            "actor_repr": row.actor_repr,
+            "action": "grant.updated",
+            "object_type": "tenancy.organization",
+            "object_id": chain,
+            "object_repr": row.object_repr,
+            "before": {"n": seq - 1},
+            "after": {"n": seq},
+            "request_id": "",
+            "occurred_at": occurred,
+        }
+        text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        assert row.prev_hash == previous
+        assert row.hash == hashlib.sha256((previous + text).encode()).hexdigest(), f"event #{seq}"
+        previous = row.hash
+    assert AuditChainHead.objects.get(chain=chain).hash == previous

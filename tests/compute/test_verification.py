@@ -1,6 +1,7 @@
 """Compute criteria evaluated over rollups (and with PromQL against a real Prometheus), reports and their hashes."""
 
 import datetime as dt
+import hashlib
 import json
 from decimal import Decimal
 
@@ -49,6 +50,10 @@ def test_a_fleet_that_meets_the_criterion_verifies_its_submitted_milestone(org, 
     assert (report.window_start, report.window_end) == (START, NOW)
     document = json.loads(report.canonical_json)
     assert sha256_hex(report.canonical_json) == report.sha256
+    # docs/compute.md, by hand: the report is canonical JSON (sorted keys, no whitespace, decimals as strings)
+    # and the hash the escrow contract records is the SHA-256 of its UTF-8 bytes.
+    assert report.canonical_json == json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert report.sha256 == hashlib.sha256(report.canonical_json.encode()).hexdigest()
     assert document["inputs"] == criterion.config
     assert document["window"] == {
         "start": "2026-11-25T12:00:00Z",

@@ -115,6 +115,35 @@ def test_sender_crash_after_broadcast_is_reconciled(chain, escrowed, monkeypatch
     assert milestone.disbursements.count() == 1 and milestone.amount_disbursed == milestone.amount
 
 
+def test_a_nonce_taken_by_a_transaction_govtrack_did_not_send_is_not_counted_as_sent(chain, escrowed, monkeypatch):
+    """ "nonce too low" means sent only when the node knows our hash; a foreign one means sign again, new nonce."""
+    agreement, milestone, attest = escrowed
+    monkeypatch.setattr(sender, "broadcast", lambda rpc, tx: False)  # signed and committed, not yet broadcast
+    sync()
+    monkeypatch.undo()
+    attest.refresh_from_db()
+    assert attest.status == ChainTxStatus.SIGNED
+    ours, taken = attest.tx_hash, attest.nonce
+    # Someone with the signer's key spends that nonce first (a wallet, a second govtrack pointed at the same key).
+    foreign = chain.w3.eth.send_transaction({"from": chain.signer, "to": chain.deployer, "value": 1, "nonce": taken})
+    chain.w3.eth.wait_for_transaction_receipt(foreign)
+
+    sync()  # the node answers "nonce too low", and the hash it has for that nonce is not ours
+    attest.refresh_from_db()
+    assert attest.status == ChainTxStatus.PENDING and attest.nonce is None
+    assert f"Nonce {taken} was used by a transaction govtrack did not send" in attest.last_error
+    assert attest.previous_hashes == [ours]
+    assert chain.milestone(agreement.onchain_id, 0)["status"] == PENDING  # nothing of ours went out
+
+    for _ in range(3):
+        make_due()
+        sync()
+    assert_released_once(chain, agreement, milestone, attest)
+    attest.refresh_from_db()
+    assert attest.nonce == taken + 1 and attest.tx_hash != ours
+    assert chain.w3.eth.get_transaction_receipt(attest.tx_hash).status == 1
+
+
 def test_reorg_drops_the_attestation(chain, escrowed, settings):
     agreement, milestone, attest = escrowed
     settings.ESCROW_CONFIRMATIONS = 2

@@ -74,8 +74,15 @@ def test_disbursement_only_for_released_milestones_and_in_their_currency(org, pe
     }
 
 
-def test_engineer_cannot_record_a_disbursement(org, people, client_for):
+@pytest.mark.parametrize("role", ["viewer", "engineer", "compliance"])
+def test_only_finance_and_owners_record_a_disbursement(org, people, client_for, role):
     milestone = MilestoneFactory(grant=GrantFactory(organization=org), status="released")
-    response = record(client_for(people["engineer"]), milestone, "100")
-    assert response.status_code == 403 and "record a disbursement" in response.json()["message"]
+    response = record(client_for(people[role]), milestone, "100")
+    assert response.status_code == 403
+    assert response.json()["message"] == (
+        f"To record a disbursement you need one of the roles: finance, owner. Your role in Acme Compute is {role}."
+    )
     assert not Disbursement.objects.exists()
+    assert record(client_for(people["finance"]), milestone, "100").status_code == 201
+    assert record(client_for(people["owner"]), milestone, "50", reference="SEPA-2").status_code == 201
+    assert Disbursement.objects.count() == 2

@@ -76,3 +76,16 @@ def test_refused_types_name_the_file_field(org, people, client_for, tmp_path, na
     assert response.json()["extra"]["fields"]["file"][0].startswith(message)
     assert not Evidence.objects.exists()
     assert list(tmp_path.rglob("*.*")) == []
+
+
+def test_html_named_fake_pdf_and_sent_as_application_pdf_is_refused(org, people, client_for, tmp_path):
+    # The client's Content-Type is the attacker's word; the content decides.
+    milestone = MilestoneFactory(grant=GrantFactory(organization=org))
+    html = b"<!doctype html><html><script>alert(document.cookie)</script></html>"
+    response = upload(client_for(people["engineer"]), milestone, "fake.pdf", html, "application/pdf")
+    assert response.status_code == 400
+    assert response.json()["extra"]["fields"]["file"][0].startswith("The file's content is not PDF.")
+    assert not Evidence.objects.exists()
+    assert list(tmp_path.rglob("*.*")) == []
+    stored = upload(client_for(people["engineer"]), milestone, "real.pdf", PDF, "application/pdf")
+    assert stored.status_code == 201, stored.json()

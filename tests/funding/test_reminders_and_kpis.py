@@ -1,8 +1,11 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
-from apps.funding.models import GrantReport
+from apps.compute.criteria import COMPARISONS as COMPUTE_COMPARISONS
+from apps.funding.models import GrantReport, KpiReading
+from apps.funding.services.kpis import kpi_config_clean, kpi_evaluate
 from apps.funding.services.reminders import reminders_send
 from apps.funding.tasks import funding_send_reminders
 from tests.funding.factories import GrantFactory, MilestoneFactory
@@ -89,3 +92,45 @@ def test_viewer_cannot_post_kpis(org, people, token_client_for):
     body = {"metric": "revenue", "value": "10", "period_start": "2026-10-01", "period_end": "2026-10-31", "source": "x"}
     response = token_client_for(people["viewer"]).post("/api/kpi-readings/", body, format="json")
     assert response.status_code == 403 and "report KPI readings" in response.json()["message"]
+
+
+# Each comparison a criterion may name, at the threshold, just above it and just below it.
+BOUNDARIES = {
+    "gte": (True, True, False),
+    "gt": (False, True, False),
+    "lte": (True, False, True),
+    "lt": (False, False, True),
+    "eq": (True, False, False),
+}
+
+
+@pytest.mark.parametrize(("comparison", "expected"), list(BOUNDARIES.items()))
+def test_a_kpi_criterion_at_its_threshold_passes_only_where_the_comparison_includes_it(org, comparison, expected):
+    config = kpi_config_clean(
+        {
+            "metric": "uptime_pct",
+            "aggregation": "latest",
+            "comparison": comparison,
+            "threshold": "99.9",
+            "period_start": "2026-10-01",
+            "period_end": "2026-10-31",
+        }
+    )
+    outcomes = []
+    for n, value in enumerate(["99.9", "99.900001", "99.899999"]):
+        KpiReading.objects.create(
+            organization=org, metric="uptime_pct", value=Decimal(value), unit="%",
+            period_start=dt.date(2026, 10, 1), period_end=dt.date(2026, 10, 31), source=f"status-page-{n}",
+        )  # fmt: skip
+        result = kpi_evaluate(organization=org, config=config)
+        assert result["value"] == value + "0" * (6 - len(value.split(".")[1]))
+        outcomes.append(result["passed"])
+    assert tuple(outcomes) == expected, f"uptime {comparison} 99.9 at 99.9, above and below"
+
+
+@pytest.mark.parametrize("comparison", ["gte", "gt", "lte", "lt"])
+def test_a_compute_criterion_compares_at_its_threshold_the_same_way(comparison):
+    at, above, below = BOUNDARIES[comparison]
+    compare = COMPUTE_COMPARISONS[comparison]
+    assert (compare(70.0, 70.0), compare(70.000001, 70.0), compare(69.999999, 70.0)) == (at, above, below)
+    assert set(COMPUTE_COMPARISONS) == {"gte", "gt", "lte", "lt"}

@@ -150,3 +150,40 @@ def test_heat_map_counts_inherent_current_and_residual_per_cell(client_for, regi
     assert response.status_code == 200
     assert response.json()["total"] == 3 and response.json()["matrix"]["likelihood_labels"][4] == "Almost certain"
     assert Risk.objects.count() == 3
+
+
+@pytest.mark.parametrize(("likelihoods", "impacts"), [(3, 5), (5, 3)])
+def test_a_non_square_matrix_checks_each_score_against_its_own_axis(client_for, org, officer, likelihoods, impacts):
+    matrix = risk_matrix_create(
+        organization=org,
+        name=f"{likelihoods}x{impacts}",
+        likelihood_labels=[f"L{n}" for n in range(1, likelihoods + 1)],
+        impact_labels=[f"I{n}" for n in range(1, impacts + 1)],
+        levels=[{"key": "low", "label": "Low", "min_score": 1}, {"key": "high", "label": "High", "min_score": 9}],
+        by=officer,
+    )
+    wide = risk_register_create(organization=org, name="Edge fleet", matrix=matrix, by=officer)
+    client = client_for(officer)
+    body = {"register": str(wide.pk), "title": "Board brown-out", "category": "infrastructure", "owner": "cora"}
+
+    def create(likelihood, impact):
+        return client.post("/api/risks/", body | {"inherent_likelihood": likelihood, "inherent_impact": impact})
+
+    refused_field = "inherent_likelihood" if likelihoods < impacts else "inherent_impact"
+    refused = create(5, 5)
+    assert refused.status_code == 400
+    assert refused.json()["extra"]["fields"] == {
+        refused_field: [
+            f"Must be a whole number from 1 to 3 on the register's {likelihoods}x{impacts} matrix "
+            f"'{likelihoods}x{impacts}'."
+        ]
+    }
+    created = create(likelihoods, impacts)
+    assert created.status_code == 201, created.json()
+    assert created.json()["inherent_level"] == "high"
+    risk = created.json()["id"]
+    assert client.patch(f"/api/risks/{risk}/", {"residual_likelihood": likelihoods}).status_code == 200
+    assert client.patch(f"/api/risks/{risk}/", {"residual_impact": impacts}).status_code == 200
+    too_far = "residual_likelihood" if likelihoods < impacts else "residual_impact"
+    response = client.patch(f"/api/risks/{risk}/", {too_far: 4})
+    assert response.status_code == 400 and list(response.json()["extra"]["fields"]) == [too_far]

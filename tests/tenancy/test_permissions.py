@@ -65,3 +65,40 @@ def test_role_change_is_audited_with_before_and_after():
     event = AuditEvent.objects.get(action="membership.role_changed")
     assert event.before == {"role": "engineer"} and event.after == {"role": "finance"}
     assert event.actor_id == owner.pk and event.organization_id == org.pk
+
+
+def test_a_users_roles_are_read_once_and_forgotten_when_their_memberships_change(settings, django_assert_num_queries):
+    settings.ORGANIZATION_CREATE = "anyone"
+    first, second = OrganizationFactory(name="Acme Compute"), OrganizationFactory(name="Beta Labs")
+    user = member(first, Role.ENGINEER)
+    with django_assert_num_queries(1):  # one query answers every question of a request, whatever the organization
+        assert permissions.role_of(user, first) == Role.ENGINEER
+        assert permissions.role_of(user, second) is None
+        assert permissions.can_manage_members(user, first)[0] is False
+    made = services.organization_create(name="Gamma Edge", created_by=user)
+    assert permissions.role_of(user, made) == Role.OWNER, "the creator is its owner at once, in the same request"
+    assert permissions.can_manage_members(user, made) == (True, "")
+
+
+def test_a_refusal_lists_every_role_that_may_and_names_the_users_own():
+    org = OrganizationFactory(name="Acme Compute")
+    finance = member(org, Role.FINANCE)
+    assert permissions.can_verify_audit_chain(finance, org) == (
+        False,
+        "To verify the audit trail you need one of the roles: compliance, owner. Your role in Acme Compute is finance.",
+    )
+    assert permissions.can_verify_audit_chain(member(org, Role.COMPLIANCE), org) == (True, "")
+
+
+@pytest.mark.parametrize(
+    ("setting", "staff", "allowed"), [("anyone", False, True), ("staff", False, False), ("staff", True, True)]
+)
+def test_who_may_create_an_organization_follows_the_setting(settings, setting, staff, allowed):
+    settings.ORGANIZATION_CREATE = setting
+    user = UserFactory(is_staff=staff)
+    decision = permissions.can_create_organization(user)
+    assert decision[0] is allowed
+    if not allowed:
+        assert decision[1] == (
+            "Only platform staff create organizations here; ask your operator to create one and invite you."
+        )

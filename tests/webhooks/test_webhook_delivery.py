@@ -1,6 +1,8 @@
 """Webhooks delivered to a real HTTP receiver on a loopback port; the receiver checks the signature."""
 
 import datetime as dt
+import hashlib
+import hmac
 import json
 import time
 from decimal import Decimal
@@ -51,6 +53,11 @@ def test_released_milestone_reaches_the_receiver_signed(
     request = receiver.requests[0]
     headers = request["headers"]
     assert headers["X-Govtrack-Event"] == "milestone.released"
+    # What a receiver written from docs/webhooks.md computes: HMAC-SHA256(secret, "<timestamp>." + raw body).
+    by_hand = hmac.new(
+        endpoint["secret"].encode(), headers["X-Govtrack-Timestamp"].encode() + b"." + request["body"], hashlib.sha256
+    )
+    assert headers["X-Govtrack-Signature"] == f"v1={by_hand.hexdigest()}"
     assert verify(endpoint["secret"], headers["X-Govtrack-Timestamp"], request["body"], headers["X-Govtrack-Signature"])
     assert not verify("whsec_wrong", headers["X-Govtrack-Timestamp"], request["body"], headers["X-Govtrack-Signature"])
     assert abs(int(headers["X-Govtrack-Timestamp"]) - time.time()) < 60
