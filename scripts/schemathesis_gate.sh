@@ -23,8 +23,9 @@ ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 stamp="$ST_VENV/.installed-$(sha256sum "$ST_REQUIREMENTS" | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   if [ -z "$ST_PYTHON" ]; then
-    for candidate in python3.12 python3.13 "$HOME"/.pyenv/versions/3.12*/bin/python "$HOME"/.pyenv/versions/3.13*/bin/python; do
-      if command -v "$candidate" >/dev/null 2>&1; then ST_PYTHON=$candidate; break; fi
+    # pyenv's own interpreters first: its python3.12 shim is on PATH but refuses to run outside a pyenv-selected dir.
+    for candidate in "$HOME"/.pyenv/versions/3.12*/bin/python "$HOME"/.pyenv/versions/3.13*/bin/python python3.12 python3.13; do
+      if "$candidate" -c 'import sys; assert sys.version_info >= (3, 12)' >/dev/null 2>&1; then ST_PYTHON=$candidate; break; fi
     done
   fi
   [ -n "$ST_PYTHON" ] || { echo "schemathesis gate: no Python 3.12 or 3.13 found (set ST_PYTHON)" >&2; exit 1; }
