@@ -11,6 +11,8 @@ ST_VENV=${ST_VENV:-.venv-schemathesis}
 ST_REQUIREMENTS=scripts/schemathesis/requirements.txt
 ST_PYTHON=${ST_PYTHON:-}
 GATE_MAX_EXAMPLES=${GATE_MAX_EXAMPLES:-10}
+GATE_STATEFUL_EXAMPLES=${GATE_STATEFUL_EXAMPLES:-200}   # scenarios of the stateful phase (chains of calls)
+GATE_PHASES=${GATE_PHASES:-examples,coverage,fuzzing,stateful}
 GATE_MAX_TIME=${GATE_MAX_TIME:-90}         # seconds per token, whole run
 GATE_WORKERS=${GATE_WORKERS:-2}
 GATE_SEED=${GATE_SEED:-20261201}
@@ -81,17 +83,33 @@ for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && brea
 curl -fsS --max-time 120 "http://127.0.0.1:$port/api/schema/?format=json" -o "$work/openapi.json"
 
 mkdir -p "$GATE_REPORT_DIR"
+# The seeded organization in every `organization` query parameter and body field: without it nearly every
+# creation is a 400 and the stateful phase has nothing to chain. Links come from the schema's own structure
+# (dependency analysis) and from the Location headers earlier phases saw.
+organization=$("$APP_PY" -c "import json,sys; print(json.load(open(sys.argv[1]))['organization'])" "$work/tokens.json")
+cat >"$work/schemathesis.toml" <<TOML
+[parameters]
+"query.organization" = "$organization"
+"body.organization" = "$organization"
+
+[generation]
+max-examples = $GATE_MAX_EXAMPLES
+
+[phases.stateful]
+max-steps = 6
+generation.max-examples = $GATE_STATEFUL_EXAMPLES
+inference.algorithms = ["location-headers", "dependency-analysis"]
+TOML
 baseline_args=()
 if [ -f "$BASELINE" ]; then baseline_args=(--baseline "$BASELINE"); fi
 status=0
 for role in owner viewer; do
   token=$("$APP_PY" -c "import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])" "$work/tokens.json" "$role")
   echo "== schemathesis: $role token"
-  "$ST_VENV/bin/schemathesis" run "$work/openapi.json" --url "http://127.0.0.1:$port" \
+  "$ST_VENV/bin/schemathesis" --config-file "$work/schemathesis.toml" run "$work/openapi.json" --url "http://127.0.0.1:$port" \
     --header "Authorization: Bearer $token" \
     --checks not_a_server_error,response_schema_conformance \
-    --phases examples,coverage,fuzzing,stateful \
-    --max-examples "$GATE_MAX_EXAMPLES" --max-time "$GATE_MAX_TIME" --seed "$GATE_SEED" \
+    --phases "$GATE_PHASES" --max-time "$GATE_MAX_TIME" --seed "$GATE_SEED" \
     --workers "$GATE_WORKERS" --request-timeout 30 --no-shrink \
     "${baseline_args[@]}" --generation-database none \
     --report junit,ndjson --report-dir "$GATE_REPORT_DIR/$role" \

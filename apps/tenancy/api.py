@@ -192,6 +192,8 @@ class InvitationSerializer(serializers.ModelSerializer):
     organization_name = serializers.CharField(source="organization.name", read_only=True)
     invited_by = serializers.CharField(source="invited_by.username", read_only=True, allow_null=True)
     status = serializers.ChoiceField(choices=InvitationStatus.choices, read_only=True)
+    # A plain string: empty when the invitation names a username (an email-format schema would refuse "").
+    email = serializers.CharField(read_only=True, help_text="The address invited; empty when invited by username.")
 
     class Meta:
         model = Invitation

@@ -103,6 +103,9 @@ def webhook_endpoint_update(*, endpoint: WebhookEndpoint, by, **changes) -> tupl
 def webhook_endpoint_delete(*, endpoint: WebhookEndpoint, by) -> None:
     require(role_in(by, endpoint.organization, WEBHOOK_ADMIN_ROLES, "manage webhooks"))
     with transaction.atomic():
+        # The row before the audit chain head (docs/controls.md, lock order): an update of the same endpoint takes
+        # them in that order too, so the two never deadlock; a concurrent delete leaves nothing to lock (404).
+        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
         audit_record(
             action="webhook.deleted",
             actor=by,

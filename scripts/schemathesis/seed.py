@@ -1,7 +1,8 @@
 """Seeds the fuzzing gate's database: one organization with an owner and a viewer, and an API token each, made
 with the service a signed-in session uses: read-write for the owner, read-only for the viewer.
 
-Run with `manage.py shell < scripts/schemathesis/seed.py`; writes the raw tokens to $GATE_TOKENS_FILE."""
+Run with `manage.py shell < scripts/schemathesis/seed.py`; writes the raw tokens and the organization's id to
+$GATE_TOKENS_FILE."""
 
 import json
 import os
@@ -17,5 +18,7 @@ membership_add(organization=organization, user=viewer, role=Role.VIEWER, by=owne
 tokens = {}
 for role, user, scope in (("owner", owner, TokenScope.READ_WRITE), ("viewer", viewer, TokenScope.READ_ONLY)):
     _, tokens[role] = api_token_create(user=user, name="api fuzzing gate", scope=scope)
+# The organization's id lets the gate fill `organization` in queries and bodies, so that creations succeed and
+# the stateful phase can follow links from what they return.
 with open(os.environ["GATE_TOKENS_FILE"], "w", encoding="utf-8") as handle:
-    json.dump(tokens, handle)
+    json.dump({**tokens, "organization": str(organization.pk)}, handle)

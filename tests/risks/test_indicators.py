@@ -194,3 +194,21 @@ def test_kri_api_is_scoped_and_role_checked(client_for, saturation, viewer, outs
     )
     assert response.status_code == 201, response.json()
     assert client_for(officer).get(f"/api/risks/{risk.pk}/").json()["flagged"] is True
+
+
+@pytest.mark.django_db(transaction=True)
+def test_indicator_delete_waits_for_an_evaluation_holding_the_risk(saturation, engineer, postgres):
+    """Risk, indicator, audit chain head: kri_delete and kri_evaluate take them in that order (no deadlock)."""
+    from apps.risks.services.indicators import kri_delete
+    from tests.core.test_delete_lock_order import race_delete_against_update
+
+    risk, indicator = saturation
+
+    errors = race_delete_against_update(
+        organization=risk.organization,
+        lock_row=lambda: Risk.objects.select_for_update().get(pk=risk.pk),
+        delete=lambda: kri_delete(indicator=indicator, by=engineer),
+    )
+
+    assert errors == []
+    assert not risk.indicators.exists()

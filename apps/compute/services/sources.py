@@ -203,6 +203,8 @@ def source_delete(*, source: ComputeSource, by) -> None:
     """Deletes a source; its devices and their samples stay (they are evidence)."""
     require(permissions.can_manage_sources(by, source.organization))
     with transaction.atomic():
+        # The row before the audit chain head (docs/controls.md, lock order); a concurrent delete is a 404.
+        source = ComputeSource.objects.select_for_update().get(pk=source.pk)
         audit_record(
             action="compute.source_deleted",
             actor=by,

@@ -122,6 +122,9 @@ def kri_delete(*, indicator: KeyRiskIndicator, by) -> None:
     risk = indicator.risk
     require(permissions.can_manage_indicators(by, risk))
     with transaction.atomic():
+        # Risk, then the indicator, then the audit chain head (docs/controls.md, lock order).
+        locked_risk = Risk.objects.select_for_update().get(pk=risk.pk)
+        indicator = KeyRiskIndicator.objects.select_for_update().get(pk=indicator.pk)
         audit_record(
             action="kri.deleted",
             actor=by,
@@ -130,7 +133,7 @@ def kri_delete(*, indicator: KeyRiskIndicator, by) -> None:
             before=snapshot(indicator, ["risk", *KRI_EDITABLE, "state"]),
         )
         indicator.delete()
-        _sync_risk_flag(Risk.objects.select_for_update().get(pk=risk.pk), now=timezone.now())
+        _sync_risk_flag(locked_risk, now=timezone.now())
 
 
 def _sync_risk_flag(risk: Risk, *, now: dt.datetime) -> None:
@@ -161,6 +164,8 @@ def kri_evaluate(*, indicator: KeyRiskIndicator, now: dt.datetime | None = None)
         KeyRiskIndicator.objects.filter(pk=indicator.pk).update(last_evaluated_at=now, last_error=message[:300])
         return "unavailable"
     with transaction.atomic():
+        # The risk before its indicator (docs/controls.md, lock order), as kri_delete takes them.
+        risk = Risk.objects.select_for_update().select_related("owner", "organization").get(pk=indicator.risk_id)
         locked = (
             KeyRiskIndicator.objects.select_for_update()
             .select_related("risk__owner", "risk__organization")
@@ -191,7 +196,6 @@ def kri_evaluate(*, indicator: KeyRiskIndicator, now: dt.datetime | None = None)
             threshold=locked.threshold,
             occurred_at=now,
         )
-        risk = Risk.objects.select_for_update().select_related("owner", "organization").get(pk=locked.risk_id)
         _sync_risk_flag(risk, now=now)
         audit_record(
             action="kri.breached" if breached else "kri.cleared",
