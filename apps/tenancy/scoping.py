@@ -27,8 +27,7 @@ def scope_to_user(queryset: QuerySet, *, user, org_field: str = "organization", 
 
     `roles` narrows to the organizations where the user holds one of those roles (e.g. audit readers).
     """
-    lookup = "pk__in" if org_field == "pk" else f"{org_field}__in"
-    return queryset.filter(**{lookup: user_organization_ids(user, roles)})
+    return queryset.filter(**{f"{org_field}__in": user_organization_ids(user, roles)})
 
 
 def get_scoped(queryset: QuerySet, *, user, org_field: str = "organization", **lookup):

@@ -105,6 +105,7 @@ def test_inserted_event_is_named(chain):
     forged.save(force_insert=True)
     report = verify_chain(chain)
     assert (report.ok, report.problem, report.seq, report.event_id) == (False, "inserted", 3, forged.id)
+    assert report.message == f"Event #3 (id {forged.id}) was inserted: event #4 links past it."
 
 
 def test_appended_forgery_with_a_valid_hash_is_caught_by_the_chain_head(chain):
@@ -181,3 +182,118 @@ def test_an_events_hash_is_the_documented_sha256_of_its_content(chain):
         assert row.hash == hashlib.sha256((previous + text).encode()).hexdigest(), f"event #{seq}"
         previous = row.hash
     assert AuditChainHead.objects.get(chain=chain).hash == previous
+
+
+def reforge(chain_name, seq, **changes) -> AuditEvent:
+    """Edits an event and recomputes its own hash, as an attacker who knows the format would (raw SQL)."""
+    from apps.audit.hashing import event_hash
+
+    target = event(chain_name, seq)
+    for name, value in changes.items():
+        setattr(target, name, value)
+    target.hash = event_hash(target)
+    tamper(
+        "UPDATE audit_auditevent SET after = %s, prev_hash = %s, hash = %s WHERE id = %s",
+        [json.dumps(target.after), target.prev_hash, target.hash, target.id],
+    )
+    return target
+
+
+def test_every_report_names_the_chain_the_seq_the_row_and_the_events_read(chain):
+    """The whole report of each way a chain breaks, as `audit_verify` prints it to an auditor."""
+    ids = {seq: event(chain, seq).id for seq in range(1, 6)}
+    head = AuditChainHead.objects.get(chain=chain)
+
+    assert verify_chain(chain) == verify_chain(chain).__class__(
+        chain, 5, True, head_hash=head.hash, message="5 events, chain intact."
+    )
+
+    tamper("DELETE FROM audit_auditevent WHERE id IN (%s, %s)", [ids[2], ids[3]])
+    report = verify_chain(chain)
+    assert (report.chain, report.events, report.ok, report.problem, report.seq, report.event_id) == (
+        chain,
+        2,
+        False,
+        "deleted",
+        2,
+        ids[4],
+    )
+    assert report.message == f"Event #2-#3 is missing (deleted) before event #4 (id {ids[4]})."
+
+
+def test_a_deleted_first_event_is_a_deletion_not_an_edit(chain):
+    tamper("DELETE FROM audit_auditevent WHERE id = %s", [event(chain, 1).id])
+    report = verify_chain(chain)
+    assert (report.problem, report.seq, report.events) == ("deleted", 1, 1)
+    assert report.message == f"Event #1 is missing (deleted) before event #2 (id {event(chain, 2).id})."
+
+
+def test_an_edited_event_with_a_recomputed_hash_is_found_by_the_next_link(chain):
+    forged = reforge(chain, 3, after={"n": 999})
+    report = verify_chain(chain)
+    assert (report.ok, report.problem, report.seq, report.event_id, report.events) == (
+        False,
+        "edited",
+        3,
+        forged.id,
+        4,
+    )
+    assert report.message == f"Event #3 (id {forged.id}) was edited: event #4 no longer links to it."
+
+
+def test_an_edited_last_event_with_a_recomputed_hash_is_found_by_the_chain_head(chain):
+    forged = reforge(chain, 5, after={"n": 999})
+    report = verify_chain(chain)
+    assert (report.ok, report.problem, report.seq, report.event_id, report.events) == (
+        False,
+        "edited",
+        5,
+        forged.id,
+        5,
+    )
+    assert report.message == f"Event #5 (id {forged.id}) was edited: it no longer matches the recorded chain head."
+
+
+def test_an_edited_events_own_hash_mismatch_names_it(chain):
+    target = event(chain, 4)
+    tamper("UPDATE audit_auditevent SET after = %s WHERE id = %s", [json.dumps({"n": -1}), target.id])
+    report = verify_chain(chain)
+    assert (report.seq, report.event_id, report.events) == (4, target.id, 4)
+    assert report.message == (
+        f"Event #4 (id {target.id}, grant.updated) was edited: its content no longer matches its hash."
+    )
+
+
+@pytest.mark.parametrize(
+    ("deleted", "message"),
+    [
+        ((5,), "Event #5 at the end of the chain is missing (deleted)."),
+        ((4, 5), "Event #4-#5 at the end of the chain is missing (deleted)."),
+    ],
+)
+def test_a_deleted_tail_names_what_is_missing(chain, deleted, message):
+    for seq in deleted:
+        tamper("DELETE FROM audit_auditevent WHERE id = %s", [event(chain, seq).id])
+    report = verify_chain(chain)
+    assert (report.problem, report.seq, report.event_id, report.events) == (
+        "deleted",
+        deleted[0],
+        None,
+        5 - len(deleted),
+    )
+    assert report.message == message
+
+
+def test_an_inserted_event_names_the_forgery_and_the_appended_one_the_head(chain):
+    from apps.audit.hashing import event_hash
+
+    last = event(chain, 5)
+    forged = AuditEvent(
+        chain=chain, seq=6, organization_id=last.organization_id, action="x", occurred_at=last.occurred_at
+    )
+    forged.prev_hash = last.hash
+    forged.hash = event_hash(forged)
+    forged.save(force_insert=True)
+    report = verify_chain(chain)
+    assert (report.problem, report.seq, report.event_id, report.events) == ("inserted", 6, None, 6)
+    assert report.message == "Event #6 onward was inserted after the last recorded event #5."

@@ -63,3 +63,45 @@ def test_audit_events_are_scoped_and_hidden_from_viewers(two_orgs, client_for):
     ]
     viewer = member(Membership.objects.get(user=they, organization__name="Fresh Org").organization, Role.VIEWER)
     assert client_for(viewer).get("/api/audit-events/").json()["results"] == []
+
+
+def test_get_scoped_finds_my_row_and_nothing_of_anyone_else(two_orgs):
+    """The selector every detail view uses: my organization's row is found; another's, an unknown and a malformed
+    id are all the same NotFound, whose message names the model and nothing else."""
+    from apps.core.errors import NotFound
+    from apps.tenancy.models import Organization
+    from apps.tenancy.scoping import get_scoped
+
+    mine, theirs, me, _they = two_orgs
+    everything = Organization.objects.all()
+
+    assert get_scoped(everything, user=me, org_field="pk", pk=mine.pk) == mine
+    for wanted in (theirs.pk, uuid.uuid4(), "not-a-uuid"):
+        with pytest.raises(NotFound) as refused:
+            get_scoped(everything, user=me, org_field="pk", pk=wanted)
+        assert refused.value.message == "Organization not found."
+
+
+def test_nobody_signed_in_sees_no_organization(two_orgs):
+    """An anonymous request (or none at all, in a task) is scoped to nothing rather than failing or seeing all."""
+    from django.contrib.auth.models import AnonymousUser
+
+    from apps.tenancy.models import Organization
+    from apps.tenancy.scoping import scope_to_user
+
+    for nobody in (AnonymousUser(), None):
+        assert list(scope_to_user(Organization.objects.all(), user=nobody, org_field="pk")) == []
+        assert list(scope_to_user(Membership.objects.all(), user=nobody)) == []
+
+
+def test_roles_narrow_the_scope_to_where_the_user_holds_them(two_orgs):
+    from apps.tenancy.models import Organization
+    from apps.tenancy.scoping import scope_to_user
+
+    mine, theirs, me, _they = two_orgs
+    Membership.objects.create(user=me, organization=theirs, role=Role.VIEWER)
+    everything = Organization.objects.all()
+
+    assert set(scope_to_user(everything, user=me, org_field="pk")) == {mine, theirs}
+    assert list(scope_to_user(everything, user=me, org_field="pk", roles=[Role.OWNER])) == [mine]
+    assert list(scope_to_user(everything, user=me, org_field="pk", roles=[Role.VIEWER])) == [theirs]
