@@ -29,8 +29,8 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 /// * Evidence hash rule (v2): attestations are counted per evidence hash. A milestone is approved
 ///   when `threshold` approvers have attested the SAME hash; that hash becomes its approved evidence
 ///   hash ({approvedEvidenceHash}). An approver attesting a different hash never blocks the others:
-///   its vote only counts for its own hash, and the disagreement stays visible on chain
-///   ({ConflictingEvidence}, and {Attested} carries every approver's hash and that hash's votes).
+///   its vote only counts for its own hash, and the disagreement stays visible on chain: every
+///   {Attested} carries the approver, its hash and that hash's votes ({evidenceVotes} reads them).
 ///   Each approver attests a milestone once, so no hash can collect more than one vote per approver.
 /// * Deadlines partition time: approvers may attest while `block.timestamp <= deadline`, anyone may
 ///   refund once `block.timestamp > deadline`. There is never a race between the two.
@@ -73,12 +73,11 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         Cancelled
     }
 
-    /// @dev One storage slot (256 bits) for everything `attest` and `refund` touch, plus one hash.
-    /// Votes are counted per evidence hash. The first hash attested lives in the milestone itself
-    /// (`evidenceHash`, its votes in `leadVotes`), so the common case (every approver attests the
-    /// same report) costs what a single bound hash cost; votes for any other hash are counted in
-    /// `_otherVotes`. When another hash reaches the threshold it takes the milestone's place and the
-    /// first hash's votes move to `_otherVotes`: every hash's count stays readable ({evidenceVotes}).
+    /// @dev One storage slot (248 bits) for everything `attest` and `refund` touch, plus the approved
+    /// hash. Votes are counted per evidence hash in `_votes`; the vote that reaches the threshold is
+    /// not written there (an approved milestone takes no more votes, so the approved hash has exactly
+    /// `threshold` votes: {evidenceVotes}), and writes the approved hash instead. Every path of
+    /// `attest` therefore writes one new slot at most, as the single bound hash of v1 did.
     struct Milestone {
         // slot 0
         uint128 amount;
@@ -87,9 +86,8 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         uint8 approvals; // attestations of this milestone, all hashes together
         uint32 attestedMask; // bit i set = approver with index i attested
         uint8 threshold; // copy of the agreement's threshold: attest reads a single slot
-        uint8 leadVotes; // attestations of `evidenceHash`
         // slot 1
-        bytes32 evidenceHash; // the first hash attested; once Approved, the approved hash
+        bytes32 evidenceHash; // the approved hash (zero until Approved)
     }
 
     /// @dev A proposed deadline of one milestone, waiting for the other party (one slot).
@@ -139,9 +137,9 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     /// @dev approver => (index in the approver list + 1); 0 = not an approver.
     mapping(uint256 agreementId => mapping(address approver => uint256 slotPlusOne)) private _approverSlot;
     mapping(uint256 agreementId => address[]) private _approvers;
-    /// @dev Votes for evidence hashes other than the milestone's `evidenceHash`.
+    /// @dev Votes per evidence hash of a pending milestone (see {Milestone}).
     mapping(uint256 agreementId => mapping(uint256 index => mapping(bytes32 evidenceHash => uint256 votes))) private
-        _otherVotes;
+        _votes;
     mapping(uint256 agreementId => mapping(uint256 index => DeadlineProposal)) private _deadlineProposals;
 
     /*//////////////////////////////////////////////////////////////
@@ -182,20 +180,6 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         address indexed approver,
         bytes32 evidenceHash,
         uint256 approvals
-    );
-
-    /// @notice An approver attested a hash that differs from the first hash attested for the milestone.
-    /// Emitted with (after) its {Attested}; it blocks nobody, it only makes the disagreement visible.
-    /// @param evidenceHash The hash this approver attested.
-    /// @param firstHash The first hash attested for this milestone (by another approver).
-    /// @param votes Votes for `evidenceHash` so far (including this one).
-    event ConflictingEvidence(
-        uint256 indexed agreementId,
-        uint256 indexed milestoneIndex,
-        address indexed approver,
-        bytes32 evidenceHash,
-        bytes32 firstHash,
-        uint256 votes
     );
 
     /// @notice A milestone reached its threshold; `amount` became withdrawable by the beneficiary.
@@ -342,8 +326,8 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     /// @notice Attest a milestone as an approver of its agreement.
     /// @dev Votes are counted per evidence hash: the milestone is approved when `threshold` approvers
     /// have attested the same hash, and its amount is credited to the beneficiary's withdrawable
-    /// balance of this agreement. An approver attesting another hash blocks no one (see
-    /// {ConflictingEvidence}). One attestation per approver per milestone. Only allowed while
+    /// balance of this agreement. An approver attesting another hash blocks no one: its vote counts
+    /// for its own hash only. One attestation per approver per milestone. Only allowed while
     /// `block.timestamp <= deadline` and while not paused.
     /// @param agreementId Agreement id.
     /// @param milestoneIndex Index of the milestone (0-based).
@@ -370,43 +354,19 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         uint32 bit = uint32(1 << (slotPlusOne - 1)); // slotPlusOne is 1..32, so the cast is exact
         if (cur.attestedMask & bit != 0) revert AlreadyAttested(agreementId, milestoneIndex, msg.sender);
 
-        uint256 votes;
-        bool approved;
-        if (cur.evidenceHash == bytes32(0) || cur.evidenceHash == evidenceHash) {
-            // The first hash of the milestone (the common case: every approver attests the same report).
-            votes = uint256(cur.leadVotes) + 1;
-            approved = votes >= cur.threshold;
-            if (cur.evidenceHash == bytes32(0)) m.evidenceHash = evidenceHash;
-            // At most MAX_APPROVERS (one vote per approver): the cast is exact.
-            // forge-lint: disable-next-line(unsafe-typecast)
-            m.leadVotes = uint8(votes);
-        } else {
-            votes = _otherVotes[agreementId][milestoneIndex][evidenceHash] + 1;
-            approved = votes >= cur.threshold;
-            if (approved) {
-                // This hash wins: it takes the milestone's place, the first hash's votes stay readable.
-                _otherVotes[agreementId][milestoneIndex][cur.evidenceHash] = cur.leadVotes;
-                m.evidenceHash = evidenceHash;
-                // forge-lint: disable-next-line(unsafe-typecast)
-                m.leadVotes = uint8(votes); // at most MAX_APPROVERS: exact
-            } else {
-                _otherVotes[agreementId][milestoneIndex][evidenceHash] = votes;
-            }
-        }
+        (uint256 votes, bool approved) = _countVote(agreementId, milestoneIndex, cur.threshold, evidenceHash);
 
         m.attestedMask = cur.attestedMask | bit;
         m.approvals = cur.approvals + 1;
         if (approved) {
             m.status = MilestoneStatus.Approved;
+            m.evidenceHash = evidenceHash;
             // Cannot overflow or truncate: the agreement total fits in uint96.
             // forge-lint: disable-next-line(unsafe-typecast)
             _agreements[agreementId].withdrawable += uint96(cur.amount);
         }
 
         emit Attested(agreementId, milestoneIndex, msg.sender, evidenceHash, votes);
-        if (cur.evidenceHash != bytes32(0) && cur.evidenceHash != evidenceHash) {
-            emit ConflictingEvidence(agreementId, milestoneIndex, msg.sender, evidenceHash, cur.evidenceHash, votes);
-        }
         if (approved) emit MilestoneApproved(agreementId, milestoneIndex, evidenceHash, cur.amount);
     }
 
@@ -664,8 +624,8 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     /// @return deadline Deadline (unix seconds).
     /// @return status Milestone status.
     /// @return approvals Number of attestations so far, all evidence hashes together.
-    /// @return evidenceHash Once Approved, the approved evidence hash; before, the first hash attested
-    /// (zero if none yet). See {approvedEvidenceHash} and {evidenceVotes}.
+    /// @return evidenceHash The approved evidence hash (zero until Approved); the votes of a pending
+    /// milestone are per hash ({evidenceVotes}).
     function getMilestone(uint256 agreementId, uint256 milestoneIndex)
         external
         view
@@ -701,8 +661,9 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     {
         Milestone storage m = _milestones[agreementId][milestoneIndex];
         if (evidenceHash == bytes32(0)) return 0;
-        if (m.evidenceHash == evidenceHash) return m.leadVotes;
-        return _otherVotes[agreementId][milestoneIndex][evidenceHash];
+        // The approving vote is not stored: the approved hash has exactly `threshold` votes.
+        if (m.status == MilestoneStatus.Approved && m.evidenceHash == evidenceHash) return m.threshold;
+        return _votes[agreementId][milestoneIndex][evidenceHash];
     }
 
     /// @notice The open deadline proposal of a milestone (proposer zero if none).
@@ -770,6 +731,18 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         if (token != address(0) && msg.value != 0) revert IncorrectNativeAmount(0, msg.value);
     }
 
+    /// @dev Counts one vote for `evidenceHash`; returns its votes and whether they reach the
+    /// threshold. The vote that reaches it is not written (see {Milestone}); with a threshold of 1
+    /// the first vote always does, so nothing is read either.
+    function _countVote(uint256 agreementId, uint256 milestoneIndex, uint256 threshold, bytes32 evidenceHash)
+        private
+        returns (uint256 votes, bool approved)
+    {
+        votes = (threshold == 1 ? 0 : _votes[agreementId][milestoneIndex][evidenceHash]) + 1;
+        approved = votes >= threshold;
+        if (!approved) _votes[agreementId][milestoneIndex][evidenceHash] = votes;
+    }
+
     /// @dev A deadline extension is possible while the milestone is pending and its deadline has not
     /// passed, to a later deadline. Returns the current deadline.
     function _checkExtendable(uint256 agreementId, uint256 milestoneIndex, uint64 newDeadline)
@@ -822,7 +795,6 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
                 approvals: 0,
                 attestedMask: 0,
                 threshold: threshold,
-                leadVotes: 0,
                 evidenceHash: bytes32(0)
             });
         }

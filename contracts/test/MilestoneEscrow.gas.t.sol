@@ -67,13 +67,13 @@ contract MilestoneEscrowGasTest is EscrowTestBase {
     function test_gas_attest_singleApprover_approves() public {
         uint256 id = _createEthSingle();
         bytes memory data = abi.encodeCall(MilestoneEscrow.attest, (id, 0, HASH_A));
-        _report("attest (1-of-1: binds hash + approves)", _measure(approver1, 0, data), ATTEST_GOAL);
+        _report("attest (1-of-1: approves)", _measure(approver1, 0, data), ATTEST_GOAL);
     }
 
     function test_gas_attest_firstOf2() public {
         uint256 id = _createEth();
         bytes memory data = abi.encodeCall(MilestoneEscrow.attest, (id, 0, HASH_A));
-        _report("attest (first of 2-of-3: binds hash)", _measure(approver1, 0, data), ATTEST_GOAL);
+        _report("attest (first of 2-of-3: counts its hash)", _measure(approver1, 0, data), ATTEST_GOAL);
     }
 
     function test_gas_attest_secondOf2_approves() public {
