@@ -25,6 +25,7 @@ from apps.escrow.models import (
     ChainTx,
     ChainTxKind,
     EscrowAgreement,
+    EscrowContract,
     EscrowMilestone,
     OnchainMilestoneStatus,
 )
@@ -178,6 +179,12 @@ def pending_chain_transactions(*, org) -> list:
         {"kind": tx.get_kind_display(), "status": tx.status, "tx_hash": tx.tx_hash, "created_at": tx.created_at}
         for tx in txs[:LIST_LIMIT]
     ]
+
+
+def escrow_paused_for_grant(*, grant) -> bool:
+    """Whether a contract holding one of the grant's agreements is paused by its owner."""
+    contracts = EscrowAgreement.objects.filter(grant=grant).values_list("chain_id", "contract_address")
+    return any(EscrowContract.objects.filter(chain_id=c, address=a, paused=True).exists() for c, a in contracts)
 
 
 def chain_records_for_grant(*, grant) -> list | None:
