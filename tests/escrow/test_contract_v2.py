@@ -41,9 +41,7 @@ def _escrowed(chain, org, people, **terms):
 
 def test_rogue_approver_cannot_block_honest_two_of_three(chain, org, people):
     honest, rogue = chain.w3.eth.accounts[3], chain.w3.eth.accounts[4]
-    agreement, (first, _second) = _escrowed(
-        chain, org, people, approvers=[chain.signer, honest, rogue], threshold=2
-    )
+    agreement, (first, _second) = _escrowed(chain, org, people, approvers=[chain.signer, honest, rogue], threshold=2)
     escrow = chain.escrow.functions
 
     # The rogue approver attests a wrong hash first (in v1 this bound the milestone and blocked everyone else).
@@ -145,9 +143,7 @@ def test_deadline_extended_by_funder_and_beneficiary(chain, org, people, client_
     assert escrow_first.proposed_deadline == later.replace(microsecond=0)
     assert escrow_first.proposed_deadline_by == signer_address()
     seconds = int(later.timestamp())
-    chain.transact(
-        chain.escrow.functions.confirmDeadlineExtension(agreement.onchain_id, 0, seconds), chain.beneficiary
-    )
+    chain.transact(chain.escrow.functions.confirmDeadlineExtension(agreement.onchain_id, 0, seconds), chain.beneficiary)
     sync()
     escrow_first.refresh_from_db()
     assert escrow_first.deadline == dt.datetime.fromtimestamp(seconds, tz=dt.UTC)
