@@ -10,7 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -183,8 +183,10 @@ def pending_chain_transactions(*, org) -> list:
 
 def escrow_paused_for_grant(*, grant) -> bool:
     """Whether a contract holding one of the grant's agreements is paused by its owner."""
-    contracts = EscrowAgreement.objects.filter(grant=grant).values_list("chain_id", "contract_address")
-    return any(EscrowContract.objects.filter(chain_id=c, address=a, paused=True).exists() for c, a in contracts)
+    holds_grant = EscrowAgreement.objects.filter(
+        grant=grant, chain_id=OuterRef("chain_id"), contract_address=OuterRef("address")
+    )
+    return EscrowContract.objects.filter(Exists(holds_grant), paused=True).exists()
 
 
 def chain_records_for_grant(*, grant) -> list | None:

@@ -3,6 +3,7 @@ govtrack's attestation until it is unpaused, funder and beneficiary extend a dea
 deployed with a separate owner (never the signing key)."""
 
 import datetime as dt
+from decimal import Decimal
 from io import StringIO
 
 import pytest
@@ -24,6 +25,8 @@ from apps.escrow.signer import signer_address
 from apps.funding.models import Disbursement, DisbursementKind, MilestoneStatus
 from tests.escrow.conftest import OWNER_KEY, sync, verify_and_approve
 from tests.escrow.factories import escrowable_investment
+from tests.escrow.test_services import BENEFICIARY, offline  # noqa: F401 (fixture)
+from tests.funding.factories import GrantFactory, MilestoneFactory
 
 ROGUE_HASH = "0x" + "ba" * 32
 
@@ -182,3 +185,24 @@ def test_deploy_with_a_separate_owner(chain, settings):
     assert deployed_escrow.functions.owner().call() == owner != signer_address()
     deploy = ChainTx.objects.get(kind=ChainTxKind.DEPLOY)
     assert deploy.params["args"] == [owner]
+
+
+def test_grant_page_says_when_the_contract_is_paused(offline, org, people, client):  # noqa: F811
+    grant = GrantFactory(organization=org, currency="USD")
+    MilestoneFactory(grant=grant, organization=org, currency="USD", amount=Decimal("100"))
+    agreement = escrow_agreement_create(
+        parent=grant, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY
+    )
+    client.force_login(people["viewer"])
+
+    def notice() -> bool:
+        page = client.get(f"/grants/{grant.pk}/")
+        assert page.status_code == 200
+        return 'data-testid="escrow-paused"' in page.content.decode()
+
+    assert not notice()
+    contract = EscrowContract.objects.create(chain_id=31337, address=agreement.contract_address, paused=True)
+    assert notice()
+    contract.paused = False
+    contract.save()
+    assert not notice()

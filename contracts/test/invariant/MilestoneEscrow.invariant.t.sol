@@ -80,6 +80,7 @@ contract MilestoneEscrowInvariantTest is Test {
         vm.assertFalse(handler.ghostOverpaid(), "escrow balance moved by more than the accounted amount");
         vm.assertFalse(handler.ghostStatusChangedTwice(), "a settled milestone changed status");
         vm.assertFalse(handler.ghostLivenessBroken(), "an honest threshold could not approve a live milestone");
+        vm.assertFalse(handler.ghostExtensionLost(), "an agreed deadline extension did not take effect");
         vm.assertEq(handler.malToken().successes(), 0, "malicious token reentered");
         vm.assertEq(handler.reenterer().successes(), 0, "receiver reentered");
     }
