@@ -126,6 +126,42 @@ def test_paused_contract_holds_the_attestation_until_unpaused(chain, org, people
     assert response.json()["contract_paused"] is False
 
 
+def test_attestation_signed_before_a_pause_is_queued_again(chain, org, people, settings):
+    """Signed and sent, then the owner's pause is mined first in the same block: the attestation reverts with
+    EnforcedPause, and the same attestation is queued again and waits for the unpause."""
+    settings.ESCROW_POLL_SECONDS = 0
+    _agreement, (first, _second) = _escrowed(chain, org, people)
+    verify_and_approve(first, people)
+    chain.rpc("evm_setAutomine", False)
+    try:
+        sync()  # signed and broadcast, not mined
+        attest = ChainTx.objects.get(kind=ChainTxKind.ATTEST)
+        assert attest.status == ChainTxStatus.SENT
+        gwei = 10**9
+        chain.escrow.functions.pause().transact(
+            {"from": chain.deployer, "maxPriorityFeePerGas": 100 * gwei, "maxFeePerGas": 400 * gwei}
+        )
+        chain.mine()
+    finally:
+        chain.rpc("evm_setAutomine", True)
+    assert chain.escrow.functions.paused().call() is True
+    sync()
+    attest.refresh_from_db()
+    assert attest.status == ChainTxStatus.FAILED and "EnforcedPause" in attest.last_error
+    again = ChainTx.objects.get(retry_of=attest)
+    sync()
+    again.refresh_from_db()
+    assert again.status == ChainTxStatus.PENDING and "paused" in again.last_error
+
+    chain.transact(chain.escrow.functions.unpause(), chain.deployer)
+    sync()
+    sync()
+    again.refresh_from_db()
+    first.refresh_from_db()
+    assert again.status == ChainTxStatus.CONFIRMED, again.last_error
+    assert first.status == MilestoneStatus.RELEASED
+
+
 def test_deadline_extended_by_funder_and_beneficiary(chain, org, people, client_for):
     agreement, (first, _second) = _escrowed(chain, org, people)
     escrow_first = EscrowMilestone.objects.get(milestone=first)

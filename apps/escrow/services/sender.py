@@ -16,7 +16,8 @@ estimated against the state it will meet, and every create spends exactly the al
 
 Pause: while the contract's owner has paused it, an attestation is not signed: it waits (no attempt counted) and
 goes out once the contract is unpaused. The contract is asked (`paused()`) just before signing, and a refusal
-with EnforcedPause while estimating counts as waiting too.
+with EnforcedPause while estimating counts as waiting too; one signed before the pause and reverted with
+EnforcedPause after it is queued again (retry_of) and waits the same way.
 """
 
 import datetime as dt
@@ -30,10 +31,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.escrow import chain
 from apps.escrow.chain import ChainError, ChainUnavailable, Rpc, RpcError, WrongChain
 from apps.escrow.models import AgreementStatus, ChainNonce, ChainTx, ChainTxKind, ChainTxStatus
-from apps.escrow.services.outbox import backoff_seconds
+from apps.escrow.services.outbox import backoff_seconds, chaintx_enqueue
 from apps.escrow.signer import signer
 
 logger = logging.getLogger(__name__)
@@ -405,6 +407,25 @@ def rpc_reason(exc: RpcError) -> str:
 def _on_failed(tx: ChainTx) -> None:
     """A failed create fails its agreement; so does a failed approve, whose unsigned create is failed with it (its
     deposit could not be taken). The way back is a fresh pair: the retry of either, or the agreement's recreate."""
+    if tx.kind == ChainTxKind.ATTEST and "EnforcedPause" in tx.last_error and not tx.retries.exists():
+        # Signed before the owner paused the contract, mined after: the same attestation is queued again and waits
+        # for the unpause like any other (the failed row stays as history).
+        again = chaintx_enqueue(
+            kind=tx.kind,
+            to=tx.to,
+            params=tx.params,
+            organization=tx.organization,
+            agreement=tx.agreement,
+            escrow_milestone=tx.escrow_milestone,
+            retry_of=tx,
+        )
+        audit_record(
+            action="escrow.attestation_requeued",
+            organization=tx.organization,
+            obj=again,
+            after={"retry_of": str(tx.pk), "reason": "reverted: the contract was paused after it was signed"},
+        )
+        return
     if tx.kind not in (ChainTxKind.CREATE, ChainTxKind.TOKEN_APPROVE) or not tx.agreement_id:
         return
     from apps.escrow.services.effects import agreement_mark_failed
