@@ -242,3 +242,27 @@ def test_grant_page_says_when_the_contract_is_paused(offline, org, people, clien
     contract.paused = False
     contract.save()
     assert not notice()
+
+
+def test_a_reorged_pause_is_undone(db):
+    from apps.escrow.services.effects import contract_event_apply, event_remove
+
+    address = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+    paused = ChainEvent.objects.create(
+        chain_id=31337,
+        contract_address=address,
+        block_number=7,
+        block_hash="0x" + "07" * 32,
+        block_timestamp=dt.datetime(2026, 12, 1, tzinfo=dt.UTC),
+        tx_hash="0x" + "aa" * 32,
+        log_index=0,
+        name="Paused",
+        args={"account": "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"},
+    )
+    contract_event_apply(event=paused)
+    contract_event_apply(event=paused)  # once
+    contract = EscrowContract.objects.get(address=address)
+    assert contract.paused and contract.paused_changed_tx == paused.tx_hash
+    event_remove(event=paused)
+    contract.refresh_from_db()
+    assert not contract.paused and contract.paused_changed_at is None and contract.paused_changed_tx == ""
