@@ -266,3 +266,22 @@ def test_a_reorged_pause_is_undone(db):
     event_remove(event=paused)
     contract.refresh_from_db()
     assert not contract.paused and contract.paused_changed_at is None and contract.paused_changed_tx == ""
+
+
+def test_the_signing_key_is_the_owner_only_on_the_local_chain_when_asked(offline, settings):  # noqa: F811
+    from apps.core.errors import Conflict
+    from apps.escrow.owner import escrow_owner_address
+
+    settings.ESCROW_OWNER_ADDRESS = ""
+    signer = signer_address()
+    with pytest.raises(Conflict, match="signing key"):
+        escrow_owner_address(owner=signer)
+    assert escrow_owner_address(owner=signer, allow_signer_owner=True) == signer
+    settings.ETH_CHAIN_ID = 1
+    with pytest.raises(Conflict, match="signing key"):
+        escrow_owner_address(owner=signer, allow_signer_owner=True)
+    settings.ESCROW_ALLOW_LOCAL_DEV_KEY = True
+    with pytest.raises(Conflict, match="ESCROW_OWNER_ADDRESS"):
+        escrow_owner_address()  # no dev owner off the local chain
+    with pytest.raises(Conflict, match="not an address"):
+        escrow_owner_address(owner="0x12")
