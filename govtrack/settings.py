@@ -509,6 +509,9 @@ ESCROW_ADDRESS = os.environ.get("ESCROW_ADDRESS", "")  # empty: the contract `ma
 ESCROW_SIGNER_KEY_FILE = os.environ.get("ESCROW_SIGNER_KEY_FILE", "")
 # With DEBUG on a local chain (31337) and no key set, anvil's first default account signs (its key is public).
 ESCROW_ALLOW_LOCAL_DEV_KEY = DEBUG and ETH_CHAIN_ID == 31337
+# The escrow contract's owner (pause/unpause), given at deploy: a separate address (a Safe in production), never the
+# signing key. Empty on the local chain of `make run`: anvil's third default account (apps/escrow/owner.py).
+ESCROW_OWNER_ADDRESS = os.environ.get("ESCROW_OWNER_ADDRESS", "")
 # Blocks on top of a transaction's (its own included) before it counts as confirmed and its events take effect.
 ESCROW_CONFIRMATIONS = env_int("ESCROW_CONFIRMATIONS", 1 if ETH_CHAIN_ID == 31337 else 12)
 # How long the sender waits, in one run, for the receipt of a token approve it just sent before signing its create.

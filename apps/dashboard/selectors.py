@@ -10,7 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -25,6 +25,7 @@ from apps.escrow.models import (
     ChainTx,
     ChainTxKind,
     EscrowAgreement,
+    EscrowContract,
     EscrowMilestone,
     OnchainMilestoneStatus,
 )
@@ -178,6 +179,14 @@ def pending_chain_transactions(*, org) -> list:
         {"kind": tx.get_kind_display(), "status": tx.status, "tx_hash": tx.tx_hash, "created_at": tx.created_at}
         for tx in txs[:LIST_LIMIT]
     ]
+
+
+def escrow_paused_for_grant(*, grant) -> bool:
+    """Whether a contract holding one of the grant's agreements is paused by its owner."""
+    holds_grant = EscrowAgreement.objects.filter(
+        grant=grant, chain_id=OuterRef("chain_id"), contract_address=OuterRef("address")
+    )
+    return EscrowContract.objects.filter(Exists(holds_grant), paused=True).exists()
 
 
 def chain_records_for_grant(*, grant) -> list | None:

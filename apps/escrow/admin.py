@@ -77,3 +77,9 @@ class SyncCursorAdmin(SupportModelAdmin):
 @admin.register(models.ChainNonce)
 class ChainNonceAdmin(SupportModelAdmin):
     list_display = ["sender", "chain_id", "next_nonce", "updated_at"]
+
+
+@admin.register(models.EscrowContract)
+class EscrowContractAdmin(SupportModelAdmin):
+    list_display = ["address", "chain_id", "paused", "paused_changed_at", "paused_changed_tx"]
+    list_filter = ["paused", "chain_id"]

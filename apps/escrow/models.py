@@ -173,8 +173,14 @@ class EscrowMilestone(BaseModel):
     )
     approvals = models.PositiveSmallIntegerField(default=0)
     evidence_hash = HashField(blank=True, help_text="What we attest with (SHA-256 of the verification record).")
-    onchain_evidence_hash = HashField(blank=True, help_text="The hash the contract bound (first attestation).")
+    onchain_evidence_hash = HashField(
+        blank=True, help_text="The hash of the last attestation on chain; once approved, the approved hash."
+    )
     withdrawn_base_units = BaseUnitsField(default=0)
+    proposed_deadline = models.DateTimeField(
+        null=True, blank=True, help_text="A later deadline one party proposed on chain, waiting for the other party."
+    )
+    proposed_deadline_by = AddressField(blank=True, help_text="Who proposed it (funder or beneficiary).")
 
     class Meta:
         ordering = ["agreement", "index"]
@@ -202,6 +208,7 @@ class ChainTxKind(models.TextChoices):
     ATTEST = "attest", "Attest milestone"
     REFUND = "refund", "Refund milestone"
     CLAIM_REFUND = "claim_refund", "Pay refunds to the funder"
+    DEADLINE_EXTENSION = "deadline_extension", "Propose or confirm a later milestone deadline"
 
 
 class ChainTxStatus(models.TextChoices):
@@ -370,3 +377,21 @@ class SyncCursor(BaseModel):
 
     def __str__(self) -> str:
         return f"{self.contract_address}@{self.chain_id} up to {self.last_block}"
+
+
+class EscrowContract(models.Model):
+    """What the indexer knows of one escrow contract as a whole: whether its owner has paused it (from its
+    confirmed Paused/Unpaused events). While paused the contract refuses new agreements and attestations; the
+    sender holds govtrack's attestations until it is unpaused (services/sender.py)."""
+
+    chain_id = models.PositiveBigIntegerField()
+    address = AddressField()
+    paused = models.BooleanField(default=False)
+    paused_changed_at = models.DateTimeField(null=True, blank=True, help_text="Block time of the last change.")
+    paused_changed_tx = HashField(blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["chain_id", "address"], name="escrow_contract_unique_address")]
+
+    def __str__(self) -> str:
+        return f"{self.address}@{self.chain_id}{' (paused)' if self.paused else ''}"

@@ -1,27 +1,39 @@
 """Reads of escrow data for a user: scoped to the user's organizations, with what the API and admin show loaded."""
 
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from apps.core.errors import NotFound
-from apps.escrow.models import ChainTx, EscrowAgreement, EscrowMilestone, EscrowToken
+from apps.escrow.models import ChainTx, EscrowAgreement, EscrowContract, EscrowMilestone, EscrowToken
 from apps.tenancy.scoping import get_scoped, scope_to_user
 
 AGREEMENT_RELATED = ("token", "grant", "investment")
 MILESTONE_RELATED = ("agreement", "milestone")
 
 
+def _with_paused(agreements: QuerySet) -> QuerySet:
+    """`contract_paused`: the agreement's contract is paused by its owner (as the indexer last recorded it)."""
+    paused = EscrowContract.objects.filter(
+        chain_id=OuterRef("chain_id"), address=OuterRef("contract_address"), paused=True
+    )
+    return agreements.annotate(contract_paused=Exists(paused))
+
+
 def agreement_list(*, user) -> QuerySet:
     return scope_to_user(
-        EscrowAgreement.objects.select_related(*AGREEMENT_RELATED).prefetch_related("milestones__milestone"),
+        _with_paused(
+            EscrowAgreement.objects.select_related(*AGREEMENT_RELATED).prefetch_related("milestones__milestone")
+        ),
         user=user,
     )
 
 
 def agreement_get(*, user, pk) -> EscrowAgreement:
     return get_scoped(
-        EscrowAgreement.objects.select_related(*AGREEMENT_RELATED, "organization").prefetch_related(
-            "milestones__milestone"
+        _with_paused(
+            EscrowAgreement.objects.select_related(*AGREEMENT_RELATED, "organization").prefetch_related(
+                "milestones__milestone"
+            )
         ),
         user=user,
         pk=pk,

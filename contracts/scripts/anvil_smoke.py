@@ -103,7 +103,7 @@ def run(w3: Web3) -> int:
     assert created["funder"] == funder and created["totalAmount"] == sum(amounts)
     assert len(escrow.events.MilestoneCreated().process_receipt(rcpt, errors=DISCARD)) == 3
 
-    rcpt = send(escrow.functions.attest(eth_id, 0, report), approver1, "attest (1-of-1: binds hash + approves)")
+    rcpt = send(escrow.functions.attest(eth_id, 0, report), approver1, "attest (1-of-1: approves)")
     approved = escrow.events.MilestoneApproved().process_receipt(rcpt, errors=DISCARD)[0]["args"]
     assert approved["evidenceHash"] == report and approved["amount"] == amounts[0]
 
@@ -126,8 +126,14 @@ def run(w3: Web3) -> int:
         value=sum(amounts),
     )
     multi_id = escrow.events.AgreementCreated().process_receipt(rcpt, errors=DISCARD)[0]["args"]["agreementId"]
-    send(escrow.functions.attest(multi_id, 0, report), approver1, "attest (first of 2-of-3: binds hash)")
+    send(escrow.functions.attest(multi_id, 0, report), approver1, "attest (first of 2-of-3: counts its hash)")
     send(escrow.functions.attest(multi_id, 0, report), approver3, "attest (second of 2-of-3: approves)")
+    # v2: a rogue approver attests a wrong hash first; the two honest approvers still approve.
+    send(escrow.functions.attest(multi_id, 1, b"\xee" * 32), approver2)
+    send(escrow.functions.attest(multi_id, 1, report), approver1, "attest (after a rogue hash: first honest)")
+    send(escrow.functions.attest(multi_id, 1, report), approver3, "attest (after a rogue hash: approves)")
+    assert escrow.functions.approvedEvidenceHash(multi_id, 1).call() == report, "honest hash approved"
+    assert escrow.functions.evidenceVotes(multi_id, 1, b"\xee" * 32).call() == 1, "rogue vote visible"
 
     # ERC-20 agreement with the test token.
     send(token.functions.mint(funder, sum(amounts)), owner)
@@ -143,7 +149,7 @@ def run(w3: Web3) -> int:
     assert token.functions.balanceOf(beneficiary).call() == amounts[2]
 
     agreement = escrow.functions.getAgreement(multi_id).call()
-    assert agreement[7] == amounts[0], "2-of-3 milestone credited"
+    assert agreement[7] == amounts[0] + amounts[1], "both 2-of-3 milestones credited"
 
     width = max(len(k) for k in gas)
     print("Transaction gas on anvil (receipt gasUsed, including 21,000 intrinsic + calldata):")

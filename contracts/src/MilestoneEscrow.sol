@@ -26,11 +26,12 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 ///   every milestone is always fully funded and the books always balance. A fee-on-transfer token
 ///   (credited < sum) therefore reverts with {DepositMismatch}; so does a token that credits more
 ///   than was sent. Rebasing tokens are not supported.
-/// * Evidence hash rule: the first attestation of a milestone binds its evidence hash; every later
-///   attestation of that milestone must carry the same hash or it reverts with {EvidenceMismatch}.
-///   All approvals of a milestone therefore endorse one and the same verification report. If
-///   approvers disagree the milestone simply does not reach its threshold; the parties can cancel
-///   it, or anyone can refund it once its deadline has passed.
+/// * Evidence hash rule (v2): attestations are counted per evidence hash. A milestone is approved
+///   when `threshold` approvers have attested the SAME hash; that hash becomes its approved evidence
+///   hash ({approvedEvidenceHash}). An approver attesting a different hash never blocks the others:
+///   its vote only counts for its own hash, and the disagreement stays visible on chain: every
+///   {Attested} carries the approver, its hash and that hash's votes ({evidenceVotes} reads them).
+///   Each approver attests a milestone once, so no hash can collect more than one vote per approver.
 /// * Deadlines partition time: approvers may attest while `block.timestamp <= deadline`, anyone may
 ///   refund once `block.timestamp > deadline`. There is never a race between the two.
 /// * Pull payments only. Approval credits the agreement's `withdrawable` balance, which only the
@@ -43,7 +44,11 @@ import {ReentrancyGuardTransient} from "@openzeppelin/contracts/utils/Reentrancy
 ///   key). It never blocks `withdraw`, `refund`, `claimRefund` or cancellation: these only move
 ///   already-settled funds to the party entitled to them, so pausing can never trap anyone's money
 ///   and the owner has no power over escrowed funds. Consequence: a milestone whose deadline passes
-///   while the contract is paused can be refunded; approvers must attest before the deadline.
+///   while the contract is paused can be refunded, unless funder and beneficiary extend its deadline
+///   first (extension is not blocked by pause either).
+/// * Deadline extension: funder and beneficiary together can move a pending milestone's deadline
+///   later, before it passes: one proposes ({proposeDeadlineExtension}), the other confirms the
+///   same new deadline ({confirmDeadlineExtension}).
 contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     using SafeERC20 for IERC20;
 
@@ -68,17 +73,27 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         Cancelled
     }
 
-    /// @dev One storage slot (248 bits) for everything `attest` and `refund` touch, plus the bound hash.
+    /// @dev One storage slot (248 bits) for everything `attest` and `refund` touch, plus the approved
+    /// hash. Votes are counted per evidence hash in `_votes`; the vote that reaches the threshold is
+    /// not written there (an approved milestone takes no more votes, so the approved hash has exactly
+    /// `threshold` votes: {evidenceVotes}), and writes the approved hash instead. Every path of
+    /// `attest` therefore writes one new slot at most, as the single bound hash of v1 did.
     struct Milestone {
         // slot 0
         uint128 amount;
         uint64 deadline;
         MilestoneStatus status;
-        uint8 approvals;
+        uint8 approvals; // attestations of this milestone, all hashes together
         uint32 attestedMask; // bit i set = approver with index i attested
         uint8 threshold; // copy of the agreement's threshold: attest reads a single slot
         // slot 1
-        bytes32 evidenceHash; // bound by the first attestation
+        bytes32 evidenceHash; // the approved hash (zero until Approved)
+    }
+
+    /// @dev A proposed deadline of one milestone, waiting for the other party (one slot).
+    struct DeadlineProposal {
+        address proposer;
+        uint64 deadline;
     }
 
     /// @dev Three slots. Each pull balance shares a slot with the address it is paid to, so a
@@ -122,6 +137,10 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     /// @dev approver => (index in the approver list + 1); 0 = not an approver.
     mapping(uint256 agreementId => mapping(address approver => uint256 slotPlusOne)) private _approverSlot;
     mapping(uint256 agreementId => address[]) private _approvers;
+    /// @dev Votes per evidence hash of a pending milestone (see {Milestone}).
+    mapping(uint256 agreementId => mapping(uint256 index => mapping(bytes32 evidenceHash => uint256 votes))) private
+        _votes;
+    mapping(uint256 agreementId => mapping(uint256 index => DeadlineProposal)) private _deadlineProposals;
 
     /*//////////////////////////////////////////////////////////////
                                  EVENTS
@@ -153,7 +172,8 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     );
 
     /// @notice An approver attested a milestone with the given evidence hash.
-    /// @param approvals Number of attestations of this milestone so far (including this one).
+    /// @param approvals Number of attestations of this milestone with this same evidence hash so far
+    /// (including this one): the hash's vote count. Approval happens when it reaches the threshold.
     event Attested(
         uint256 indexed agreementId,
         uint256 indexed milestoneIndex,
@@ -195,6 +215,20 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         uint256 indexed agreementId, address indexed confirmer, uint256 refundedAmount, uint256 milestonesCancelled
     );
 
+    /// @notice Funder or beneficiary proposed moving a pending milestone's deadline to `newDeadline`.
+    event DeadlineExtensionProposed(
+        uint256 indexed agreementId, uint256 indexed milestoneIndex, address indexed proposer, uint256 newDeadline
+    );
+
+    /// @notice The other party confirmed: the milestone's deadline moved from `oldDeadline` to `newDeadline`.
+    event DeadlineExtended(
+        uint256 indexed agreementId,
+        uint256 indexed milestoneIndex,
+        address indexed confirmer,
+        uint256 oldDeadline,
+        uint256 newDeadline
+    );
+
     /*//////////////////////////////////////////////////////////////
                                  ERRORS
     //////////////////////////////////////////////////////////////*/
@@ -218,7 +252,6 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     error DeadlinePassed(uint256 agreementId, uint256 milestoneIndex, uint256 deadline);
     error DeadlineNotReached(uint256 agreementId, uint256 milestoneIndex, uint256 deadline);
     error AlreadyAttested(uint256 agreementId, uint256 milestoneIndex, address approver);
-    error EvidenceMismatch(bytes32 boundHash, bytes32 givenHash);
     error NotBeneficiary(uint256 agreementId, address account);
     error NothingToWithdraw(uint256 agreementId);
     error NothingToClaim(uint256 agreementId);
@@ -226,6 +259,8 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     error NotParty(uint256 agreementId, address account);
     error CancelNotAllowed(uint256 agreementId, CancelState state);
     error RenounceWhilePaused();
+    error DeadlineNotLater(uint256 agreementId, uint256 milestoneIndex, uint256 deadline, uint256 newDeadline);
+    error NoDeadlineProposal(uint256 agreementId, uint256 milestoneIndex, uint256 newDeadline);
 
     /*//////////////////////////////////////////////////////////////
                               CONSTRUCTOR
@@ -289,10 +324,10 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     //////////////////////////////////////////////////////////////*/
 
     /// @notice Attest a milestone as an approver of its agreement.
-    /// @dev The first attestation binds the milestone's evidence hash; later attestations must carry
-    /// the same hash ({EvidenceMismatch} otherwise). One attestation per approver per milestone.
-    /// When the number of attestations reaches the threshold the milestone is approved and its amount
-    /// is credited to the beneficiary's withdrawable balance of this agreement. Only allowed while
+    /// @dev Votes are counted per evidence hash: the milestone is approved when `threshold` approvers
+    /// have attested the same hash, and its amount is credited to the beneficiary's withdrawable
+    /// balance of this agreement. An approver attesting another hash blocks no one: its vote counts
+    /// for its own hash only. One attestation per approver per milestone. Only allowed while
     /// `block.timestamp <= deadline` and while not paused.
     /// @param agreementId Agreement id.
     /// @param milestoneIndex Index of the milestone (0-based).
@@ -318,25 +353,64 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         // forge-lint: disable-next-line(incorrect-shift)
         uint32 bit = uint32(1 << (slotPlusOne - 1)); // slotPlusOne is 1..32, so the cast is exact
         if (cur.attestedMask & bit != 0) revert AlreadyAttested(agreementId, milestoneIndex, msg.sender);
-        if (cur.evidenceHash == bytes32(0)) {
-            m.evidenceHash = evidenceHash;
-        } else if (cur.evidenceHash != evidenceHash) {
-            revert EvidenceMismatch(cur.evidenceHash, evidenceHash);
-        }
 
-        uint8 approvals = cur.approvals + 1;
-        bool approved = approvals >= cur.threshold;
+        (uint256 votes, bool approved) = _countVote(agreementId, milestoneIndex, cur.threshold, evidenceHash);
+
         m.attestedMask = cur.attestedMask | bit;
-        m.approvals = approvals;
+        m.approvals = cur.approvals + 1;
         if (approved) {
             m.status = MilestoneStatus.Approved;
+            m.evidenceHash = evidenceHash;
             // Cannot overflow or truncate: the agreement total fits in uint96.
             // forge-lint: disable-next-line(unsafe-typecast)
             _agreements[agreementId].withdrawable += uint96(cur.amount);
         }
 
-        emit Attested(agreementId, milestoneIndex, msg.sender, evidenceHash, approvals);
+        emit Attested(agreementId, milestoneIndex, msg.sender, evidenceHash, votes);
         if (approved) emit MilestoneApproved(agreementId, milestoneIndex, evidenceHash, cur.amount);
+    }
+
+    /*//////////////////////////////////////////////////////////////
+                           DEADLINE EXTENSION
+    //////////////////////////////////////////////////////////////*/
+
+    /// @notice Propose moving a pending milestone's deadline later (funder or beneficiary).
+    /// @dev The other party must call {confirmDeadlineExtension} with the same `newDeadline` before
+    /// the current deadline passes. A new proposal (by either party) replaces the open one. Not
+    /// blocked by pause, so the parties can keep a milestone alive across an emergency stop.
+    /// @param agreementId Agreement id.
+    /// @param milestoneIndex Index of the milestone (0-based).
+    /// @param newDeadline The proposed deadline (unix seconds), later than the current one.
+    function proposeDeadlineExtension(uint256 agreementId, uint256 milestoneIndex, uint64 newDeadline)
+        external
+        nonReentrant
+    {
+        Agreement storage a = _agreements[agreementId];
+        if (msg.sender != a.funder && msg.sender != a.beneficiary) revert NotParty(agreementId, msg.sender);
+        _checkExtendable(agreementId, milestoneIndex, newDeadline);
+        _deadlineProposals[agreementId][milestoneIndex] =
+            DeadlineProposal({proposer: msg.sender, deadline: newDeadline});
+        emit DeadlineExtensionProposed(agreementId, milestoneIndex, msg.sender, newDeadline);
+    }
+
+    /// @notice Confirm the other party's proposed deadline: the milestone's deadline moves to it.
+    /// @param agreementId Agreement id.
+    /// @param milestoneIndex Index of the milestone (0-based).
+    /// @param newDeadline The proposed deadline, repeated (a proposal replaced meanwhile is not confirmed).
+    function confirmDeadlineExtension(uint256 agreementId, uint256 milestoneIndex, uint64 newDeadline)
+        external
+        nonReentrant
+    {
+        Agreement storage a = _agreements[agreementId];
+        if (msg.sender != a.funder && msg.sender != a.beneficiary) revert NotParty(agreementId, msg.sender);
+        uint256 oldDeadline = _checkExtendable(agreementId, milestoneIndex, newDeadline);
+        DeadlineProposal memory p = _deadlineProposals[agreementId][milestoneIndex];
+        if (p.proposer == address(0) || p.proposer == msg.sender || p.deadline != newDeadline) {
+            revert NoDeadlineProposal(agreementId, milestoneIndex, newDeadline);
+        }
+        delete _deadlineProposals[agreementId][milestoneIndex];
+        _milestones[agreementId][milestoneIndex].deadline = newDeadline;
+        emit DeadlineExtended(agreementId, milestoneIndex, msg.sender, oldDeadline, newDeadline);
     }
 
     /*//////////////////////////////////////////////////////////////
@@ -549,8 +623,9 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
     /// @return amount Milestone amount.
     /// @return deadline Deadline (unix seconds).
     /// @return status Milestone status.
-    /// @return approvals Number of attestations so far.
-    /// @return evidenceHash Evidence hash bound by the first attestation (zero if none yet).
+    /// @return approvals Number of attestations so far, all evidence hashes together.
+    /// @return evidenceHash The approved evidence hash (zero until Approved); the votes of a pending
+    /// milestone are per hash ({evidenceVotes}).
     function getMilestone(uint256 agreementId, uint256 milestoneIndex)
         external
         view
@@ -559,6 +634,50 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         Milestone storage m = _milestones[agreementId][milestoneIndex];
         if (m.status == MilestoneStatus.None) revert UnknownMilestone(agreementId, milestoneIndex);
         return (m.amount, m.deadline, m.status, m.approvals, m.evidenceHash);
+    }
+
+    /// @notice The evidence hash a milestone was approved with; zero unless it is Approved.
+    /// @param agreementId Agreement id.
+    /// @param milestoneIndex Index of the milestone (0-based).
+    /// @return evidenceHash The hash `threshold` approvers attested.
+    function approvedEvidenceHash(uint256 agreementId, uint256 milestoneIndex)
+        external
+        view
+        returns (bytes32 evidenceHash)
+    {
+        Milestone storage m = _milestones[agreementId][milestoneIndex];
+        return m.status == MilestoneStatus.Approved ? m.evidenceHash : bytes32(0);
+    }
+
+    /// @notice How many approvers attested a milestone with `evidenceHash`.
+    /// @param agreementId Agreement id.
+    /// @param milestoneIndex Index of the milestone (0-based).
+    /// @param evidenceHash Evidence hash.
+    /// @return votes Attestations of this milestone with exactly this hash.
+    function evidenceVotes(uint256 agreementId, uint256 milestoneIndex, bytes32 evidenceHash)
+        external
+        view
+        returns (uint256 votes)
+    {
+        Milestone storage m = _milestones[agreementId][milestoneIndex];
+        if (evidenceHash == bytes32(0)) return 0;
+        // The approving vote is not stored: the approved hash has exactly `threshold` votes.
+        if (m.status == MilestoneStatus.Approved && m.evidenceHash == evidenceHash) return m.threshold;
+        return _votes[agreementId][milestoneIndex][evidenceHash];
+    }
+
+    /// @notice The open deadline proposal of a milestone (proposer zero if none).
+    /// @param agreementId Agreement id.
+    /// @param milestoneIndex Index of the milestone (0-based).
+    /// @return proposer Who proposed it (funder or beneficiary).
+    /// @return newDeadline The proposed deadline.
+    function deadlineProposal(uint256 agreementId, uint256 milestoneIndex)
+        external
+        view
+        returns (address proposer, uint64 newDeadline)
+    {
+        DeadlineProposal memory p = _deadlineProposals[agreementId][milestoneIndex];
+        return (p.proposer, p.deadline);
     }
 
     /// @notice The approver set of an agreement.
@@ -610,6 +729,38 @@ contract MilestoneEscrow is Ownable2Step, Pausable, ReentrancyGuardTransient {
         // ERC-20 agreements take no ETH; the exact msg.value of ETH agreements is checked once the
         // total is known.
         if (token != address(0) && msg.value != 0) revert IncorrectNativeAmount(0, msg.value);
+    }
+
+    /// @dev Counts one vote for `evidenceHash`; returns its votes and whether they reach the
+    /// threshold. The vote that reaches it is not written (see {Milestone}); with a threshold of 1
+    /// the first vote always does, so nothing is read either.
+    function _countVote(uint256 agreementId, uint256 milestoneIndex, uint256 threshold, bytes32 evidenceHash)
+        private
+        returns (uint256 votes, bool approved)
+    {
+        votes = (threshold == 1 ? 0 : _votes[agreementId][milestoneIndex][evidenceHash]) + 1;
+        approved = votes >= threshold;
+        if (!approved) _votes[agreementId][milestoneIndex][evidenceHash] = votes;
+    }
+
+    /// @dev A deadline extension is possible while the milestone is pending and its deadline has not
+    /// passed, to a later deadline. Returns the current deadline.
+    function _checkExtendable(uint256 agreementId, uint256 milestoneIndex, uint64 newDeadline)
+        private
+        view
+        returns (uint256 deadline)
+    {
+        Milestone storage m = _milestones[agreementId][milestoneIndex];
+        MilestoneStatus status = m.status;
+        if (status != MilestoneStatus.Pending) {
+            if (status == MilestoneStatus.None) revert UnknownMilestone(agreementId, milestoneIndex);
+            revert MilestoneNotPending(agreementId, milestoneIndex, status);
+        }
+        deadline = m.deadline;
+        // Deadlines are day-scale, so a validator's few seconds of timestamp leeway are irrelevant.
+        // slither-disable-next-line timestamp
+        if (block.timestamp > deadline) revert DeadlinePassed(agreementId, milestoneIndex, deadline);
+        if (newDeadline <= deadline) revert DeadlineNotLater(agreementId, milestoneIndex, deadline, newDeadline);
     }
 
     /// @dev Pulls `total` tokens from the funder; the observed balance delta must equal `total`.

@@ -143,19 +143,26 @@ contract MilestoneEscrowFuzzTest is EscrowTestBase {
         escrow.attest(id, 0, HASH_A);
     }
 
-    /// The first hash binds: a different second hash reverts, the same one counts.
-    function testFuzz_firstHashBinds(bytes32 h1, bytes32 h2) public {
+    /// Votes count per hash: a second approver with another hash neither reverts nor approves; with
+    /// the same hash it approves. Either way each hash's count is exact.
+    function testFuzz_votesCountPerHash(bytes32 h1, bytes32 h2) public {
         vm.assume(h1 != bytes32(0) && h2 != bytes32(0));
         uint256 id = _createEth();
         vm.prank(approver1);
         escrow.attest(id, 0, h1);
         vm.prank(approver2);
+        escrow.attest(id, 0, h2);
         if (h1 == h2) {
-            escrow.attest(id, 0, h2);
             assertEq(uint256(_status(id, 0)), uint256(MilestoneEscrow.MilestoneStatus.Approved), "approved");
+            assertEq(escrow.evidenceVotes(id, 0, h1), 2, "two votes");
         } else {
-            vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.EvidenceMismatch.selector, h1, h2));
+            assertEq(uint256(_status(id, 0)), uint256(MilestoneEscrow.MilestoneStatus.Pending), "pending");
+            assertEq(escrow.evidenceVotes(id, 0, h1), 1, "h1: 1");
+            assertEq(escrow.evidenceVotes(id, 0, h2), 1, "h2: 1");
+            vm.prank(approver3);
             escrow.attest(id, 0, h2);
+            assertEq(escrow.approvedEvidenceHash(id, 0), h2, "h2 approved");
+            assertEq(escrow.evidenceVotes(id, 0, h1), 1, "h1 kept");
         }
     }
 

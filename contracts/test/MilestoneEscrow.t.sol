@@ -423,18 +423,140 @@ contract MilestoneEscrowTest is EscrowTestBase {
         vm.stopPrank();
     }
 
-    function test_attest_revert_evidenceMismatch() public {
+    /// v2: a rogue approver attesting a wrong hash first blocks no one; the two honest approvers
+    /// approve the right hash, and the disagreement stays visible (event, per-hash votes).
+    function test_attest_rogueFirstHash_honestThresholdApproves() public {
+        uint256 id = _createEth();
+        vm.prank(approver3);
+        escrow.attest(id, 0, HASH_B);
+        assertEq(escrow.evidenceVotes(id, 0, HASH_B), 1, "rogue vote counted for its own hash");
+
+        vm.expectEmit(address(escrow));
+        emit MilestoneEscrow.Attested(id, 0, approver1, HASH_A, 1);
+        vm.prank(approver1);
+        escrow.attest(id, 0, HASH_A);
+        assertEq(uint256(_status(id, 0)), uint256(MilestoneEscrow.MilestoneStatus.Pending), "1 vote per hash");
+
+        vm.expectEmit(address(escrow));
+        emit MilestoneEscrow.MilestoneApproved(id, 0, HASH_A, 1 ether);
+        vm.prank(approver2);
+        escrow.attest(id, 0, HASH_A);
+        assertEq(uint256(_status(id, 0)), uint256(MilestoneEscrow.MilestoneStatus.Approved), "approved");
+        assertEq(escrow.approvedEvidenceHash(id, 0), HASH_A, "approved with the honest hash");
+        assertEq(escrow.evidenceVotes(id, 0, HASH_A), 2, "honest votes");
+        assertEq(escrow.evidenceVotes(id, 0, HASH_B), 1, "rogue vote still readable");
+        (,,, uint8 approvals, bytes32 h) = escrow.getMilestone(id, 0);
+        assertEq(approvals, 3, "three attestations in all");
+        assertEq(h, HASH_A, "getMilestone shows the approved hash");
+        assertEq(_withdrawable(id), 1 ether, "credited once");
+    }
+
+    /// v2: a hash that differs from the first one collects its own votes and can be the one approved
+    /// even when it is not the first; a milestone's other hashes never count for it.
+    function test_attest_votesPerHash_secondHashWinsAndMilestonesAreIndependent() public {
         uint256 id = _createEth();
         vm.prank(approver1);
         escrow.attest(id, 0, HASH_A);
         vm.prank(approver2);
-        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.EvidenceMismatch.selector, HASH_A, HASH_B));
         escrow.attest(id, 0, HASH_B);
-        // The hash is bound per milestone: another milestone can use another report.
+        assertEq(escrow.approvedEvidenceHash(id, 0), bytes32(0), "nothing approved yet");
+        assertEq(escrow.evidenceVotes(id, 0, HASH_A), 1, "A: 1");
+        assertEq(escrow.evidenceVotes(id, 0, HASH_B), 1, "B: 1");
+        assertEq(escrow.evidenceVotes(id, 0, bytes32(0)), 0, "zero hash has no votes");
+        vm.prank(approver3);
+        escrow.attest(id, 0, HASH_B);
+        assertEq(escrow.approvedEvidenceHash(id, 0), HASH_B, "B approved");
+        assertEq(escrow.evidenceVotes(id, 0, HASH_A), 1, "A's vote kept");
+        // Another milestone counts its own votes.
         vm.prank(approver2);
-        escrow.attest(id, 1, HASH_B);
-        (,,,, bytes32 h) = escrow.getMilestone(id, 1);
-        assertEq(h, HASH_B, "milestone 1 bound to B");
+        escrow.attest(id, 1, HASH_A);
+        assertEq(escrow.evidenceVotes(id, 1, HASH_A), 1, "milestone 1 counts separately");
+        assertEq(escrow.approvedEvidenceHash(id, 1), bytes32(0), "milestone 1 pending");
+    }
+
+    function test_deadlineExtension_proposeConfirm() public {
+        uint256 id = _createEth();
+        (, uint64 deadline,,,) = escrow.getMilestone(id, 0);
+        uint64 later = deadline + 5 * DAY;
+        vm.expectEmit(address(escrow));
+        emit MilestoneEscrow.DeadlineExtensionProposed(id, 0, funder, later);
+        vm.prank(funder);
+        escrow.proposeDeadlineExtension(id, 0, later);
+        (address proposer, uint64 proposed) = escrow.deadlineProposal(id, 0);
+        assertEq(proposer, funder, "proposer");
+        assertEq(uint256(proposed), uint256(later), "proposed");
+
+        // The proposer cannot confirm its own proposal; the other party must repeat the same value.
+        vm.prank(funder);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.NoDeadlineProposal.selector, id, 0, later));
+        escrow.confirmDeadlineExtension(id, 0, later);
+        vm.prank(beneficiary);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.NoDeadlineProposal.selector, id, 0, later + 1));
+        escrow.confirmDeadlineExtension(id, 0, later + 1);
+
+        vm.expectEmit(address(escrow));
+        emit MilestoneEscrow.DeadlineExtended(id, 0, beneficiary, deadline, later);
+        vm.prank(beneficiary);
+        escrow.confirmDeadlineExtension(id, 0, later);
+        (, uint64 nowDeadline,,,) = escrow.getMilestone(id, 0);
+        assertEq(uint256(nowDeadline), uint256(later), "deadline moved");
+        (proposer,) = escrow.deadlineProposal(id, 0);
+        assertEq(proposer, address(0), "proposal used up");
+
+        // Past the old deadline the milestone is still attestable, and not refundable.
+        vm.warp(deadline + 1);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.DeadlineNotReached.selector, id, 0, later));
+        escrow.refund(id, 0);
+        _approve2of3(id, 0, HASH_A);
+        assertEq(uint256(_status(id, 0)), uint256(MilestoneEscrow.MilestoneStatus.Approved), "approved late");
+    }
+
+    function test_deadlineExtension_worksWhilePaused_andRevertPaths() public {
+        uint256 id = _createEth();
+        (, uint64 deadline,,,) = escrow.getMilestone(id, 0);
+        vm.prank(owner);
+        escrow.pause();
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.NotParty.selector, id, stranger));
+        escrow.proposeDeadlineExtension(id, 0, deadline + 1);
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.NotParty.selector, id, stranger));
+        escrow.confirmDeadlineExtension(id, 0, deadline + 1);
+        vm.prank(funder);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.DeadlineNotLater.selector, id, 0, deadline, deadline));
+        escrow.proposeDeadlineExtension(id, 0, deadline);
+        vm.prank(funder);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.UnknownMilestone.selector, id, 7));
+        escrow.proposeDeadlineExtension(id, 7, deadline + 1);
+        vm.prank(beneficiary);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.NoDeadlineProposal.selector, id, 0, deadline + 1));
+        escrow.confirmDeadlineExtension(id, 0, deadline + 1);
+
+        // While paused: the beneficiary proposes, the funder confirms (the pause does not force a refund).
+        vm.prank(beneficiary);
+        escrow.proposeDeadlineExtension(id, 0, deadline + 3 * DAY);
+        vm.prank(funder);
+        escrow.confirmDeadlineExtension(id, 0, deadline + 3 * DAY);
+        vm.warp(deadline + 1);
+        vm.prank(owner);
+        escrow.unpause();
+        vm.prank(approver1);
+        escrow.attest(id, 0, HASH_A);
+
+        // Past its deadline a milestone cannot be extended any more; settled ones neither.
+        (, uint64 d1,,,) = escrow.getMilestone(id, 1);
+        vm.warp(d1 + 1);
+        vm.prank(funder);
+        vm.expectRevert(abi.encodeWithSelector(MilestoneEscrow.DeadlinePassed.selector, id, 1, d1));
+        escrow.proposeDeadlineExtension(id, 1, d1 + DAY);
+        escrow.refund(id, 1);
+        vm.prank(funder);
+        vm.expectRevert(
+            abi.encodeWithSelector(
+                MilestoneEscrow.MilestoneNotPending.selector, id, 1, MilestoneEscrow.MilestoneStatus.Refunded
+            )
+        );
+        escrow.proposeDeadlineExtension(id, 1, d1 + DAY);
     }
 
     function test_attest_atDeadlineOk_afterDeadlineReverts() public {

@@ -20,6 +20,8 @@ WRAPPER_ANVIL = CONTRACTS / "node_modules" / ".bin" / "anvil"
 # anvil's default accounts (public, printed by anvil at start): 0 signs for govtrack, 1 is the beneficiary,
 # 9 deploys the contracts and mints test tokens (so the signer's nonces are govtrack's alone).
 SIGNER_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+# Account 9 deploys the contracts, so it is also their owner (pause/unpause): never govtrack's signer.
+OWNER_KEY = "0x2a871d0798f97d79848a013d4936a73bf4cc922c825d33c1cf7073dff6d409c6"
 DECIMALS = 6
 
 
@@ -138,6 +140,7 @@ def chain(anvil, settings, monkeypatch, db):
     settings.ETH_RPC_URL = anvil.url
     settings.ETH_CHAIN_ID = 31337
     settings.ESCROW_ADDRESS = test_chain.escrow.address
+    settings.ESCROW_OWNER_ADDRESS = test_chain.deployer
     settings.ESCROW_START_BLOCK = 0
     settings.ESCROW_CONFIRMATIONS = 1
     settings.ESCROW_SEND_ON_COMMIT = False

@@ -140,6 +140,7 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "timeline": milestone_views(request, milestones, reports_by_milestone=reports),
         "disbursements": list(selectors.disbursements_of_grant(user=request.user, grant=grant)[:50]),
         "chain_records": selectors.chain_records_for_grant(grant=grant),
+        "chain_paused": selectors.escrow_paused_for_grant(grant=grant),
         "can_manage": can_manage,
         "grant_actions": [a for a in GRANTS.actions_for(grant, request.user, role_refusals=False) if a.name != "award"],
         "can_award": can_status and "award" in GRANTS.allowed_actions(grant, request.user),

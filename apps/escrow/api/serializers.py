@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from apps.escrow.models import ChainTx, EscrowAgreement, EscrowMilestone, EscrowToken
+from apps.escrow.models import ChainTx, EscrowAgreement, EscrowContract, EscrowMilestone, EscrowToken
 
 
 class EscrowTokenSerializer(serializers.ModelSerializer):
@@ -35,6 +35,8 @@ class EscrowMilestoneSerializer(serializers.ModelSerializer):
             "evidence_hash",
             "onchain_evidence_hash",
             "withdrawn_base_units",
+            "proposed_deadline",
+            "proposed_deadline_by",
             "updated_at",
         ]
 
@@ -42,6 +44,16 @@ class EscrowMilestoneSerializer(serializers.ModelSerializer):
 class EscrowAgreementSerializer(serializers.ModelSerializer):
     token = EscrowTokenSerializer(read_only=True)
     milestones = EscrowMilestoneSerializer(many=True, read_only=True)
+    contract_paused = serializers.SerializerMethodField(
+        help_text="The contract's owner has paused it (confirmed Paused event): attestations wait until unpaused."
+    )
+
+    def get_contract_paused(self, agreement: EscrowAgreement) -> bool:
+        if hasattr(agreement, "contract_paused"):  # annotated by the selectors
+            return agreement.contract_paused
+        return EscrowContract.objects.filter(
+            chain_id=agreement.chain_id, address=agreement.contract_address, paused=True
+        ).exists()
 
     class Meta:
         model = EscrowAgreement
@@ -53,6 +65,7 @@ class EscrowAgreementSerializer(serializers.ModelSerializer):
             "status",
             "chain_id",
             "contract_address",
+            "contract_paused",
             "onchain_id",
             "external_ref",
             "funder_address",
@@ -127,3 +140,10 @@ class AgreementInput(serializers.Serializer):
 
 class RefundInput(serializers.Serializer):
     reason = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class DeadlineExtensionInput(serializers.Serializer):
+    deadline = serializers.DateTimeField(help_text="The new on-chain deadline; later than the current one.")
+    confirm = serializers.BooleanField(
+        default=False, help_text="Confirm the other party's proposal of this deadline (instead of proposing it)."
+    )

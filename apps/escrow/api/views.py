@@ -11,7 +11,7 @@ from apps.escrow import selectors
 from apps.escrow.api import filters
 from apps.escrow.api import serializers as s
 from apps.escrow.models import ChainTx, EscrowAgreement, EscrowMilestone, EscrowToken
-from apps.escrow.services import agreements, attestations, outbox
+from apps.escrow.services import agreements, attestations, deadlines, outbox
 from apps.funding import selectors as funding_selectors
 
 TRANSITION_ERRORS = error_responses(400, 403, 404, 409)
@@ -97,6 +97,16 @@ class EscrowMilestoneViewSet(
             escrow_milestone=self.get_object(), by=request.user, **_parsed(s.RefundInput, request)
         )
         return Response(s.ChainTxSerializer(txs, many=True).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=s.DeadlineExtensionInput, responses={202: s.ChainTxSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="deadline-extension")
+    def deadline_extension(self, request, pk=None):
+        """Queues govtrack's step of moving the on-chain deadline later (funder and beneficiary together: one
+        proposes, the other confirms the same deadline); owner or finance."""
+        chain_tx = deadlines.escrow_deadline_extension_queue(
+            escrow_milestone=self.get_object(), by=request.user, **_parsed(s.DeadlineExtensionInput, request)
+        )
+        return Response(s.ChainTxSerializer(chain_tx).data, status=status.HTTP_202_ACCEPTED)
 
 
 class ChainTxViewSet(SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -9,10 +9,10 @@ from apps.audit.services import audit_record
 from apps.core.errors import Conflict
 from apps.escrow.chain import Rpc
 from apps.escrow.models import OPEN_TX_STATUSES, ChainNonce, ChainTx, ChainTxKind, ChainTxStatus, SyncCursor
+from apps.escrow.owner import escrow_owner_address
 from apps.escrow.services.confirmer import escrow_confirm
 from apps.escrow.services.outbox import chaintx_enqueue, escrow_deployment
 from apps.escrow.services.sender import escrow_send_due
-from apps.escrow.signer import signer_address
 
 
 def has_code(rpc: Rpc, address: str) -> bool:
@@ -46,12 +46,16 @@ def contract_deploy(*, rpc: Rpc, artifact: str, args: list, timeout: float = 60)
     raise Conflict(f"Deploying {artifact} did not finish in {timeout:.0f}s: {chain_tx.last_error or chain_tx.status}")
 
 
-def escrow_contract_deploy(*, rpc: Rpc, timeout: float = 60) -> tuple[str, bool]:
-    """(address, deployed now). Idempotent: nothing happens when the recorded contract has code on the node."""
+def escrow_contract_deploy(
+    *, rpc: Rpc, timeout: float = 60, owner: str = "", allow_signer_owner: bool = False
+) -> tuple[str, bool]:
+    """(address, deployed now). Idempotent: nothing happens when the recorded contract has code on the node. The
+    contract's owner (pause/unpause) is `owner` or ESCROW_OWNER_ADDRESS, never the signing key (escrow/owner.py)."""
     if settings.ESCROW_ADDRESS:
         if not has_code(rpc, settings.ESCROW_ADDRESS):
             raise Conflict(f"ESCROW_ADDRESS {settings.ESCROW_ADDRESS} has no code on chain {settings.ETH_CHAIN_ID}.")
         return settings.ESCROW_ADDRESS, False
+    owner = escrow_owner_address(owner=owner, allow_signer_owner=allow_signer_owner)
     recorded = escrow_deployment()
     if recorded is not None:
         if has_code(rpc, recorded.contract_address):
@@ -67,5 +71,5 @@ def escrow_contract_deploy(*, rpc: Rpc, timeout: float = 60) -> tuple[str, bool]
                 action="escrow.chain_reset",
                 after={"chain_id": settings.ETH_CHAIN_ID, "missing_contract": recorded.contract_address},
             )
-    chain_tx = contract_deploy(rpc=rpc, artifact="MilestoneEscrow", args=[signer_address()], timeout=timeout)
+    chain_tx = contract_deploy(rpc=rpc, artifact="MilestoneEscrow", args=[owner], timeout=timeout)
     return chain_tx.contract_address, True

@@ -17,6 +17,7 @@ from apps.escrow.models import (
     AgreementStatus,
     ChainEvent,
     EscrowAgreement,
+    EscrowContract,
     EscrowMilestone,
     OnchainMilestoneStatus,
 )
@@ -182,6 +183,58 @@ def _apply_withdrawn(event: ChainEvent, agreement: EscrowAgreement) -> dict:
     return {"allocations": allocations, "disbursements": disbursements, "unallocated": str(left)}
 
 
+def _timestamp(seconds) -> dt.datetime:
+    return dt.datetime.fromtimestamp(int(seconds), tz=dt.UTC)
+
+
+def _apply_deadline_extended(event: ChainEvent, agreement: EscrowAgreement) -> dict:
+    """Funder and beneficiary moved a milestone's on-chain deadline: attest until, refund after, the new one."""
+    escrow_milestone = _escrow_milestone(agreement, event.args)
+    if escrow_milestone is None:
+        return {}
+    before = escrow_milestone.deadline
+    proposal_before = _proposal(escrow_milestone)
+    escrow_milestone.deadline = _timestamp(event.args["newDeadline"])
+    escrow_milestone.proposed_deadline, escrow_milestone.proposed_deadline_by = None, ""
+    escrow_milestone.save(update_fields=["deadline", "proposed_deadline", "proposed_deadline_by", "updated_at"])
+    audit_record(
+        action="escrow.milestone_deadline_extended",
+        organization=agreement.organization,
+        obj=escrow_milestone,
+        before={"deadline": before.isoformat()},
+        after={"deadline": escrow_milestone.deadline.isoformat(), "tx_hash": event.tx_hash},
+    )
+    return {
+        "escrow_milestone": str(escrow_milestone.pk),
+        "deadline_before": before.isoformat(),
+        "proposal_before": proposal_before,
+    }
+
+
+def _proposal(escrow_milestone: EscrowMilestone) -> list:
+    at = escrow_milestone.proposed_deadline
+    return [at.isoformat() if at else None, escrow_milestone.proposed_deadline_by]
+
+
+def _restore_proposal(escrow_milestone_id: str, proposal: list) -> None:
+    at, by = proposal
+    EscrowMilestone.objects.filter(pk=escrow_milestone_id).update(
+        proposed_deadline=dt.datetime.fromisoformat(at) if at else None, proposed_deadline_by=by
+    )
+
+
+def _apply_deadline_proposed(event: ChainEvent, agreement: EscrowAgreement) -> dict:
+    """One party proposed a later deadline: shown on the milestone until the other party confirms it."""
+    escrow_milestone = _escrow_milestone(agreement, event.args)
+    if escrow_milestone is None:
+        return {}
+    before = _proposal(escrow_milestone)
+    escrow_milestone.proposed_deadline = _timestamp(event.args["newDeadline"])
+    escrow_milestone.proposed_deadline_by = event.args["proposer"]
+    escrow_milestone.save(update_fields=["proposed_deadline", "proposed_deadline_by", "updated_at"])
+    return {"escrow_milestone": str(escrow_milestone.pk), "proposal_before": before}
+
+
 def _apply_refund_claimed(event: ChainEvent, agreement: EscrowAgreement) -> dict:
     agreement.refunded_base_units = int(agreement.refunded_base_units) + int(event.args["amount"])
     agreement.save(update_fields=["refunded_base_units", "updated_at"])
@@ -196,7 +249,12 @@ APPLY = {
     "MilestoneCancelled": _apply_settled,
     "Withdrawn": _apply_withdrawn,
     "RefundClaimed": _apply_refund_claimed,
+    "DeadlineExtensionProposed": _apply_deadline_proposed,
+    "DeadlineExtended": _apply_deadline_extended,
 }
+
+# Events of the contract as a whole (no agreement id): the owner's pause switch.
+CONTRACT_EVENTS = ("Paused", "Unpaused")
 
 
 def event_apply(*, event: ChainEvent, agreement: EscrowAgreement | None) -> None:
@@ -215,6 +273,36 @@ def event_apply(*, event: ChainEvent, agreement: EscrowAgreement | None) -> None
             )
             effects = handler(event, agreement)
         event.applied, event.effects = True, effects
+        event.save(update_fields=["applied", "effects"])
+
+
+def contract_event_apply(*, event: ChainEvent) -> None:
+    """A confirmed Paused/Unpaused: records on the contract whether it is paused (once: a second call changes
+    nothing)."""
+    with transaction.atomic():
+        event = ChainEvent.objects.select_for_update().get(pk=event.pk)
+        if event.applied or event.removed:
+            return
+        EscrowContract.objects.get_or_create(chain_id=event.chain_id, address=event.contract_address)
+        contract = EscrowContract.objects.select_for_update().get(
+            chain_id=event.chain_id, address=event.contract_address
+        )
+        before = {
+            "paused": contract.paused,
+            "at": contract.paused_changed_at.isoformat() if contract.paused_changed_at else None,
+            "tx": contract.paused_changed_tx,
+        }
+        contract.paused = event.name == "Paused"
+        contract.paused_changed_at, contract.paused_changed_tx = event.block_timestamp, event.tx_hash
+        contract.save()
+        if contract.paused != before["paused"]:
+            logger.warning("escrow contract %s %s by %s", contract.address, event.name.lower(), event.args["account"])
+        audit_record(
+            action="escrow.contract_paused" if contract.paused else "escrow.contract_unpaused",
+            before={"paused": before["paused"]},
+            after={"contract": contract.address, "paused": contract.paused, "tx_hash": event.tx_hash},
+        )
+        event.applied, event.effects = True, {"contract": contract.pk, "before": before}
         event.save(update_fields=["applied", "effects"])
 
 
@@ -325,6 +413,23 @@ def _undo(event: ChainEvent) -> None:
             EscrowAgreement.objects.filter(onchain_id=event.agreement_onchain_id, chain_id=event.chain_id).update(
                 withdrawn_base_units=F("withdrawn_base_units") - total
             )
+    elif event.name in CONTRACT_EVENTS and effects.get("contract"):
+        contract = EscrowContract.objects.select_for_update().get(pk=effects["contract"])
+        before = effects["before"]
+        contract.paused, contract.paused_changed_tx = before["paused"], before["tx"]
+        contract.paused_changed_at = dt.datetime.fromisoformat(before["at"]) if before["at"] else None
+        contract.save()
+        audit_record(
+            action="escrow.contract_pause_reorged",
+            after={"contract": contract.address, "paused": contract.paused, "reason": _reason(event)},
+        )
+    elif event.name == "DeadlineExtended" and effects.get("escrow_milestone"):
+        EscrowMilestone.objects.filter(pk=effects["escrow_milestone"]).update(
+            deadline=dt.datetime.fromisoformat(effects["deadline_before"])
+        )
+        _restore_proposal(effects["escrow_milestone"], effects["proposal_before"])
+    elif event.name == "DeadlineExtensionProposed" and effects.get("escrow_milestone"):
+        _restore_proposal(effects["escrow_milestone"], effects["proposal_before"])
     elif event.name == "RefundClaimed" and effects.get("refunded"):
         EscrowAgreement.objects.filter(onchain_id=event.agreement_onchain_id, chain_id=event.chain_id).update(
             refunded_base_units=F("refunded_base_units") - int(effects["refunded"])

@@ -30,7 +30,7 @@ from apps.escrow import chain
 from apps.escrow.chain import ChainUnavailable, Rpc, RpcError
 from apps.escrow.models import ChainEvent, EscrowAgreement, SyncCursor
 from apps.escrow.services.binding import agreement_created_apply
-from apps.escrow.services.effects import event_apply, event_remove
+from apps.escrow.services.effects import CONTRACT_EVENTS, contract_event_apply, event_apply, event_remove
 from apps.escrow.services.outbox import escrow_contracts
 
 logger = logging.getLogger(__name__)
@@ -166,9 +166,9 @@ class Ours:
 
 def _rows(rpc: Rpc, logs: list, address: str, ours: Ours, last_final: int) -> list[tuple]:
     """One row per log of the contract, in EVENT_COLUMNS order. A log deep enough that concerns none of govtrack's
-    agreements has nothing to apply: it is stored as applied, so applying touches only what may be govtrack's. An
-    AgreementCreated with one of govtrack's refs (its own, or one copying it) is left for the apply step to judge,
-    with the events of that agreement id after it."""
+    agreements (nor the contract's pause switch) has nothing to apply: it is stored as applied, so applying touches
+    only what may be govtrack's. An AgreementCreated with one of govtrack's refs (its own, or one copying it) is left
+    for the apply step to judge, with the events of that agreement id after it."""
     rows, times, chain_id = [], {}, settings.ETH_CHAIN_ID
     for log in logs:
         if log.get("removed"):
@@ -182,7 +182,7 @@ def _rows(rpc: Rpc, logs: list, address: str, ours: Ours, last_final: int) -> li
         if name == "AgreementCreated" and args["externalRef"] in ours.refs:
             ours.ids.add(agreement_id)
         block_number = int(log["blockNumber"], 16)
-        settled = block_number <= last_final and agreement_id not in ours.ids
+        settled = block_number <= last_final and agreement_id not in ours.ids and name not in CONTRACT_EVENTS
         rows.append(
             (
                 chain_id,
@@ -278,7 +278,11 @@ def _apply_confirmed(rpc: Rpc, cursor: SyncCursor, address: str, head: int) -> i
         for event in mine.order_by("block_number", "log_index"):
             event_apply(event=event, agreement=by_id[event.agreement_onchain_id])
             applied += 1
-    # Events of agreements govtrack did not create (or of pause/ownership): stored, nothing to do.
+    # The owner's pause switch: recorded on the contract (the sender holds attestations while it is on).
+    for event in pending.filter(name__in=CONTRACT_EVENTS).order_by("block_number", "log_index"):
+        contract_event_apply(event=event)
+        applied += 1
+    # Events of agreements govtrack did not create (or of ownership): stored, nothing to do.
     return applied + pending.exclude(agreement_onchain_id__in=waiting).update(applied=True)
 
 

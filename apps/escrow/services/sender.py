@@ -13,6 +13,11 @@ approve/create pairs of one (chain, sender, token, spender) go one at a time. An
 other agreement's pair holds that allowance (its approve signed and its create not yet mined or failed), decided
 under the sender's ChainNonce row lock; a create is signed only once its own approve is mined. Each is therefore
 estimated against the state it will meet, and every create spends exactly the allowance its own approve set.
+
+Pause: while the contract's owner has paused it, an attestation is not signed: it waits (no attempt counted) and
+goes out once the contract is unpaused. The contract is asked (`paused()`) just before signing, and a refusal
+with EnforcedPause while estimating counts as waiting too; one signed before the pause and reverted with
+EnforcedPause after it is queued again (retry_of) and waits the same way.
 """
 
 import datetime as dt
@@ -26,10 +31,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from apps.audit.services import audit_record
 from apps.escrow import chain
 from apps.escrow.chain import ChainError, ChainUnavailable, Rpc, RpcError, WrongChain
 from apps.escrow.models import AgreementStatus, ChainNonce, ChainTx, ChainTxKind, ChainTxStatus
-from apps.escrow.services.outbox import backoff_seconds
+from apps.escrow.services.outbox import backoff_seconds, chaintx_enqueue
 from apps.escrow.signer import signer
 
 logger = logging.getLogger(__name__)
@@ -45,6 +51,7 @@ RESIGNABLE_KINDS = (
     ChainTxKind.CLAIM_REFUND,
     ChainTxKind.TOKEN_APPROVE,
     ChainTxKind.DEPLOY,
+    ChainTxKind.DEADLINE_EXTENSION,
 )
 # A zero-to-non-zero allowance write costs about 46k gas on a plain ERC-20 (more behind a proxy); the limit is only
 # a ceiling (unused gas is not charged), so an approve never gets less than this whatever the estimate said.
@@ -101,6 +108,9 @@ def build_call(tx: ChainTx) -> str:
         return chain.encode_call("MilestoneEscrow", "refund", [agreement_id, params["index"]])
     if tx.kind == ChainTxKind.CLAIM_REFUND:
         return chain.encode_call("MilestoneEscrow", "claimRefund", [agreement_id])
+    if tx.kind == ChainTxKind.DEADLINE_EXTENSION:
+        function = "confirmDeadlineExtension" if params["step"] == "confirm" else "proposeDeadlineExtension"
+        return chain.encode_call("MilestoneEscrow", function, [agreement_id, params["index"], params["deadline"]])
     raise ValueError(f"unknown chain transaction kind {tx.kind}")
 
 
@@ -212,6 +222,20 @@ def _create_may_sign(rpc: Rpc, tx: ChainTx) -> None:
     raise _Wait(f"Waiting for its token approve (transaction {approve.pk}, {approve.status}) to be mined.")
 
 
+PAUSED_WAIT = "Waiting: the escrow contract is paused by its owner; the attestation goes out once it is unpaused."
+
+
+def contract_paused(rpc: Rpc, address: str) -> bool:
+    """The contract's own `paused()`, read from the node's latest block."""
+    answer = rpc.eth_call({"to": address, "data": chain.encode_call("MilestoneEscrow", "paused", [])})
+    return int(answer or "0x0", 16) == 1
+
+
+def _attest_may_sign(rpc: Rpc, tx: ChainTx) -> None:
+    if contract_paused(rpc, tx.to):
+        raise _Wait(PAUSED_WAIT)
+
+
 def _sign(tx: ChainTx, *, nonce: int, gas: int, max_fee: int, tip: int) -> None:
     account = signer()
     if account.address != tx.sender:
@@ -264,12 +288,16 @@ def _sign_new(rpc: Rpc, tx: ChainTx) -> None:
         elif tx.kind == ChainTxKind.CREATE:
             _create_may_sign(rpc, tx)
         tx.data = build_call(tx)
+        if tx.kind == ChainTxKind.ATTEST:
+            _attest_may_sign(rpc, tx)
         call = {"from": tx.sender, "data": tx.data, "value": hex(int(tx.value))}
         if tx.to:
             call["to"] = tx.to
         try:
             estimate = rpc.estimate_gas(call)
         except RpcError as exc:
+            if tx.kind == ChainTxKind.ATTEST and rpc_reason(exc).startswith("EnforcedPause"):
+                raise _Wait(PAUSED_WAIT) from exc  # paused since the check above
             tx.attempts += 1
             tx.last_error = f"The node refuses the call: {rpc_reason(exc)}. Nothing was sent."
             if tx.attempts >= settings.ESCROW_MAX_ATTEMPTS:
@@ -379,6 +407,25 @@ def rpc_reason(exc: RpcError) -> str:
 def _on_failed(tx: ChainTx) -> None:
     """A failed create fails its agreement; so does a failed approve, whose unsigned create is failed with it (its
     deposit could not be taken). The way back is a fresh pair: the retry of either, or the agreement's recreate."""
+    if tx.kind == ChainTxKind.ATTEST and "EnforcedPause" in tx.last_error and not tx.retries.exists():
+        # Signed before the owner paused the contract, mined after: the same attestation is queued again and waits
+        # for the unpause like any other (the failed row stays as history).
+        again = chaintx_enqueue(
+            kind=tx.kind,
+            to=tx.to,
+            params=tx.params,
+            organization=tx.organization,
+            agreement=tx.agreement,
+            escrow_milestone=tx.escrow_milestone,
+            retry_of=tx,
+        )
+        audit_record(
+            action="escrow.attestation_requeued",
+            organization=tx.organization,
+            obj=again,
+            after={"retry_of": str(tx.pk), "reason": "reverted: the contract was paused after it was signed"},
+        )
+        return
     if tx.kind not in (ChainTxKind.CREATE, ChainTxKind.TOKEN_APPROVE) or not tx.agreement_id:
         return
     from apps.escrow.services.effects import agreement_mark_failed

@@ -11,7 +11,12 @@ import {IERC20} from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 
 /// @dev Drives the escrow with bounded random actions and keeps ghost books that the invariants
 /// compare against the contract's own state. Actors include a reverting receiver, a reentrant
-/// receiver and a token that reenters the escrow from inside every transfer.
+/// receiver and a token that reenters the escrow from inside every transfer; one approver is rogue
+/// and always attests a wrong hash.
+///
+/// Every action either succeeds or is discarded (`vm.assume(false)`, forge's "Discards" column), so
+/// forge's call summary counts exactly the successful calls of each action: calls - discards.
+/// The clock is the handler's own (`now_`): every action runs at it, `warp` moves it on.
 contract EscrowHandler is Test {
     MilestoneEscrow public immutable escrow;
     MockERC20 public immutable token;
@@ -24,6 +29,10 @@ contract EscrowHandler is Test {
     uint256 public constant MAX_MILESTONES = 4;
     bytes32 public constant HASH_1 = bytes32(uint256(0x1111));
     bytes32 public constant HASH_2 = bytes32(uint256(0x2222));
+    /// The rogue approver (the second one, so it sits in most approver sets): it always attests HASH_2.
+    address public constant ROGUE = address(uint160(0xA2));
+
+    uint256 public now_;
 
     address[] public tokens; // address(0) = ETH
     address[] public actors; // funders and beneficiaries (EOAs and contracts)
@@ -41,12 +50,17 @@ contract EscrowHandler is Test {
     bool public ghostWrongPayee;
     bool public ghostStatusChangedTwice;
     bool public ghostOverpaid;
+    /// Set when an honest threshold (HASH_1) could not approve a funded, unexpired milestone.
+    bool public ghostLivenessBroken;
+    /// Set when an extension both parties agreed to did not move the deadline.
+    bool public ghostExtensionLost;
 
     mapping(string action => uint256) public calls;
 
     constructor(MilestoneEscrow escrow_, address owner_) {
         escrow = escrow_;
         owner = owner_;
+        now_ = block.timestamp;
         token = new MockERC20("Handler USD", "HUSD", 6);
         malToken = new MaliciousERC20();
         rejecter = new RevertingReceiver();
@@ -71,6 +85,17 @@ contract EscrowHandler is Test {
     }
 
     // ------------------------------------------------------------------ helpers
+
+    /// Runs the action at the handler's clock.
+    modifier atNow() {
+        vm.warp(now_);
+        _;
+    }
+
+    /// A call that did not succeed is discarded: forge's summary then counts successes only.
+    function _succeeded(bool ok) internal pure {
+        vm.assume(ok);
+    }
 
     function _isContractActor(address a) internal view returns (bool) {
         return a == address(rejecter) || a == address(reenterer);
@@ -151,8 +176,8 @@ contract EscrowHandler is Test {
         uint256 amountSeed,
         uint256 approverSeed,
         uint256 thresholdSeed
-    ) external {
-        if (escrow.agreementCount() >= MAX_AGREEMENTS) return;
+    ) external atNow {
+        _succeeded(escrow.agreementCount() < MAX_AGREEMENTS);
         address funder = actors[funderSeed % actors.length];
         address beneficiary = actors[beneficiarySeed % actors.length];
         if (funder == beneficiary) beneficiary = actors[(beneficiarySeed % actors.length + 1) % actors.length];
@@ -198,32 +223,76 @@ contract EscrowHandler is Test {
             if (_balance(tok, address(escrow)) != escrowBefore + total) ghostOverpaid = true;
             ++calls["create"];
         }
+        _succeeded(ok);
         _syncStatuses();
     }
 
-    function attest(uint256 idSeed, uint256 idxSeed, uint256 approverSeed, uint256 hashSeed) external {
+    function attest(uint256 idSeed, uint256 idxSeed, uint256 approverSeed, uint256 hashSeed) external atNow {
         uint256 id = _pickAgreement(idSeed);
-        if (id == 0) return;
+        _succeeded(id != 0);
         // Mostly a real approver of this agreement, sometimes any approver (may not belong to it).
         address[] memory apps = escrow.getApprovers(id);
         address who = approverSeed % 8 == 0
             ? approvers[(approverSeed >> 8) % approvers.length]
             : apps[(approverSeed >> 8) % apps.length];
-        // Mostly the agreed report, sometimes a conflicting one (must be refused once bound).
-        bytes32 h = hashSeed % 8 == 0 ? HASH_2 : HASH_1;
+        // The rogue approver always attests a wrong hash; the others mostly the agreed report, now
+        // and then a conflicting one. Either kind of vote is accepted: it counts for its own hash.
+        bytes32 h = who == ROGUE || hashSeed % 8 == 0 ? HASH_2 : HASH_1;
         (,,,,, uint8 mc,,,) = escrow.getAgreement(id);
+        // Mostly an existing milestone, sometimes one past the end (must be refused).
+        uint256 idx = idxSeed % 16 == 0 ? mc : idxSeed % mc;
         vm.prank(who);
-        try escrow.attest(id, idxSeed % (uint256(mc) + 1), h) {
+        try escrow.attest(id, idx, h) {
             ++calls["attest"];
         } catch {
-            ++calls["attest_reverted"];
+            vm.assume(false);
         }
         _syncStatuses();
     }
 
-    function withdraw(uint256 idSeed) external {
+    /// Liveness: for a pending, unexpired milestone whose approvers that attested HASH_1 or not at
+    /// all still reach the threshold, those honest approvers can always approve it with HASH_1
+    /// (after the owner lifts a pause), whatever the others attested. Tried on a state snapshot
+    /// that is thrown away afterwards.
+    function proveLiveness(uint256 idSeed, uint256 idxSeed) external atNow {
         uint256 id = _pickAgreement(idSeed);
-        if (id == 0) return;
+        _succeeded(id != 0);
+        (,,, uint8 threshold,, uint8 mc,, uint256 withdrawableBefore,) = escrow.getAgreement(id);
+        uint256 idx = idxSeed % mc;
+        (uint128 amount, uint64 deadline, MilestoneEscrow.MilestoneStatus st,,) = escrow.getMilestone(id, idx);
+        _succeeded(st == MilestoneEscrow.MilestoneStatus.Pending && block.timestamp <= deadline);
+        address[] memory apps = escrow.getApprovers(id);
+        uint256 honest = escrow.evidenceVotes(id, idx, HASH_1);
+        for (uint256 i; i < apps.length; ++i) {
+            if (!escrow.hasAttested(id, idx, apps[i]) && apps[i] != ROGUE) ++honest;
+        }
+        _succeeded(honest >= threshold);
+
+        uint256 snap = vm.snapshotState();
+        if (escrow.paused()) {
+            vm.prank(owner);
+            escrow.unpause();
+        }
+        for (uint256 i; i < apps.length; ++i) {
+            (,, st,,) = escrow.getMilestone(id, idx);
+            if (st != MilestoneEscrow.MilestoneStatus.Pending) break;
+            if (escrow.hasAttested(id, idx, apps[i]) || apps[i] == ROGUE) continue;
+            vm.prank(apps[i]);
+            // A refusal shows in `live` below (the snapshot's revert also undoes this handler's storage).
+            try escrow.attest(id, idx, HASH_1) {} catch {}
+        }
+        (,, st,,) = escrow.getMilestone(id, idx);
+        (,,,,,,, uint256 withdrawableAfter,) = escrow.getAgreement(id);
+        bool live = st == MilestoneEscrow.MilestoneStatus.Approved && escrow.approvedEvidenceHash(id, idx) == HASH_1
+            && withdrawableAfter == withdrawableBefore + amount;
+        vm.revertToState(snap);
+        if (!live) ghostLivenessBroken = true;
+        ++calls["proveLiveness"];
+    }
+
+    function withdraw(uint256 idSeed) external atNow {
+        uint256 id = _pickAgreement(idSeed);
+        _succeeded(id != 0);
         (, address beneficiary, address tok,,,,, uint256 owed,) = escrow.getAgreement(id);
         uint256[] memory before = _snapshot(tok);
         uint256 escrowBefore = _balance(tok, address(escrow));
@@ -235,27 +304,30 @@ contract EscrowHandler is Test {
             _checkOnlyPayee(tok, before, beneficiary, owed);
             ++calls["withdraw"];
         }
+        _succeeded(ok);
         _syncStatuses();
     }
 
-    function refund(uint256 idSeed, uint256 idxSeed, uint256 callerSeed) external {
+    function refund(uint256 idSeed, uint256 idxSeed, uint256 callerSeed) external atNow {
         uint256 id = _pickAgreement(idSeed);
-        if (id == 0) return;
+        _succeeded(id != 0);
         address caller = actors[callerSeed % actors.length];
-        address tok = _tokenOf(id);
+        (,, address tok,,, uint8 mc,,,) = escrow.getAgreement(id);
         uint256 escrowBefore = _balance(tok, address(escrow));
-        (bool ok,) = _callAs(caller, 0, abi.encodeCall(MilestoneEscrow.refund, (id, idxSeed % MAX_MILESTONES)));
+        // An index of this agreement (refund's own checks decide: pending and past its deadline).
+        (bool ok,) = _callAs(caller, 0, abi.encodeCall(MilestoneEscrow.refund, (id, idxSeed % mc)));
         if (ok) {
             // Refund is bookkeeping only: no funds move.
             if (_balance(tok, address(escrow)) != escrowBefore) ghostOverpaid = true;
             ++calls["refund"];
         }
+        _succeeded(ok);
         _syncStatuses();
     }
 
-    function claimRefund(uint256 idSeed, uint256 callerSeed) external {
+    function claimRefund(uint256 idSeed, uint256 callerSeed) external atNow {
         uint256 id = _pickAgreement(idSeed);
-        if (id == 0) return;
+        _succeeded(id != 0);
         (address funder,, address tok,,,,,, uint256 owed) = escrow.getAgreement(id);
         address caller = actors[callerSeed % actors.length];
         uint256[] memory before = _snapshot(tok);
@@ -269,47 +341,75 @@ contract EscrowHandler is Test {
             _checkOnlyPayee(tok, before, funder, owed);
             ++calls["claimRefund"];
         }
+        _succeeded(ok);
         _syncStatuses();
     }
 
-    function proposeCancel(uint256 idSeed, bool asFunder) external {
+    function proposeCancel(uint256 idSeed, bool asFunder) external atNow {
         uint256 id = _pickAgreement(idSeed);
-        if (id == 0) return;
+        _succeeded(id != 0);
         (address funder, address beneficiary,,,,,,,) = escrow.getAgreement(id);
         (bool ok,) = _callAs(asFunder ? funder : beneficiary, 0, abi.encodeCall(MilestoneEscrow.proposeCancel, (id)));
-        if (ok) ++calls["proposeCancel"];
+        _succeeded(ok);
+        ++calls["proposeCancel"];
     }
 
-    function confirmCancel(uint256 idSeed, bool asFunder) external {
+    function confirmCancel(uint256 idSeed, bool asFunder) external atNow {
         uint256 id = _pickAgreement(idSeed);
-        if (id == 0) return;
+        _succeeded(id != 0);
         (address funder, address beneficiary,,,,,,,) = escrow.getAgreement(id);
         (bool ok,) = _callAs(asFunder ? funder : beneficiary, 0, abi.encodeCall(MilestoneEscrow.confirmCancel, (id)));
-        if (ok) ++calls["confirmCancel"];
+        _succeeded(ok);
+        ++calls["confirmCancel"];
         _syncStatuses();
     }
 
-    function revokeCancel(uint256 idSeed, bool asFunder) external {
+    /// Mostly the proposer of the open proposal (the one party allowed), sometimes the other party.
+    function revokeCancel(uint256 idSeed, uint256 whoSeed) external atNow {
         uint256 id = _pickAgreement(idSeed);
-        if (id == 0) return;
-        (address funder, address beneficiary,,,,,,,) = escrow.getAgreement(id);
-        (bool ok,) = _callAs(asFunder ? funder : beneficiary, 0, abi.encodeCall(MilestoneEscrow.revokeCancel, (id)));
-        if (ok) ++calls["revokeCancel"];
+        _succeeded(id != 0);
+        (address funder, address beneficiary,,,,, MilestoneEscrow.CancelState state,,) = escrow.getAgreement(id);
+        address proposer = state == MilestoneEscrow.CancelState.ProposedByBeneficiary ? beneficiary : funder;
+        address who = whoSeed % 4 == 0 ? (proposer == funder ? beneficiary : funder) : proposer;
+        (bool ok,) = _callAs(who, 0, abi.encodeCall(MilestoneEscrow.revokeCancel, (id)));
+        _succeeded(ok);
+        ++calls["revokeCancel"];
+    }
+
+    /// Funder and beneficiary move a pending milestone's deadline later (propose, then confirm).
+    function extendDeadline(uint256 idSeed, uint256 idxSeed, uint256 daysSeed, bool funderProposes) external atNow {
+        uint256 id = _pickAgreement(idSeed);
+        _succeeded(id != 0);
+        (address funder, address beneficiary,,,, uint8 mc,,,) = escrow.getAgreement(id);
+        uint256 idx = idxSeed % mc;
+        (, uint64 deadline,,,) = escrow.getMilestone(id, idx);
+        uint64 newDeadline = uint64(deadline + bound(daysSeed, 1, 5) * 1 days);
+        (address first, address second) = funderProposes ? (funder, beneficiary) : (beneficiary, funder);
+        (bool ok,) = _callAs(first, 0, abi.encodeCall(MilestoneEscrow.proposeDeadlineExtension, (id, idx, newDeadline)));
+        _succeeded(ok);
+        (ok,) = _callAs(second, 0, abi.encodeCall(MilestoneEscrow.confirmDeadlineExtension, (id, idx, newDeadline)));
+        _succeeded(ok);
+        (, uint64 nowDeadline,,,) = escrow.getMilestone(id, idx);
+        if (nowDeadline != newDeadline) ghostExtensionLost = true;
+        ++calls["extendDeadline"];
     }
 
     function warp(uint256 secondsSeed) external {
-        vm.warp(block.timestamp + bound(secondsSeed, 1, 5 days));
+        now_ += bound(secondsSeed, 1, 5 days);
+        vm.warp(now_);
+        ++calls["warp"];
     }
 
     function toggleRejecting() external {
         rejecter.setRejecting(!rejecter.rejecting());
+        ++calls["toggleRejecting"];
     }
 
     /// Paused about a fifth of the time (pausing blocks create and attest only).
-    function setPaused(uint256 seed) external {
+    function setPaused(uint256 seed) external atNow {
         bool isPaused = escrow.paused(); // read first: a call after prank would consume it
         bool want = seed % 5 == 0;
-        if (want == isPaused) return;
+        _succeeded(want != isPaused);
         vm.prank(owner);
         if (want) escrow.pause();
         else escrow.unpause();

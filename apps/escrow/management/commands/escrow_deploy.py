@@ -13,6 +13,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--timeout", type=float, default=60, help="Seconds to wait for the deployment.")
+        parser.add_argument(
+            "--owner", default="", help="The contract's owner (pause/unpause); default ESCROW_OWNER_ADDRESS."
+        )
+        parser.add_argument(
+            "--allow-signer-owner",
+            action="store_true",
+            help="Local chain only: let govtrack's signing key be the owner (refused otherwise).",
+        )
 
     def handle(self, *args, **options):
         if not settings.ETH_RPC_URL:
@@ -20,7 +28,12 @@ class Command(BaseCommand):
         try:
             rpc = Rpc()
             require_chain(rpc)
-            address, deployed = escrow_contract_deploy(rpc=rpc, timeout=options["timeout"])
+            address, deployed = escrow_contract_deploy(
+                rpc=rpc,
+                timeout=options["timeout"],
+                owner=options["owner"],
+                allow_signer_owner=options["allow_signer_owner"],
+            )
         except (ChainError, ApplicationError) as exc:
             raise CommandError(str(exc)) from exc
         verb = "deployed at" if deployed else "already deployed at"
