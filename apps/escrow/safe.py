@@ -82,11 +82,15 @@ def safe_call(rpc: Rpc, address: str, function: str, args: list | None = None):
     return values[0] if len(values) == 1 else values
 
 
+def has_code(code: str | None) -> bool:
+    """Whether an eth_getCode answer is contract code (an account has "0x")."""
+    return bool(code) and len(code) > 2 and int(code, 16) != 0
+
+
 def safe_read(rpc: Rpc, address: str) -> SafeInfo:
     """The Safe's owners, threshold, version and nonce; NotASafe when the address is no Safe govtrack can serve
     (ChainUnavailable when the node cannot be asked)."""
-    code = rpc.code(address)
-    if not code or int(code, 16) == 0:
+    if not has_code(rpc.code(address)):
         raise NotASafe("it has no contract code")
     try:
         owners = [to_checksum_address(o) for o in safe_call(rpc, address, "getOwners")]

@@ -15,14 +15,10 @@ from django.utils import timezone
 from apps.core.errors import Conflict, ValidationFailed
 from apps.escrow import chain
 from apps.escrow.models import ApproverKind, EscrowAgreement, EscrowApprover
-from apps.escrow.safe import NotASafe, safe_read
+from apps.escrow.safe import NotASafe, has_code, safe_read
 from apps.escrow.signer import signer_address
 
 MAX_APPROVERS = 32  # the contract's MAX_APPROVERS
-
-
-def _has_code(code: str | None) -> bool:
-    return bool(code) and int(code, 16) != 0
 
 
 def approvers_check(*, approvers: list[dict] | None, signer: str) -> list[dict]:
@@ -64,7 +60,7 @@ def approvers_check(*, approvers: list[dict] | None, signer: str) -> list[dict]:
         rpc = rpc or chain.Rpc()
         try:
             if kind == ApproverKind.EOA:
-                if _has_code(rpc.code(address)):
+                if has_code(rpc.code(address)):
                     raise ValidationFailed.for_field(
                         "approvers",
                         f"{where}: {address} is a contract, not an account; a Safe is given with kind 'safe'.",

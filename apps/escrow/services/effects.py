@@ -166,7 +166,8 @@ def _apply_withdrawn(event: ChainEvent, agreement: EscrowAgreement) -> dict:
         milestone = escrow_milestone.milestone
         # Fiat records carry cents; the rounding never exceeds what is left of the milestone.
         fiat = min(amount.quantize(Decimal("0.01")), milestone.amount - milestone.amount_disbursed)
-        if fiat > 0:
+        # A milestone held in conflict is not released: what the chain paid shows on its escrow row alone.
+        if fiat > 0 and milestone.status == MilestoneStatus.RELEASED:
             disbursement = disbursement_record(
                 milestone=milestone,
                 by=None,
