@@ -180,6 +180,13 @@ def pending_chain_transactions(*, org) -> list:
     ]
 
 
+def escrow_for(*, parent) -> list[dict]:
+    """The escrow section of a grant's or an investment's page (apps/escrow/selectors.py says what it holds)."""
+    from apps.escrow.selectors import escrow_overview
+
+    return escrow_overview(parent=parent)
+
+
 def chain_records_for_grant(*, grant) -> list | None:
     """The grant's agreement, attestation and refund transactions with their evidence hashes; None when the grant is
     not escrowed (no agreement for it)."""

@@ -173,6 +173,58 @@ def safe_transaction_for(*, escrow_milestone: EscrowMilestone, approver: EscrowA
     }
 
 
+def escrow_overview(*, parent) -> list[dict]:
+    """For the grant or investment page: each escrow agreement of `parent` with its approvers (a Safe's owners and
+    threshold), binding conflicts, every attestation, and per milestone its on-chain state and, for each Safe
+    approver, the Safe transaction its owners sign (or why there is none)."""
+    from apps.core.errors import ApplicationError
+    from apps.escrow.models import OnchainMilestoneStatus
+
+    key = "grant" if parent._meta.model_name == "grant" else "investment"
+    agreements = (
+        EscrowAgreement.objects.filter(**{key: parent})
+        .select_related("token")
+        .prefetch_related("approver_rows", "milestones__milestone")
+        .order_by("created_at")
+    )
+    overview = []
+    for agreement in agreements:
+        approvers = list(agreement.approver_rows.all())
+        safes = [a for a in approvers if a.kind == ApproverKind.SAFE]
+        attestations = attestations_of(agreement)
+        milestones = []
+        for escrow_milestone in agreement.milestones.all():
+            safe_txs = []
+            if escrow_milestone.onchain_status == OnchainMilestoneStatus.PENDING and escrow_milestone.evidence_hash:
+                for approver in safes:
+                    if any(
+                        a["approver"] == approver.address and a["milestone_index"] == escrow_milestone.index
+                        for a in attestations
+                    ):
+                        continue
+                    try:
+                        safe_txs.append(
+                            {
+                                "approver": approver,
+                                "tx": safe_transaction_for(escrow_milestone=escrow_milestone, approver=approver),
+                            }
+                        )
+                    except ApplicationError as exc:
+                        safe_txs.append({"approver": approver, "unavailable": exc.message})
+            milestones.append(
+                {
+                    "row": escrow_milestone,
+                    "milestone": escrow_milestone.milestone,
+                    "safe_txs": safe_txs,
+                    "attestations": [a for a in attestations if a["milestone_index"] == escrow_milestone.index],
+                }
+            )
+        overview.append(
+            {"agreement": agreement, "approvers": approvers, "milestones": milestones, "attestations": attestations}
+        )
+    return overview
+
+
 def chain_tx_list(*, user) -> QuerySet:
     """Transactions of the user's organizations (deployments belong to none: they are the operator's)."""
     return scope_to_user(ChainTx.objects.select_related("escrow_milestone"), user=user)
