@@ -8,6 +8,7 @@ import json
 from decimal import Decimal
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 from eth_account import Account
 from web3.exceptions import ContractLogicError
@@ -15,7 +16,6 @@ from web3.exceptions import ContractLogicError
 from apps.escrow.models import ApproverKind, ChainTx, ChainTxKind, EscrowAgreement, EscrowMilestone
 from apps.funding.models import Disbursement, DisbursementKind, Milestone, MilestoneStatus
 from tests.escrow.conftest import CONTRACTS, sync, verify_and_approve
-from tests.dashboard.conftest import browser_for  # noqa: F401 (fixture)
 from tests.funding.factories import GrantFactory
 
 SAFE_ARTIFACTS = CONTRACTS / "node_modules" / "@safe-global" / "safe-contracts" / "build" / "artifacts" / "contracts"
@@ -85,6 +85,15 @@ def safe(chain):
     return SafeOnAnvil(chain)
 
 
+def grant_page(user, grant) -> str:
+    """The grant's dashboard page as the signed-in user's browser gets it."""
+    browser = Client()
+    browser.force_login(user)
+    response = browser.get(f"/grants/{grant.pk}/")
+    assert response.status_code == 200
+    return response.content.decode()
+
+
 def escrowable_grant(org, *, amounts=("1200", "800"), status=MilestoneStatus.SUBMITTED):
     grant = GrantFactory(organization=org, currency="USD", amount_requested=Decimal(5000), amount_awarded=Decimal(5000))
     today = timezone.localdate()
@@ -114,9 +123,9 @@ def create_through_api(client, grant, chain, approvers, threshold=1):
     return client.post("/api/escrow/agreements/", body, format="json")
 
 
-def test_safe_two_of_three_approves_and_the_beneficiary_is_paid(chain, safe, org, people, client_for, browser_for):
+def test_safe_two_of_three_approves_and_the_beneficiary_is_paid(chain, safe, org, people, client_for):
     client = client_for(people["finance"])
-    grant, (first, second) = escrowable_grant(org)
+    grant, (first, _) = escrowable_grant(org)
 
     # An account given as a Safe, and the Safe given as an account, are refused naming the field.
     refused = create_through_api(client, grant, chain, [{"address": chain.beneficiary, "kind": "safe"}])
@@ -160,7 +169,7 @@ def test_safe_two_of_three_approves_and_the_beneficiary_is_paid(chain, safe, org
     assert client.get(other_path).status_code == 404
 
     # The grant page shows the Safe, its owners and the hash they sign.
-    page = browser_for(people["viewer"]).get(f"/grants/{grant.pk}/").content.decode()
+    page = grant_page(people["viewer"], grant)
     assert safe.address in page and tx["safe_tx_hash"] in page and "2 of 3" in page
 
     # One owner's signature: the Safe refuses (GS020: signatures too short for its threshold).
@@ -189,13 +198,11 @@ def test_safe_two_of_three_approves_and_the_beneficiary_is_paid(chain, safe, org
     disbursement = Disbursement.objects.get()
     assert disbursement.milestone == first and disbursement.amount == Decimal("1200")
     assert disbursement.kind == DisbursementKind.ONCHAIN
-    page = browser_for(people["viewer"]).get(f"/grants/{grant.pk}/").content.decode()
+    page = grant_page(people["viewer"], grant)
     assert attestation["tx_hash"] in page and "A Safe multisig" in page
 
 
-def test_a_hash_that_is_not_govtracks_report_holds_the_milestone_in_conflict(
-    chain, safe, org, people, client_for, browser_for
-):
+def test_a_hash_that_is_not_govtracks_report_holds_the_milestone_in_conflict(chain, safe, org, people, client_for):
     """A Safe attests a planned, never-submitted milestone with 0x1111…: the contract approves it (threshold 1),
     govtrack does not release it: the milestone is in conflict, audited, on the API and the grant page."""
     from apps.audit.models import AuditEvent
@@ -243,7 +250,7 @@ def test_a_hash_that_is_not_govtracks_report_holds_the_milestone_in_conflict(
     escrow_planned.refresh_from_db()
     assert planned.status == MilestoneStatus.CONFLICT and not Disbursement.objects.exists()
     assert escrow_planned.withdrawn_base_units == 1200_000000
-    page = browser_for(people["viewer"]).get(f"/grants/{grant.pk}/").content.decode()
+    page = grant_page(people["viewer"], grant)
     assert "Conflict on chain" in page and "0x" + "11" * 32 in page
 
 
