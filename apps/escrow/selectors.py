@@ -133,8 +133,8 @@ def safe_transaction_for(*, escrow_milestone: EscrowMilestone, approver: EscrowA
         "attest",
         [agreement.onchain_id, escrow_milestone.index, bytes.fromhex(escrow_milestone.evidence_hash[2:])],
     )
-    rpc = rpc or chain.Rpc()
     try:
+        rpc = rpc or chain.Rpc()
         nonce = int(safe.safe_call(rpc, approver.address, "nonce"))
         typed_data = safe.safe_tx_typed_data(
             chain_id=agreement.chain_id, safe=approver.address, to=agreement.contract_address, data=data, nonce=nonce

@@ -57,8 +57,8 @@ def approvers_check(*, approvers: list[dict] | None, signer: str) -> list[dict]:
             raise ValidationFailed.for_field(
                 "approvers", f"{where}: {address} is govtrack's signer: give it kind 'govtrack'."
             )
-        rpc = rpc or chain.Rpc()
         try:
+            rpc = rpc or chain.Rpc()
             if kind == ApproverKind.EOA:
                 if has_code(rpc.code(address)):
                     raise ValidationFailed.for_field(
