@@ -226,10 +226,19 @@ def test_a_hash_that_is_not_govtracks_report_holds_the_milestone_in_conflict(cha
     safe_tx_hash = safe.contract.functions.getTransactionHash(
         rogue["to"], 0, bytes.fromhex(rogue["data"][2:]), 0, 0, 0, 0, ZERO, ZERO, 0
     ).call()
-    chain.transact(
-        safe.exec_call(rogue, safe.signatures("0x" + safe_tx_hash.hex(), safe.owners[:2])), safe.owners[0].address
-    )
+    signatures = safe.signatures("0x" + safe_tx_hash.hex(), safe.owners[:2])
+    chain.transact(safe.exec_call(rogue, signatures), safe.owners[0].address)
     assert chain.milestone(agreement.onchain_id, 0)["status"] == 2  # the contract approved it
+    sync()
+    planned.refresh_from_db()
+    assert planned.status == MilestoneStatus.CONFLICT
+
+    # A reorg that removes the Safe's transaction takes the milestone back to planned; mined again, held again.
+    chain.rpc("anvil_reorg", 1, [])
+    sync()
+    planned.refresh_from_db()
+    assert planned.status == MilestoneStatus.PLANNED
+    chain.transact(safe.exec_call(rogue, signatures), safe.owners[0].address)
     sync()
 
     planned.refresh_from_db()

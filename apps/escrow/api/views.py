@@ -79,7 +79,7 @@ class EscrowAgreementViewSet(
         return Response(s.EscrowAgreementSerializer(fresh).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(responses={200: s.AttestationSerializer(many=True), **error_responses(404)})
-    @action(detail=True, methods=["get"])
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
     def attestations(self, request, pk=None):
         """Every Attested event of the agreement: approver and its kind, transaction, block, hash attested, and
         whether that hash is govtrack's report hash."""

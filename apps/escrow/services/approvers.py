@@ -52,7 +52,10 @@ def approvers_check(*, approvers: list[dict] | None, signer: str) -> list[dict]:
                 )
             checked.append({"address": address, "kind": kind})
             continue
-        address = clean_address(item.get("address"), field="approvers")
+        try:
+            address = clean_address(item.get("address"), field="approvers")
+        except ValidationFailed as exc:
+            raise ValidationFailed.for_field("approvers", f"{where}: {exc.message}") from None
         if address == signer:
             raise ValidationFailed.for_field(
                 "approvers", f"{where}: {address} is govtrack's signer: give it kind 'govtrack'."
