@@ -179,6 +179,7 @@ def escrow_overview(*, parent) -> list[dict]:
     approver, the Safe transaction its owners sign (or why there is none)."""
     from apps.core.errors import ApplicationError
     from apps.escrow.models import OnchainMilestoneStatus
+    from apps.escrow.services.agreements import from_base_units
 
     key = "grant" if parent._meta.model_name == "grant" else "investment"
     agreements = (
@@ -216,6 +217,7 @@ def escrow_overview(*, parent) -> list[dict]:
                     "row": escrow_milestone,
                     "milestone": escrow_milestone.milestone,
                     "safe_txs": safe_txs,
+                    "withdrawn": from_base_units(int(escrow_milestone.withdrawn_base_units), agreement.token_decimals),
                     "attestations": [a for a in attestations if a["milestone_index"] == escrow_milestone.index],
                 }
             )

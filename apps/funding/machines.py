@@ -301,7 +301,7 @@ def release_status(milestone: Milestone, approvals: list[MilestoneApproval] | No
     missing = release_approvals_missing(milestone, approvals, policy)
     summary = f"{len(approvals)} of {needed} approval{'s' if needed > 1 else ''} recorded"
     if not missing and milestone.release_authorized_at is not None:
-        summary += ": the attestation is queued for the escrow contract"
+        summary += ": the escrow contract's approvers attest it next (govtrack's signer, or a Safe's owners)"
     if missing:
         summary += ": " + "; ".join(missing) + " next"
     return {

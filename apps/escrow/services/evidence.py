@@ -25,8 +25,8 @@ def evidence_problem(escrow_milestone: EscrowMilestone, attested_hash: str) -> s
         return None
     if not ours:
         return (
-            f"Attested on chain with {attested}, but govtrack has no verified report for this milestone "
-            f"(it is {escrow_milestone.milestone.get_status_display().lower()})"
+            f"Attested on chain with {attested}, but govtrack has no verified report for this milestone, which is "
+            f"{escrow_milestone.milestone.get_status_display().lower()}"
         )
     return f"Attested on chain with {attested}, which is not govtrack's report hash {ours}"
 

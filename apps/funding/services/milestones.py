@@ -435,7 +435,7 @@ def milestone_outcome(milestone: Milestone, action: str) -> str:
 
     if action == "approve_release" and milestone.status == MilestoneStatus.VERIFIED:
         if milestone.release_authorized_at is not None:
-            return f"Release of “{milestone.title}” approved: the attestation is queued for the escrow contract."
+            return f"Release of “{milestone.title}” approved: the escrow contract's approvers attest it next."
         return f"Your approval of “{milestone.title}” is recorded. {release_status(milestone)['summary']}"
     if action == "pay_outside_escrow" and milestone.status == MilestoneStatus.VERIFIED:
         return f"Your approval to pay “{milestone.title}” outside escrow is recorded; the other role must approve."
