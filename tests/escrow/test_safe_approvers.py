@@ -275,3 +275,43 @@ def test_approvers_default_and_empty(chain, org, people, client_for):
     assert [(a["address"], a["kind"]) for a in created.json()["approvers"]] == [(chain.signer, "govtrack")]
     verify_and_approve(first, people)
     assert ChainTx.objects.filter(kind=ChainTxKind.ATTEST).count() == 1
+
+
+def test_govtrack_and_a_safe_two_of_two(chain, safe, org, people, client_for):
+    """govtrack's signer and a Safe, threshold 2: govtrack queues its own attest, the investment page shows the Safe
+    transaction, and the milestone is released once both have attested the same report hash."""
+    from tests.escrow.factories import escrowable_investment
+
+    investment, (first, _) = escrowable_investment(org)
+    client = client_for(people["finance"])
+    body = {
+        "investment": str(investment.pk),
+        "token": str(chain.usd.pk),
+        "beneficiary_address": chain.beneficiary,
+        "approvers": [{"kind": "govtrack"}, {"address": safe.address, "kind": "safe"}],
+        "threshold": 2,
+    }
+    created = client.post("/api/escrow/agreements/", body, format="json")
+    assert created.status_code == 201, created.json()
+    assert [a["kind"] for a in created.json()["approvers"]] == ["govtrack", "safe"]
+    sync()
+    verify_and_approve(first, people)
+    assert ChainTx.objects.filter(kind=ChainTxKind.ATTEST).count() == 1
+    sync()
+    agreement = EscrowAgreement.objects.get()
+    assert chain.milestone(agreement.onchain_id, 0)["approvals"] == 1
+    first.refresh_from_db()
+    assert first.status == MilestoneStatus.VERIFIED  # one of two
+
+    escrow_first = EscrowMilestone.objects.get(milestone=first)
+    tx = client.get(f"/api/escrow/milestones/{escrow_first.pk}/safe-transactions/{safe.address}/").json()
+    browser = Client()
+    browser.force_login(people["viewer"])
+    page = browser.get(f"/investments/{investment.pk}/").content.decode()
+    assert tx["safe_tx_hash"] in page and "govtrack&#x27;s signer" in page
+    chain.transact(safe.exec_call(tx, safe.signatures(tx["safe_tx_hash"], safe.owners[1:])), safe.owners[1].address)
+    sync()
+    first.refresh_from_db()
+    assert first.status == MilestoneStatus.RELEASED
+    attestations = client.get(f"/api/escrow/agreements/{agreement.pk}/attestations/").json()
+    assert [(a["approver_kind"], a["matches_report"]) for a in attestations] == [("govtrack", True), ("safe", True)]
