@@ -108,7 +108,9 @@ def safe_transaction_get(*, user, escrow_milestone_pk, safe: str) -> dict:
     return safe_transaction_for(escrow_milestone=escrow_milestone, approver=approver)
 
 
-def safe_transaction_for(*, escrow_milestone: EscrowMilestone, approver: EscrowApprover, rpc=None) -> dict:
+def safe_transaction_for(
+    *, escrow_milestone: EscrowMilestone, approver: EscrowApprover, attestations: list[dict] | None = None, rpc=None
+) -> dict:
     """The Safe transaction that attests `escrow_milestone` with govtrack's report hash from the Safe `approver`:
     to the escrow contract, value 0, the `attest` call data, operation 0 (call), the Safe's current nonce, no gas
     refund, and its safeTxHash (computed per EIP-712 and the same as the Safe's own getTransactionHash, or not
@@ -127,6 +129,21 @@ def safe_transaction_for(*, escrow_milestone: EscrowMilestone, approver: EscrowA
         raise Conflict(
             "govtrack has no report hash for this milestone yet: the Safe transaction exists once the milestone is "
             "verified and its release approved."
+        )
+    if attestations is None:
+        attestations = attestations_of(agreement)
+    done = next(
+        (
+            a
+            for a in attestations
+            if a["approver"] == approver.address and a["milestone_index"] == escrow_milestone.index
+        ),
+        None,
+    )
+    if done is not None:
+        raise Conflict(
+            f"This Safe attested the milestone in transaction {done['tx_hash']} (block {done['block_number']}).",
+            {"tx_hash": done["tx_hash"]},
         )
     data = chain.encode_call(
         "MilestoneEscrow",
@@ -198,18 +215,11 @@ def escrow_overview(*, parent) -> list[dict]:
             safe_txs = []
             if escrow_milestone.onchain_status == OnchainMilestoneStatus.PENDING and escrow_milestone.evidence_hash:
                 for approver in safes:
-                    if any(
-                        a["approver"] == approver.address and a["milestone_index"] == escrow_milestone.index
-                        for a in attestations
-                    ):
-                        continue
                     try:
-                        safe_txs.append(
-                            {
-                                "approver": approver,
-                                "tx": safe_transaction_for(escrow_milestone=escrow_milestone, approver=approver),
-                            }
+                        tx = safe_transaction_for(
+                            escrow_milestone=escrow_milestone, approver=approver, attestations=attestations
                         )
+                        safe_txs.append({"approver": approver, "tx": tx})
                     except ApplicationError as exc:
                         safe_txs.append({"approver": approver, "unavailable": exc.message})
             milestones.append(

@@ -16,6 +16,7 @@ from web3.exceptions import ContractLogicError
 from apps.escrow.models import ApproverKind, ChainTx, ChainTxKind, EscrowAgreement, EscrowMilestone
 from apps.funding.models import Disbursement, DisbursementKind, Milestone, MilestoneStatus
 from tests.escrow.conftest import CONTRACTS, sync, verify_and_approve
+from tests.escrow.test_services import BENEFICIARY, offline  # noqa: F401 (fixture)
 from tests.funding.factories import GrantFactory
 
 SAFE_ARTIFACTS = CONTRACTS / "node_modules" / "@safe-global" / "safe-contracts" / "build" / "artifacts" / "contracts"
@@ -315,3 +316,27 @@ def test_govtrack_and_a_safe_two_of_two(chain, safe, org, people, client_for):
     assert first.status == MilestoneStatus.RELEASED
     attestations = client.get(f"/api/escrow/agreements/{agreement.pk}/attestations/").json()
     assert [(a["approver_kind"], a["matches_report"]) for a in attestations] == [("govtrack", True), ("safe", True)]
+
+
+def test_binding_conflicts_show_on_the_grant_page(offline, org, people):  # noqa: F811
+    """An AgreementCreated that claims the agreement but is not govtrack's own is on the grant page, not only in
+    the API and the admin (no chain needed: the conflict entry is what the indexer records)."""
+    from apps.escrow.services.agreements import escrow_agreement_create
+
+    grant, _ = escrowable_grant(org)
+    agreement = escrow_agreement_create(
+        parent=grant, by=people["finance"], token=offline, beneficiary_address=BENEFICIARY
+    )
+    entry = {
+        "onchain_id": 7,
+        "funder": "0x90F79bf6EB2c4f870365E785982E1f101E93b906",
+        "tx_hash": "0x" + "ab" * 32,
+        "block_number": 12,
+        "block_hash": "0x" + "cd" * 32,
+        "log_index": 0,
+        "problems": ["not in the receipt of govtrack's own create transaction"],
+    }
+    EscrowAgreement.objects.filter(pk=agreement.pk).update(conflicts=[entry])
+    page = grant_page(people["viewer"], grant)
+    assert "other agreements on chain claim this one" in page and entry["tx_hash"] in page
+    assert "On-chain agreement #7" in page
