@@ -294,6 +294,7 @@ SPECTACULAR_SETTINGS = {
         "CriterionStatusEnum": "apps.funding.models.CriterionStatus",
         "DeliveryStatusEnum": "apps.webhooks.models.DeliveryStatus",
         "WebhookEventEnum": "apps.webhooks.models.WebhookEvent",
+        "ApproverKindEnum": "apps.escrow.models.ApproverKind",
     },
 }
 

@@ -189,6 +189,13 @@ def escrow_paused_for_grant(*, grant) -> bool:
     return EscrowContract.objects.filter(Exists(holds_grant), paused=True).exists()
 
 
+def escrow_for(*, parent) -> list[dict]:
+    """The escrow section of a grant's or an investment's page (apps/escrow/selectors.py says what it holds)."""
+    from apps.escrow.selectors import escrow_overview
+
+    return escrow_overview(parent=parent)
+
+
 def chain_records_for_grant(*, grant) -> list | None:
     """The grant's agreement, attestation and refund transactions with their evidence hashes; None when the grant is
     not escrowed (no agreement for it)."""

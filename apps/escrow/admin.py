@@ -20,6 +20,11 @@ class EscrowMilestoneInline(SupportInline):
     fields = ["index", "milestone", "amount_base_units", "deadline", "onchain_status", "approvals", "evidence_hash"]
 
 
+class EscrowApproverInline(SupportInline):
+    model = models.EscrowApprover
+    fields = ["position", "address", "kind", "safe_threshold", "safe_owners", "safe_version", "checked_at"]
+
+
 @admin.register(models.EscrowAgreement)
 class EscrowAgreementAdmin(SupportModelAdmin):
     list_display = [
@@ -28,7 +33,7 @@ class EscrowAgreementAdmin(SupportModelAdmin):
     list_filter = ["status", "chain_id", "currency"]
     search_fields = ["external_ref", "contract_address", "beneficiary_address"]
     list_select_related = ["organization", "grant", "investment"]
-    inlines = [EscrowMilestoneInline]
+    inlines = [EscrowApproverInline, EscrowMilestoneInline]
 
 
 @admin.register(models.EscrowMilestone)

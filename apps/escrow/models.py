@@ -143,6 +143,48 @@ class EscrowAgreement(BaseModel):
         return self.grant if self.grant_id else self.investment
 
 
+class ApproverKind(models.TextChoices):
+    GOVTRACK = "govtrack", "govtrack's signer"
+    EOA = "eoa", "An account (EOA)"
+    SAFE = "safe", "A Safe multisig"
+
+
+class EscrowApprover(BaseModel):
+    """One approver of an agreement: an address the contract counts toward the threshold, and what it is.
+
+    `EscrowAgreement.approvers` keeps the addresses in the order the contract was given them (a term the binding
+    checks); this row says what each one is. govtrack sends its own `attest` only where its signer is an approver
+    (`govtrack`); for a `safe` it builds the Safe transaction the Safe's owners sign. A Safe's owners and threshold
+    are read from the Safe contract when the approver is added.
+    """
+
+    agreement = models.ForeignKey(EscrowAgreement, on_delete=models.CASCADE, related_name="approver_rows")
+    position = models.PositiveSmallIntegerField(help_text="Its place in the agreement's approvers.")
+    address = AddressField()
+    kind = models.CharField(max_length=20, choices=ApproverKind.choices)
+    safe_owners = models.JSONField(default=list, blank=True, help_text="A Safe's owners, as read when added.")
+    safe_threshold = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="How many of the Safe's owners must sign, as read when added."
+    )
+    safe_version = models.CharField(max_length=20, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True, help_text="When the Safe was read on chain.")
+
+    class Meta:
+        ordering = ["agreement", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["agreement", "address"], name="escrow_approver_unique_address"),
+            models.UniqueConstraint(fields=["agreement", "position"], name="escrow_approver_unique_position"),
+            models.CheckConstraint(condition=Q(kind__in=ApproverKind.values), name="escrow_approver_kind_valid"),
+            models.CheckConstraint(
+                condition=Q(kind=ApproverKind.SAFE, safe_threshold__gte=1) | Q(safe_threshold__isnull=True),
+                name="escrow_approver_safe_threshold",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} {self.address}"
+
+
 class OnchainMilestoneStatus(models.TextChoices):
     """The contract's MilestoneStatus enum, in its order (the ABI gives uint8 0..4)."""
 

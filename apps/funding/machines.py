@@ -301,7 +301,7 @@ def release_status(milestone: Milestone, approvals: list[MilestoneApproval] | No
     missing = release_approvals_missing(milestone, approvals, policy)
     summary = f"{len(approvals)} of {needed} approval{'s' if needed > 1 else ''} recorded"
     if not missing and milestone.release_authorized_at is not None:
-        summary += ": the attestation is queued for the escrow contract"
+        summary += ": the escrow contract's approvers attest it next (govtrack's signer, or a Safe's owners)"
     if missing:
         summary += ": " + "; ".join(missing) + " next"
     return {
@@ -559,16 +559,27 @@ MILESTONES = Machine(
         ),
         Transition(
             "refund_from_chain",
-            ESCROW_SETTLES_FROM,
+            (*ESCROW_SETTLES_FROM, M.CONFLICT),
             M.REFUNDED,
             None,
             "refund (refunded on chain)",
             "Refunded on chain",
             system=True,
         ),
+        # An approver attested a hash that is not govtrack's report (or govtrack has none yet): held for a person.
+        Transition(
+            "conflict_from_chain",
+            ESCROW_SETTLES_FROM,
+            M.CONFLICT,
+            None,
+            "hold (the chain was attested with another evidence hash)",
+            "Conflict on chain",
+            system=True,
+            reason="required",
+        ),
         Transition(
             "reopen_from_chain",
-            (M.RELEASED, M.REFUNDED),
+            (M.RELEASED, M.REFUNDED, M.CONFLICT),
             M.VERIFIED,
             None,
             "reopen (its on-chain event was removed by a reorg)",

@@ -258,6 +258,8 @@ class MilestoneStatus(models.TextChoices):
     MISSED = "missed", "Missed"
     REFUNDED = "refunded", "Refunded"
     DISPUTED = "disputed", "Disputed"
+    # The escrow contract was attested with a hash that is not govtrack's report: held for a person, never released.
+    CONFLICT = "conflict", "Conflict on chain"
 
 
 OPEN_MILESTONE_STATUSES = (MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED)

@@ -141,6 +141,7 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "disbursements": list(selectors.disbursements_of_grant(user=request.user, grant=grant)[:50]),
         "chain_records": selectors.chain_records_for_grant(grant=grant),
         "chain_paused": selectors.escrow_paused_for_grant(grant=grant),
+        "escrow": selectors.escrow_for(parent=grant),
         "can_manage": can_manage,
         "grant_actions": [a for a in GRANTS.actions_for(grant, request.user, role_refusals=False) if a.name != "award"],
         "can_award": can_status and "award" in GRANTS.allowed_actions(grant, request.user),
@@ -372,6 +373,7 @@ def investment_context(request, investment, **bound_forms) -> dict:
             **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
         ),
         "timeline": milestone_views(request, milestones, reports_by_milestone=reports),
+        "escrow": selectors.escrow_for(parent=investment),
         "evidence_form": bound_forms.get("evidence_form"),
         "evidence_for": bound_forms.get("evidence_for"),
         "action_error": bound_forms.get("action_error"),

@@ -78,6 +78,14 @@ class EscrowAgreementViewSet(
         fresh = selectors.agreement_get(user=request.user, pk=agreement.pk)
         return Response(s.EscrowAgreementSerializer(fresh).data, status=status.HTTP_202_ACCEPTED)
 
+    @extend_schema(responses={200: s.AttestationSerializer(many=True), **error_responses(404)})
+    @action(detail=True, methods=["get"], pagination_class=None, filter_backends=[])
+    def attestations(self, request, pk=None):
+        """Every Attested event of the agreement: approver and its kind, transaction, block, hash attested, and
+        whether that hash is govtrack's report hash."""
+        rows = selectors.attestations_of(self.get_object())
+        return Response(s.AttestationSerializer(rows, many=True).data)
+
 
 class EscrowMilestoneViewSet(
     SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
@@ -107,6 +115,14 @@ class EscrowMilestoneViewSet(
             escrow_milestone=self.get_object(), by=request.user, **_parsed(s.DeadlineExtensionInput, request)
         )
         return Response(s.ChainTxSerializer(chain_tx).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: s.SafeTransactionSerializer, **error_responses(404, 409)})
+    @action(detail=True, methods=["get"], url_path=r"safe-transactions/(?P<safe>0x[0-9a-fA-F]{40})")
+    def safe_transaction(self, request, pk=None, safe=None):
+        """The Safe transaction the owners of the Safe approver `safe` sign to attest this milestone with govtrack's
+        report hash (409 while there is nothing to sign: not verified and approved yet, or settled on chain)."""
+        data = selectors.safe_transaction_get(user=request.user, escrow_milestone_pk=pk, safe=safe)
+        return Response(s.SafeTransactionSerializer(data).data)
 
 
 class ChainTxViewSet(SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -33,13 +33,13 @@ from apps.escrow.models import (
     EscrowMilestone,
     EscrowToken,
 )
+from apps.escrow.services.approvers import MAX_APPROVERS, approvers_check, approvers_record
 from apps.escrow.services.outbox import chaintx_enqueue, escrow_address
 from apps.escrow.signer import signer_address
 from apps.funding.models import Grant, Investment, Milestone, MilestoneStatus
 from apps.funding.services.common import check
 
 MAX_MILESTONES = 64  # the contract's MAX_MILESTONES
-MAX_APPROVERS = 32
 ESCROWABLE_STATUSES = (
     MilestoneStatus.PLANNED,
     MilestoneStatus.IN_PROGRESS,
@@ -124,12 +124,15 @@ def escrow_agreement_create(
     by,
     token: EscrowToken,
     beneficiary_address: str,
-    approvers: list[str] | None = None,
+    approvers: list[dict] | None = None,
     threshold: int = 1,
     milestones: list[Milestone] | None = None,
 ) -> EscrowAgreement:
     """Queues the deposit of the parent's milestones into the escrow contract: an ERC-20 allowance and the
-    createAgreement call, in the transaction that writes the agreement. The signer is the funder."""
+    createAgreement call, in the transaction that writes the agreement. The signer is the funder.
+
+    `approvers`: [{"address", "kind"}] with kind `govtrack`, `eoa` or `safe` (services/approvers.py checks them,
+    reading a Safe on chain before the transaction opens); left out, govtrack's signer alone approves."""
     organization = parent.organization
     check(permissions.can_manage_escrow, by, organization)
     if token.chain_id != settings.ETH_CHAIN_ID:
@@ -145,7 +148,8 @@ def escrow_agreement_create(
     beneficiary = clean_address(beneficiary_address, field="beneficiary_address")
     if beneficiary == funder:
         raise ValidationFailed.for_field("beneficiary_address", "The beneficiary cannot be the funder (the signer).")
-    approver_list = [clean_address(a, field="approvers") for a in (approvers or [funder])]
+    approver_specs = approvers_check(approvers=approvers, signer=funder)
+    approver_list = [a["address"] for a in approver_specs]
     if len(set(approver_list)) != len(approver_list) or not 1 <= len(approver_list) <= MAX_APPROVERS:
         raise ValidationFailed.for_field("approvers", f"1 to {MAX_APPROVERS} distinct addresses.")
     if beneficiary in approver_list:
@@ -213,6 +217,7 @@ def escrow_agreement_create(
                     for i, (milestone, units, deadline) in enumerate(terms)
                 ]
             )
+            approvers_record(agreement=agreement, approvers=approver_specs)
         except IntegrityError:
             raise Conflict(
                 "One of these milestones was put in escrow at the same time; reload and try again."
@@ -231,7 +236,7 @@ def escrow_agreement_create(
                 "currency": token.currency,
                 "total_base_units": str(total),
                 "beneficiary": beneficiary,
-                "approvers": approver_list,
+                "approvers": approver_specs,
                 "threshold": int(threshold),
                 "milestones": [str(m.pk) for m, _, _ in terms],
                 "external_ref": external_ref,

@@ -20,6 +20,7 @@ from apps.escrow.models import (
     EscrowMilestone,
     OnchainMilestoneStatus,
 )
+from apps.escrow.services.approvers import govtrack_attests
 from apps.escrow.services.outbox import chaintx_enqueue
 from apps.funding.models import OPEN_MILESTONE_STATUSES, CriterionKind, Milestone, MilestoneStatus
 from apps.funding.services.common import check
@@ -68,8 +69,11 @@ def _open_tx(escrow_milestone: EscrowMilestone, kind: str) -> ChainTx | None:
     ).first()
 
 
-def escrow_attest_queue(*, escrow_milestone: EscrowMilestone, by=None) -> ChainTx:
-    """Queues the signer's attestation of a verified milestone with its evidence hash."""
+def escrow_attest_queue(*, escrow_milestone: EscrowMilestone, by=None) -> ChainTx | None:
+    """Records the evidence hash of a verified milestone (what every approver is to attest) and queues the signer's
+    attestation where govtrack's signer is an approver of the agreement; otherwise (a Safe or other approvers
+    alone) no transaction is queued and the Safe transaction the owners sign is built from that hash
+    (selectors.safe_transaction_get)."""
     agreement = escrow_milestone.agreement
     check(permissions.can_attest_milestone, by, agreement.organization)
     with transaction.atomic():
@@ -101,20 +105,26 @@ def escrow_attest_queue(*, escrow_milestone: EscrowMilestone, by=None) -> ChainT
         evidence_hash = milestone_evidence_hash(escrow_milestone.milestone)
         escrow_milestone.evidence_hash = evidence_hash
         escrow_milestone.save(update_fields=["evidence_hash", "updated_at"])
-        chain_tx = chaintx_enqueue(
-            kind=ChainTxKind.ATTEST,
-            to=agreement.contract_address,
-            params={"index": escrow_milestone.index, "evidence_hash": evidence_hash},
-            organization=agreement.organization,
-            agreement=agreement,
-            escrow_milestone=escrow_milestone,
-        )
+        chain_tx = None
+        if govtrack_attests(agreement):
+            chain_tx = chaintx_enqueue(
+                kind=ChainTxKind.ATTEST,
+                to=agreement.contract_address,
+                params={"index": escrow_milestone.index, "evidence_hash": evidence_hash},
+                organization=agreement.organization,
+                agreement=agreement,
+                escrow_milestone=escrow_milestone,
+            )
         audit_record(
-            action="escrow.attestation_queued",
+            action="escrow.attestation_queued" if chain_tx else "escrow.attestation_awaited",
             actor=by,
             organization=agreement.organization,
             obj=escrow_milestone,
-            after={"milestone": str(escrow_milestone.milestone_id), "evidence_hash": evidence_hash},
+            after={
+                "milestone": str(escrow_milestone.milestone_id),
+                "evidence_hash": evidence_hash,
+                "govtrack_attests": chain_tx is not None,
+            },
         )
     return chain_tx
 

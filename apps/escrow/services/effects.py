@@ -22,6 +22,7 @@ from apps.escrow.models import (
     OnchainMilestoneStatus,
 )
 from apps.escrow.services.agreements import from_base_units
+from apps.escrow.services.evidence import evidence_check, evidence_check_undo
 from apps.funding.models import Disbursement, DisbursementKind, MilestoneStatus
 from apps.funding.services.disbursements import disbursement_record, disbursement_reverse_from_chain
 from apps.funding.services.milestones import (
@@ -109,7 +110,8 @@ def _apply_attested(event: ChainEvent, agreement: EscrowAgreement) -> dict:
     escrow_milestone.approvals = int(event.args["approvals"])
     escrow_milestone.onchain_evidence_hash = event.args["evidenceHash"]
     escrow_milestone.save(update_fields=["approvals", "onchain_evidence_hash", "updated_at"])
-    return {"escrow_milestone": str(escrow_milestone.pk), "before": before}
+    held = evidence_check(event=event, escrow_milestone=escrow_milestone, attested_hash=event.args["evidenceHash"])
+    return {"escrow_milestone": str(escrow_milestone.pk), "before": before, **held}
 
 
 def _apply_settled(event: ChainEvent, agreement: EscrowAgreement) -> dict:
@@ -123,8 +125,12 @@ def _apply_settled(event: ChainEvent, agreement: EscrowAgreement) -> dict:
     funding_before = milestone.status
     effects = {"escrow_milestone": str(escrow_milestone.pk), "status_before": status_before}
     if event.name == "MilestoneApproved" and milestone.status != MilestoneStatus.RELEASED:
-        milestone_release_from_chain(milestone=milestone, tx_hash=event.tx_hash)
-        effects["funding_before"] = funding_before
+        # Approved with a hash that is not govtrack's report, or held in conflict already: a person decides.
+        held = evidence_check(event=event, escrow_milestone=escrow_milestone, attested_hash=event.args["evidenceHash"])
+        effects.update(held)
+        if not held and milestone.status != MilestoneStatus.CONFLICT:
+            milestone_release_from_chain(milestone=milestone, tx_hash=event.tx_hash)
+            effects["funding_before"] = funding_before
     elif event.name == "MilestoneRefunded" and milestone.status != MilestoneStatus.REFUNDED:
         milestone_refund_from_chain(milestone=milestone, tx_hash=event.tx_hash)
         effects["funding_before"] = funding_before
@@ -161,7 +167,8 @@ def _apply_withdrawn(event: ChainEvent, agreement: EscrowAgreement) -> dict:
         milestone = escrow_milestone.milestone
         # Fiat records carry cents; the rounding never exceeds what is left of the milestone.
         fiat = min(amount.quantize(Decimal("0.01")), milestone.amount - milestone.amount_disbursed)
-        if fiat > 0:
+        # A milestone held in conflict is not released: what the chain paid shows on its escrow row alone.
+        if fiat > 0 and milestone.status == MilestoneStatus.RELEASED:
             disbursement = disbursement_record(
                 milestone=milestone,
                 by=None,
@@ -381,6 +388,7 @@ def _undo(event: ChainEvent) -> None:
         escrow_milestone.approvals = effects["before"]["approvals"]
         escrow_milestone.onchain_evidence_hash = effects["before"]["hash"]
         escrow_milestone.save(update_fields=["approvals", "onchain_evidence_hash", "updated_at"])
+        evidence_check_undo(escrow_milestone=escrow_milestone, effects=effects, reason=_reason(event))
     elif event.name in STATUS_BY_EVENT and effects.get("escrow_milestone"):
         escrow_milestone = (
             EscrowMilestone.objects.select_for_update(of=("self",))
@@ -389,6 +397,7 @@ def _undo(event: ChainEvent) -> None:
         )
         escrow_milestone.onchain_status = effects["status_before"]
         escrow_milestone.save(update_fields=["onchain_status", "updated_at"])
+        evidence_check_undo(escrow_milestone=escrow_milestone, effects=effects, reason=_reason(event))
         if effects.get("funding_before"):
             milestone_reopen_from_chain(
                 milestone=escrow_milestone.milestone, to=effects["funding_before"], reason=_reason(event)

@@ -396,6 +396,12 @@ def milestone_refund_from_chain(*, milestone: Milestone, tx_hash: str, by=None) 
     )
 
 
+def milestone_conflict_from_chain(*, milestone: Milestone, reason: str, by=None) -> Milestone:
+    """A confirmed Attested (or MilestoneApproved) carries a hash that is not govtrack's report: the milestone is
+    held in conflict for a person, never released by that event."""
+    return MILESTONES.run(milestone, "conflict_from_chain", by=None, reason=reason)
+
+
 def milestone_reopen_from_chain(*, milestone: Milestone, to: str, reason: str, by=None) -> Milestone:
     """A reorg removed the event that released or refunded the milestone: back to the status it had before."""
     return MILESTONES.run(milestone, "reopen_from_chain", by=None, reason=reason, to=to)
@@ -429,7 +435,7 @@ def milestone_outcome(milestone: Milestone, action: str) -> str:
 
     if action == "approve_release" and milestone.status == MilestoneStatus.VERIFIED:
         if milestone.release_authorized_at is not None:
-            return f"Release of “{milestone.title}” approved: the attestation is queued for the escrow contract."
+            return f"Release of “{milestone.title}” approved: the escrow contract's approvers attest it next."
         return f"Your approval of “{milestone.title}” is recorded. {release_status(milestone)['summary']}"
     if action == "pay_outside_escrow" and milestone.status == MilestoneStatus.VERIFIED:
         return f"Your approval to pay “{milestone.title}” outside escrow is recorded; the other role must approve."

@@ -1,0 +1,57 @@
+"""The hash attested on chain against govtrack's own report hash.
+
+Any approver (a Safe, an account) can attest any bytes32. When a confirmed `Attested` or `MilestoneApproved` carries
+a hash that is not the milestone's `evidence_hash` (or govtrack has no report for the milestone yet: it was never
+verified and approved for release), the funding milestone is put in the `conflict` state through the transition
+engine, audited, and the chain's approval does not release it. A person looks at it (the grant page and the API show
+who attested what); a reorg that removes the event takes the milestone back to where it was.
+"""
+
+import logging
+
+from apps.escrow.models import ChainEvent, EscrowMilestone
+from apps.funding.machines import MILESTONES
+from apps.funding.models import MilestoneStatus
+from apps.funding.services.milestones import milestone_conflict_from_chain, milestone_reopen_from_chain
+
+logger = logging.getLogger(__name__)
+
+
+def evidence_problem(escrow_milestone: EscrowMilestone, attested_hash: str) -> str | None:
+    """What is wrong with `attested_hash` for this milestone, in words; None when it is govtrack's report hash."""
+    ours = (escrow_milestone.evidence_hash or "").lower()
+    attested = (attested_hash or "").lower()
+    if ours and attested == ours:
+        return None
+    if not ours:
+        return (
+            f"Attested on chain with {attested}, but govtrack has no verified report for this milestone, which is "
+            f"{escrow_milestone.milestone.get_status_display().lower()}"
+        )
+    return f"Attested on chain with {attested}, which is not govtrack's report hash {ours}"
+
+
+def evidence_check(*, event: ChainEvent, escrow_milestone: EscrowMilestone, attested_hash: str) -> dict:
+    """Called by the indexer on the locked rows: holds the milestone in conflict when the hash is not ours. Returns
+    the effects to record ({} when the hash is ours; `conflict_before` when this event moved the milestone)."""
+    problem = evidence_problem(escrow_milestone, attested_hash)
+    if problem is None:
+        return {}
+    milestone = escrow_milestone.milestone
+    if milestone.status not in MILESTONES["conflict_from_chain"].source:
+        # Already in conflict, or settled (released or refunded) before this event: the attestation list shows it.
+        logger.warning("milestone %s (%s): %s", milestone.pk, milestone.status, problem)
+        return {"conflict": problem}
+    before = milestone.status
+    milestone_conflict_from_chain(
+        milestone=milestone, reason=f"{problem} (transaction {event.tx_hash}, block {event.block_number})."
+    )
+    return {"conflict": problem, "conflict_before": before}
+
+
+def evidence_check_undo(*, escrow_milestone: EscrowMilestone, effects: dict, reason: str) -> None:
+    """The event that put the milestone in conflict left the chain: back to the status it had."""
+    before = effects.get("conflict_before")
+    milestone = escrow_milestone.milestone
+    if before and milestone.status == MilestoneStatus.CONFLICT:
+        milestone_reopen_from_chain(milestone=milestone, to=before, reason=reason)
