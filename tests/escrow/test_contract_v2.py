@@ -44,7 +44,17 @@ def _escrowed(chain, org, people, **terms):
 
 def test_rogue_approver_cannot_block_honest_two_of_three(chain, org, people):
     honest, rogue = chain.w3.eth.accounts[3], chain.w3.eth.accounts[4]
-    agreement, (first, _second) = _escrowed(chain, org, people, approvers=[chain.signer, honest, rogue], threshold=2)
+    agreement, (first, _second) = _escrowed(
+        chain,
+        org,
+        people,
+        approvers=[
+            {"address": chain.signer, "kind": "govtrack"},
+            {"address": honest, "kind": "eoa"},
+            {"address": rogue, "kind": "eoa"},
+        ],
+        threshold=2,
+    )
     escrow = chain.escrow.functions
 
     # The rogue approver attests a wrong hash first (in v1 this bound the milestone and blocked everyone else).

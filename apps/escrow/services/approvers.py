@@ -39,6 +39,8 @@ def approvers_check(*, approvers: list[dict] | None, signer: str) -> list[dict]:
     checked = []
     for i, item in enumerate(approvers):
         where = f"approvers[{i}]"
+        if not isinstance(item, dict):
+            raise ValidationFailed.for_field("approvers", f"{where}: give an object with an address and a kind.")
         kind = str(item.get("kind") or "")
         if kind not in ApproverKind.values:
             raise ValidationFailed.for_field(

@@ -22,7 +22,7 @@ from apps.escrow.models import (
     OnchainMilestoneStatus,
 )
 from apps.escrow.services.agreements import from_base_units
-from apps.escrow.services.evidence import evidence_check, evidence_check_undo
+from apps.escrow.services.evidence import evidence_check, evidence_check_undo, evidence_problem
 from apps.funding.models import Disbursement, DisbursementKind, MilestoneStatus
 from apps.funding.services.disbursements import disbursement_record, disbursement_reverse_from_chain
 from apps.funding.services.milestones import (
@@ -107,11 +107,20 @@ def _apply_attested(event: ChainEvent, agreement: EscrowAgreement) -> dict:
     if escrow_milestone is None:
         return {}
     before = {"approvals": escrow_milestone.approvals, "hash": escrow_milestone.onchain_evidence_hash}
+    effects = {"escrow_milestone": str(escrow_milestone.pk), "before": before}
+    dissent = evidence_problem(escrow_milestone, event.args["evidenceHash"])
+    if dissent:
+        # Contract v2 counts votes per hash: a vote for a hash that is not govtrack's report approves nothing and
+        # cannot block the honest approvers, so it moves no state here (a rogue vote before govtrack's own report
+        # must not hold the milestone either). It stays visible: the attestation list marks it as not govtrack's
+        # report. Only a MilestoneApproved with such a hash holds the milestone in conflict (_apply_settled).
+        logger.warning("milestone %s: attestation for another hash: %s", escrow_milestone.milestone_id, dissent)
+        return {**effects, "dissent": dissent}
+    # `approvals` counts the votes for govtrack's report hash.
     escrow_milestone.approvals = int(event.args["approvals"])
     escrow_milestone.onchain_evidence_hash = event.args["evidenceHash"]
     escrow_milestone.save(update_fields=["approvals", "onchain_evidence_hash", "updated_at"])
-    held = evidence_check(event=event, escrow_milestone=escrow_milestone, attested_hash=event.args["evidenceHash"])
-    return {"escrow_milestone": str(escrow_milestone.pk), "before": before, **held}
+    return effects
 
 
 def _apply_settled(event: ChainEvent, agreement: EscrowAgreement) -> dict:

@@ -1,9 +1,11 @@
 """The hash attested on chain against govtrack's own report hash.
 
-Any approver (a Safe, an account) can attest any bytes32. When a confirmed `Attested` or `MilestoneApproved` carries
-a hash that is not the milestone's `evidence_hash` (or govtrack has no report for the milestone yet: it was never
-verified and approved for release), the funding milestone is put in the `conflict` state through the transition
-engine, audited, and the chain's approval does not release it. A person looks at it (the grant page and the API show
+Any approver (a Safe, an account) can attest any bytes32. Contract v2 counts votes per hash, so an `Attested` for
+another hash approves nothing and blocks no one: the indexer records it as a dissenting vote (the attestation list
+shows it) and moves no state. When a confirmed `MilestoneApproved` carries a hash that is not the milestone's
+`evidence_hash` (or govtrack has no report for the milestone yet: it was never verified and approved for release),
+the funding milestone is put in the `conflict` state through the transition engine, audited, and the chain's
+approval does not release it. A person looks at it (the grant page and the API show
 who attested what); a reorg that removes the event takes the milestone back to where it was.
 """
 
