@@ -40,6 +40,19 @@ def proof_url(link: ProofLink) -> str:
     return settings.PUBLIC_BASE_URL.rstrip("/") + reverse("proof-page", kwargs={"token": link.token})
 
 
+def proof_links_of_released(*, user, milestones) -> list[dict]:
+    """For a grant or investment page: each released milestone with its active links (the user's organizations)."""
+    released = [m for m in milestones if m.status == "released"]
+    # One query whatever the statuses (the page's query count stays the same as milestones are released).
+    links = proof_link_list(user=user).filter(
+        milestone_id__in=[m.pk for m in milestones], milestone__status="released", revoked_at=None
+    )
+    by_milestone = {}
+    for link in links.order_by("created_at"):
+        by_milestone.setdefault(link.milestone_id, []).append({"link": link, "url": proof_url(link)})
+    return [{"milestone": m, "links": by_milestone.get(m.pk, [])} for m in released]
+
+
 def proof_links_active_by_milestone(*, milestone_ids: list) -> dict:
     """The newest active link of each milestone (what a grant report prints), by milestone id."""
     newest = {}

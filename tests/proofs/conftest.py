@@ -12,6 +12,7 @@ from apps.escrow.services.agreements import escrow_agreement_create
 from apps.funding.models import Milestone, MilestoneStatus
 from apps.funding.services.milestones import milestone_approve_release, milestone_submit
 from tests.compute.conftest import compute_criterion, fill_rollups, gpus
+from tests.dashboard.conftest import browser_for  # noqa: F401 (fixture)
 from tests.escrow.conftest import anvil, chain, sync  # noqa: F401 (fixtures)
 from tests.funding.factories import GrantFactory
 

@@ -90,3 +90,21 @@ def test_another_organization_reaches_nothing_and_a_revoked_link_is_gone(release
         ("milestone.proof_link_revoked", "finance-acme"),
     ]
     assert link.token not in str([e.before for e in events] + [e.after for e in events])
+
+
+def test_the_grant_page_shares_and_revokes_a_link(released, people, browser_for):
+    milestone, other = released
+    owner, viewer = browser_for(people["owner"]), browser_for(people["viewer"])
+    page = viewer.get(f"/grants/{milestone.grant_id}/").content.decode()
+    assert "Proof links" in page and "not shared" in page and "New proof link" not in page  # a viewer shares none
+    assert viewer.post(f"/milestones/{milestone.pk}/proof-links/").status_code == 302
+    assert not ProofLink.objects.exists()  # refused, with the reason shown on the page
+
+    assert owner.post(f"/milestones/{milestone.pk}/proof-links/").status_code == 302
+    link = ProofLink.objects.get()
+    page = owner.get(f"/grants/{milestone.grant_id}/").content.decode()
+    assert f"/proof/{link.token}/" in page and "Revoke" in page
+    assert other.title not in page.split("Proof links")[1]  # only released milestones are offered
+
+    assert owner.post(f"/proof-links/{link.pk}/revoke/").status_code == 302
+    assert Client().get(f"/proof/{link.token}/").status_code == 410
