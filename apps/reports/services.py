@@ -50,7 +50,8 @@ def is_large(grant: Grant) -> bool:
 
 
 def grant_report_render(*, grant: Grant, by, page_size: str = PageSize.A4, progress=None) -> RenderedReport:
-    """The PDF of one grant, now. Reading only: any member of the grant's organization may export it."""
+    """The PDF of one grant, now. Reading only (it notes its data hash on the proof links it prints): any member of
+    the grant's organization may export it."""
     require(permissions.can_export_grant_report(by, grant.organization))
     page_size = clean_page_size(page_size)
     data = grant_report_data(user=by, grant=grant)
