@@ -10,7 +10,7 @@ PORT ?= 8000
 ANVIL := contracts/node_modules/.bin/anvil
 ETH_PORT ?= 8545
 
-.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat api-fuzz mutation
+.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat watch api-fuzz mutation
 
 install: $(INSTALLED)
 
@@ -92,3 +92,7 @@ worker: install
 
 beat: install
 	$(BIN)/celery -A govtrack beat -l info --schedule var/celerybeat-schedule
+
+# The escrow block watcher: one sync round per new block (docs/escrow.md, "Payout in seconds").
+watch: install
+	$(BIN)/python manage.py escrow_watch

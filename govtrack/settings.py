@@ -457,6 +457,10 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
 # --- Dashboard and reports ---------------------------------------------------------------------
 INSTALLED_APPS.append("django_htmx")  # htmx itself ships with it, served from static files
 INSTALLED_APPS.append("apps.reports")
+INSTALLED_APPS.append("apps.proofs")
+# The address a printed grant report puts before a proof page's path (https://govtrack.example.org); empty: the
+# path alone is printed.
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://localhost:8000" if DEBUG else "")
 MIDDLEWARE.append("django_htmx.middleware.HtmxMiddleware")
 TEMPLATES[0]["OPTIONS"]["context_processors"].append("apps.dashboard.context.navigation")
 STATICFILES_DIRS = [BASE_DIR / "static"]
@@ -531,6 +535,8 @@ ESCROW_START_BLOCK = env_int("ESCROW_START_BLOCK", 0)  # with ESCROW_ADDRESS: wh
 ESCROW_DEADLINE_GRACE_DAYS = env_int("ESCROW_DEADLINE_GRACE_DAYS", 0)  # on-chain deadline = due date + grace
 ESCROW_SEND_ON_COMMIT = env_bool("ESCROW_SEND_ON_COMMIT", True)  # queue the sender when an intent commits
 ESCROW_POLL_SECONDS = env_int("ESCROW_POLL_SECONDS", 5)
+# `manage.py escrow_watch`: how often the block watcher asks the node for its head (a sync round per new block).
+ESCROW_WATCH_SECONDS = float(os.environ.get("ESCROW_WATCH_SECONDS", "1"))
 CELERY_BEAT_SCHEDULE["escrow-sync"] = {
     "task": "apps.escrow.tasks.escrow_sync",
     "schedule": timedelta(seconds=ESCROW_POLL_SECONDS),

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from apps.audit.api import AuditEventViewSet
 from apps.core.api_docs import api_docs, api_redoc, api_schema
 from apps.core.health import healthz, readyz
+from apps.proofs.urls import api_urlpatterns as proof_api_urls
 from apps.tenancy.api import ApiTokenViewSet, InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet
 
 router = DefaultRouter()
@@ -28,6 +29,7 @@ api_patterns = [
     path("", include("apps.risks.urls")),
     path("", include("apps.compute.urls")),
     path("", include("apps.escrow.urls")),
+    path("", include(proof_api_urls)),
 ]
 
 urlpatterns = [
@@ -38,5 +40,6 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("apps.reports.api_urls")),
     path("api/", include(api_patterns)),
+    path("", include("apps.proofs.urls")),
     path("", include("apps.dashboard.urls")),
 ]

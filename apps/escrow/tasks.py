@@ -1,15 +1,9 @@
 """Celery interfaces to the escrow services: thin, idempotent, safe to run concurrently (rows are locked)."""
 
-import logging
-
 from celery import shared_task
 from django.conf import settings
 
-from apps.core.errors import Conflict
-from apps.escrow.chain import ChainError
-from apps.escrow.services import attestations, confirmer, indexer, sender
-
-logger = logging.getLogger(__name__)
+from apps.escrow.services import attestations, confirmer, indexer, sender, watcher
 
 
 @shared_task(ignore_result=True)
@@ -29,21 +23,11 @@ def escrow_index() -> dict:
 
 @shared_task(ignore_result=True)
 def escrow_sync() -> dict:
-    """Beat, and after each intent commits: send what is due, follow what was sent, index the contract."""
+    """Beat, and after each intent commits: send what is due, follow what was sent, index the contract (the block
+    watcher, `manage.py escrow_watch`, runs the same round on each new block)."""
     if not settings.ETH_RPC_URL:
         return {"skipped": "ETH_RPC_URL is not set"}
-    result = {}
-    for name, step in (
-        ("sent", sender.escrow_send_due),
-        ("confirmed", confirmer.escrow_confirm),
-        ("indexed", indexer.escrow_index),
-    ):
-        try:
-            result[name] = step()
-        except (ChainError, Conflict) as exc:  # the node is down or no contract yet: the next beat tries again
-            logger.warning("escrow %s: %s", name, exc)
-            result[name] = {"error": str(exc)}
-    return result
+    return watcher.escrow_sync_round()
 
 
 @shared_task(ignore_result=True)

@@ -13,6 +13,7 @@ from apps.core.canonical import canonical_json, sha256_hex
 from apps.dashboard import selectors as dashboard_selectors
 from apps.funding.models import Milestone, MilestoneStatus
 from apps.funding.selectors import funding_summary, grant_get, milestones_brief_attach
+from apps.proofs.selectors import proof_links_active_by_milestone, proof_url
 from apps.risks.selectors import risk_list
 
 REPORT_VERSION = "1"
@@ -108,6 +109,7 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
     disbursements = dashboard_selectors.disbursements_of_grant(user=user, grant=grant)
     summary = funding_summary(grant)
     chain = chain_records if chain_records is not None else dashboard_selectors.chain_records_for_grant(grant=grant)
+    proofs = proof_links_active_by_milestone(milestone_ids=[m.pk for m in milestones])
     return {
         "report_version": REPORT_VERSION,
         "organization": {"id": org.pk, "name": org.name},
@@ -147,6 +149,7 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
                     {"name": e.original_name, "sha256": e.sha256, "size": e.size, "uploaded_at": e.created_at}
                     for e in m.evidence.all()
                 ],
+                "proof_url": proof_url(proofs[m.pk]) if m.pk in proofs else None,
             }
             for m in milestones
         ],

@@ -15,6 +15,8 @@ from apps.audit.services import audit_record
 from apps.core.errors import ValidationFailed
 from apps.core.outbox import outbox_nudge
 from apps.funding.models import Grant
+from apps.proofs.selectors import proof_links_active_by_milestone, proof_url
+from apps.proofs.services import proof_links_report_printed
 from apps.reports import permissions
 from apps.reports.models import ExportStatus, GrantReportExport, PageSize
 from apps.reports.rendering import render_pdf
@@ -48,7 +50,8 @@ def is_large(grant: Grant) -> bool:
 
 
 def grant_report_render(*, grant: Grant, by, page_size: str = PageSize.A4, progress=None) -> RenderedReport:
-    """The PDF of one grant, now. Reading only: any member of the grant's organization may export it."""
+    """The PDF of one grant, now. Reading only (it notes its data hash on the proof links it prints): any member of
+    the grant's organization may export it."""
     require(permissions.can_export_grant_report(by, grant.organization))
     page_size = clean_page_size(page_size)
     data = grant_report_data(user=by, grant=grant)
@@ -57,7 +60,18 @@ def grant_report_render(*, grant: Grant, by, page_size: str = PageSize.A4, progr
     digest = data_sha256(data)
     generated_at = timezone.now()
     pdf = render_pdf(data=data, data_hash=digest, generated_at=generated_at, page_size=page_size, progress=progress)
+    _proof_links_printed(data, digest, generated_at)
     return RenderedReport(pdf=pdf, data_sha256=digest, filename=report_filename(grant), generated_at=generated_at)
+
+
+def _proof_links_printed(data: dict, digest: str, generated_at) -> None:
+    """Each proof link the PDF printed shows this PDF's data hash on its page."""
+    printed = {m["proof_url"] for m in data["milestones"] if m.get("proof_url")}
+    if printed:
+        links = proof_links_active_by_milestone(milestone_ids=[m["id"] for m in data["milestones"]]).values()
+        proof_links_report_printed(
+            links=[link for link in links if proof_url(link) in printed], data_sha256=digest, generated_at=generated_at
+        )
 
 
 def grant_report_export_request(*, grant: Grant, by, page_size: str = PageSize.A4) -> GrantReportExport:

@@ -30,6 +30,7 @@ from apps.compute.services.sources import source_create
 from apps.escrow.models import ChainTx, ChainTxKind, EscrowAgreement, EscrowMilestone, EscrowToken
 from apps.funding.models import CriterionKind, Disbursement, KpiReading, Milestone
 from apps.funding.services.milestones import criterion_add
+from apps.proofs.services import proof_link_create
 from apps.risks.services.indicators import kri_create
 from apps.risks.services.matrices import risk_matrix_create
 from apps.risks.services.registers import risk_register_create
@@ -111,6 +112,7 @@ def portfolio(org, people) -> None:
     compute_rows(org, people, milestone)
     compliance_and_risks(org, people)
     webhook_and_tenancy_rows(org, people)
+    proof_rows(org, people)
 
 
 def funding_rows(org):
@@ -234,6 +236,12 @@ def webhook_and_tenancy_rows(org, people) -> None:
         api_token_create(user=owner, name=f"ledger-sync-{n}")
         invitation_create(organization=org, by=owner, role=Role.VIEWER, username=f"newcomer-{n}")
         MembershipFactory(organization=OrganizationFactory(name="Same Org Name"), user=owner)
+
+
+def proof_rows(org, people) -> None:
+    released = MilestoneFactory(grant=GrantFactory(organization=org), status="released", title="Same title")
+    for _ in range(MIN_ROWS):
+        proof_link_create(milestone=released, by=people[Role.OWNER])
 
 
 class WalkFailed(Exception):

@@ -27,6 +27,8 @@ from apps.funding.selectors import (
 from apps.funding.services import disbursements as disbursement_services
 from apps.funding.services import grants as grant_services
 from apps.funding.services import milestones as milestone_services
+from apps.proofs.permissions import can_share_proof
+from apps.proofs.selectors import proof_links_of_released
 
 # --- grants list and creation ---------------------------------------------------------------------------------------
 
@@ -155,6 +157,8 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "action_error": bound_forms.get("action_error"),
         "page_size_form": forms.PageSizeForm(),
         "report_async": len(milestones) > settings.REPORTS_SYNC_MAX_MILESTONES,
+        "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
+        "can_share_proof": allowed(request, can_share_proof),
     }
 
 
