@@ -106,6 +106,7 @@ def test_inserted_event_is_named(chain):
     report = verify_chain(chain)
     assert (report.ok, report.problem, report.seq, report.event_id) == (False, "inserted", 3, forged.id)
     assert report.message == f"Event #3 (id {forged.id}) was inserted: event #4 links past it."
+    assert (report.chain, report.events) == (chain, 4)
 
 
 def test_appended_forgery_with_a_valid_hash_is_caught_by_the_chain_head(chain):
@@ -239,6 +240,7 @@ def test_an_edited_event_with_a_recomputed_hash_is_found_by_the_next_link(chain)
         4,
     )
     assert report.message == f"Event #3 (id {forged.id}) was edited: event #4 no longer links to it."
+    assert report.chain == chain
 
 
 def test_an_edited_last_event_with_a_recomputed_hash_is_found_by_the_chain_head(chain):
@@ -252,6 +254,7 @@ def test_an_edited_last_event_with_a_recomputed_hash_is_found_by_the_chain_head(
         5,
     )
     assert report.message == f"Event #5 (id {forged.id}) was edited: it no longer matches the recorded chain head."
+    assert report.chain == chain
 
 
 def test_an_edited_events_own_hash_mismatch_names_it(chain):
@@ -262,6 +265,7 @@ def test_an_edited_events_own_hash_mismatch_names_it(chain):
     assert report.message == (
         f"Event #4 (id {target.id}, grant.updated) was edited: its content no longer matches its hash."
     )
+    assert report.chain == chain
 
 
 @pytest.mark.parametrize(
@@ -282,6 +286,7 @@ def test_a_deleted_tail_names_what_is_missing(chain, deleted, message):
         5 - len(deleted),
     )
     assert report.message == message
+    assert report.chain == chain
 
 
 def test_an_inserted_event_names_the_forgery_and_the_appended_one_the_head(chain):
@@ -297,3 +302,4 @@ def test_an_inserted_event_names_the_forgery_and_the_appended_one_the_head(chain
     report = verify_chain(chain)
     assert (report.problem, report.seq, report.event_id, report.events) == ("inserted", 6, None, 6)
     assert report.message == "Event #6 onward was inserted after the last recorded event #5."
+    assert report.chain == chain

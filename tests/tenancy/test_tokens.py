@@ -141,3 +141,28 @@ def test_tokens_of_a_deactivated_user_are_refused(api_client, client_for, financ
     response = bearer(api_client, raw).get("/api/me/")
     assert response.status_code == 401
     assert response.json()["message"] == "Invalid API token."
+
+
+def test_a_token_is_expired_at_its_expiry_instant(api_client, client_for, finance_user, monkeypatch):
+    """`expires_at` is the first instant the token no longer works (not the last one it does)."""
+    import apps.tenancy.authentication as authentication
+
+    created = create_token(client_for, finance_user)
+    expires_at = ApiToken.objects.get(pk=created["id"]).expires_at
+    monkeypatch.setattr(authentication.timezone, "now", lambda: expires_at)
+    response = bearer(api_client, created["token"]).get("/api/me/")
+    assert response.status_code == 401
+    assert response.json()["message"] == f"API token 'ledger-sync' expired on {expires_at:%Y-%m-%d}."
+
+    monkeypatch.setattr(authentication.timezone, "now", lambda: expires_at - dt.timedelta(microseconds=1))
+    assert bearer(api_client, created["token"]).get("/api/me/").status_code == 200
+
+
+def test_only_the_bearer_scheme_carries_a_token(api_client, client_for, finance_user):
+    raw = create_token(client_for, finance_user)["token"]
+    for header in (f"Token {raw}", f"bearer{raw}", f"Basic {raw}"):
+        api_client.credentials(HTTP_AUTHORIZATION=header)
+        assert api_client.get("/api/me/").status_code in (401, 403), header
+    # Spaces around the token itself are forgiven: the scheme is the text before the first space.
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer  {raw} ")
+    assert api_client.get("/api/me/").json()["username"] == "cfo"
