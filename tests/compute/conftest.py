@@ -15,6 +15,14 @@ from tests.listeners import resolver_offline
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
 
 
+def sealed(end: dt.datetime, *, lateness: int | None = None) -> dt.datetime:
+    """The first moment a window ending at `end` may be evaluated (GPUs' default lateness allowance)."""
+    from django.conf import settings
+
+    allowance = settings.COMPUTE_LATENESS_SECONDS["gpu"] if lateness is None else lateness
+    return end + dt.timedelta(seconds=allowance + settings.COMPUTE_SEAL_MARGIN_SECONDS)
+
+
 @pytest.fixture(autouse=True)
 def _loopback_prometheus_allowed(settings, monkeypatch):
     """The test Prometheus listens on loopback: allowed here as an operator would allow an on-prem one. Names in
