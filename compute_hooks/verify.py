@@ -1,7 +1,10 @@
 """Checks a govtrack verification report without govtrack: standard library only.
 
-    python -m compute_hooks.verify report.json [--samples samples.csv] [--sha256 HEX]
+    python3 verify.py report.json [--samples samples.csv] [--sha256 HEX]
         [--rpc URL --escrow 0xADDRESS --agreement N --milestone M [--selector 0x... --word 4]]
+
+Two files, standard library only (Python 3.11+): compute_hooks/verify.py and compute_hooks/evidence.py, copied
+anywhere side by side; within a govtrack checkout `python -m compute_hooks.verify` runs the same.
 
 - report.json: the report as govtrack serves it (its canonical JSON; `manage.py verification_export`, or
   `canonical_json` of GET /api/compute/reports/{id}/). The tool re-derives every device's samples, coverage, value and
@@ -26,19 +29,13 @@ import sys
 import urllib.request
 from decimal import Decimal
 
-from compute_hooks.evidence import (
-    AVG,
-    COUNT,
-    MAX,
-    MIN,
-    REPORT_VERSION,
-    canonical_bytes,
-    micro_text,
-    report_complete,
-    report_frame,
-    samples_merkle_root,
-    sha256_hex,
-)
+try:
+    import compute_hooks.evidence as evidence
+except ImportError:  # run as a file beside evidence.py, without the collectors' packages
+    import evidence  # type: ignore[no-redef]
+
+AVG, COUNT, MAX, MIN = evidence.AVG, evidence.COUNT, evidence.MAX, evidence.MIN
+REPORT_VERSION = evidence.REPORT_VERSION
 
 # keccak256("getMilestone(uint256,uint256)")[:4]; its answer is (amount, deadline, status, approvals, evidenceHash).
 GET_MILESTONE_SELECTOR = "0x8ed9895c"
@@ -61,7 +58,7 @@ class Checks:
 def report_check(raw: bytes, checks: Checks) -> dict:
     document = json.loads(raw)
     checks.check(document.get("version") == REPORT_VERSION, f"report version {REPORT_VERSION}")
-    rederived = report_complete(report_frame(document))
+    rederived = evidence.report_complete(evidence.report_frame(document))
     by_key = {d["key"]: d for d in rederived["devices"]}
     for stated in document["devices"]:
         mine = by_key[stated["key"]]
@@ -74,7 +71,7 @@ def report_check(raw: bytes, checks: Checks) -> dict:
     for field, value in rederived["result"].items():
         stated = document["result"].get(field)
         checks.check(stated == value, f"result {field} {value!r}", f"the report says {stated!r}")
-    checks.check(canonical_bytes(document) == raw, "the file is the RFC 8785 canonical form of its content")
+    checks.check(evidence.canonical_bytes(document) == raw, "the file is the RFC 8785 canonical form of its content")
     return document
 
 
@@ -92,7 +89,7 @@ def samples_check(document: dict, samples: dict[str, list[tuple[str, str]]], che
         if raw is None:  # a PromQL report: its points are the series Prometheus answered
             continue
         rows = samples.get(device["key"], [])
-        root = samples_merkle_root(rows)
+        root = evidence.samples_merkle_root(rows)
         checks.check(root == raw["merkle_root"], f"device {device['key']}: Merkle root of {len(rows)} raw samples",
                      f"the export gives {root}, the report {raw['merkle_root']}")  # fmt: skip
         minutes: dict[int, list[float]] = {}
@@ -110,8 +107,8 @@ def samples_check(document: dict, samples: dict[str, list[tuple[str, str]]], che
             if point is None or not values or len(values) != point[COUNT]:
                 bad.append(f"{minute}: count {len(values)} vs {point[COUNT] if point else 0}")
                 continue
-            average = Decimal(micro_text(sum(values) / len(values)))
-            if (micro_text(min(values)), micro_text(max(values))) != (point[MIN], point[MAX]) or abs(
+            average = Decimal(evidence.micro_text(sum(values) / len(values)))
+            if (evidence.micro_text(min(values)), evidence.micro_text(max(values))) != (point[MIN], point[MAX]) or abs(
                 average - Decimal(point[AVG])
             ) > MICRO:
                 bad.append(f"{minute}: min/max/avg of the samples differ from the report's point")
@@ -158,7 +155,7 @@ def main(argv=None) -> int:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"ERROR the input cannot be read: {exc}", file=sys.stderr)
         return 2
-    digest = sha256_hex(raw)
+    digest = evidence.sha256_hex(raw)
     print(f"sha256 {digest}")
     if samples is not None:
         samples_check(document, samples, checks)
