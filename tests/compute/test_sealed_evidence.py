@@ -13,51 +13,17 @@ from django.utils import timezone
 
 from apps.audit.models import AuditEvent
 from apps.compute.models import Device, LateSample, Sample, VerificationReport
-from apps.compute.services.devices import device_create
 from apps.compute.services.ingest import samples_ingest
-from apps.compute.services.sources import source_create
 from apps.compute.services.verification import criterion_verify, report_rebuild, report_supersede
 from apps.core.errors import Conflict, ValidationFailed
 from apps.funding.models import CriterionStatus, MilestoneStatus
 from apps.funding.services.milestones import milestone_submit
-from tests.compute.conftest import compute_criterion
+from tests.compute.conftest import _iso, compute_criterion, load_minute, wire
 
 pytestmark = pytest.mark.django_db
 
 LATENESS = 30  # the source's allowance in these tests, seconds
 MARGIN = 5  # COMPUTE_SEAL_MARGIN_SECONDS
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.isoformat().replace("+00:00", "Z")
-
-
-def wire(moment: dt.datetime, value: float, metric: str = "gpu.utilization") -> dict:
-    return {"metric": metric, "ts": _iso(moment), "value": value, "labels": {}}
-
-
-@pytest.fixture
-def minute():
-    """The window's minute: ten minutes ago, so its samples are within the clock-skew and retention bounds."""
-    return timezone.now().replace(second=0, microsecond=0) - dt.timedelta(minutes=10)
-
-
-@pytest.fixture
-def h200(org, people):
-    """A GPU whose samples come through a push source at 1 s cadence, with 30 s lateness."""
-    source = source_create(
-        organization=org, by=people["engineer"], name="h200 push", kind="push", cadence_seconds=1, lateness_seconds=30
-    )
-    device, _ = device_create(
-        organization=org, by=people["engineer"], key="GPU-h200", kind="gpu", labels={"host": "h200"}, source=source
-    )
-    return device
-
-
-def load_minute(device, minute):
-    """The issue's run: idle, then an 18 s load at 99 %, pushed 5 s after the minute ended (on time)."""
-    samples = [wire(minute + dt.timedelta(seconds=35 + i), 99.0 if i < 17 else 66.0) for i in range(18)]
-    return samples_ingest(device=device, samples=samples, now=minute + dt.timedelta(seconds=65))
 
 
 def test_a_late_sample_leaves_the_sealed_report_and_the_milestone_unchanged_and_is_shown_as_late(
