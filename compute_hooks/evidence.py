@@ -8,8 +8,8 @@ every number of a report is derived. docs/compute.md describes the document fiel
   lists and objects (every measured number is a decimal string), so the scheme reduces to: no whitespace, object keys
   sorted by their UTF-16 code units, strings escaped as JSON.stringify does, UTF-8.
 - Numbers: a per-minute value is round(x * 1000000) of the float x (double-precision product, rounded half to even)
-  divided by 10**6 and written as the exact decimal ("82.5", "99", "70.123457"); derived values are quantized to 6 decimals, coverage rounded down to 4, trailing zeros
-  dropped.
+  divided by 10**6 and written as the exact decimal ("82.5", "99", "70.123457"); derived values are quantized to
+  6 decimals, coverage rounded down to 4, trailing zeros dropped.
 - Merkle root (RFC 6962 tree hash) over a device's raw samples in the window, ordered by time: leaf
   SHA-256(0x00 || "<ts>\\n<value>"), node SHA-256(0x01 || left || right), the empty tree SHA-256(""); ts is
   "YYYY-MM-DDTHH:MM:SS.ffffffZ" (UTC) and value the shortest text that reads back as the stored float (Python repr),

@@ -99,6 +99,14 @@ def test_the_verifier_passes_on_a_real_report_and_fails_on_changed_values(export
     assert bad.returncode == 1 and "FAIL the file is the RFC 8785 canonical form" in bad.stdout
 
 
+def test_the_export_is_also_served_by_the_api_to_members_only(exported, people, client_for, outsider):
+    report, _, samples_file = exported
+    response = client_for(people["viewer"]).get(f"/api/compute/reports/{report.pk}/samples/")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert b"".join(response.streaming_content) == samples_file.read_bytes()
+    assert client_for(outsider).get(f"/api/compute/reports/{report.pk}/samples/").status_code == 404
+
+
 def test_the_selector_is_the_escrow_view():
     assert "0x" + Web3.keccak(text="getMilestone(uint256,uint256)")[:4].hex() == verify.GET_MILESTONE_SELECTOR
 

@@ -329,7 +329,7 @@ class ReportViewSet(
         description="The raw samples the report's Merkle roots cover (device,metric,ts,value), for "
         "`python -m compute_hooks.verify report.json --samples samples.csv`.",
     )
-    @action(detail=True, methods=["get"], renderer_classes=[CSVRenderer])
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
     def samples(self, request, pk=None):
         report = self.get_object()
         # Written as the verifier reads it: exact text, no spreadsheet neutralising (it would change "-3.5").
