@@ -105,7 +105,8 @@ def _quantize(number: Decimal) -> str:
 
 
 def ts_text(moment: dt.datetime) -> str:
-    return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """ "YYYY-MM-DDTHH:MM:SS.ffffffZ" in UTC (isoformat: the same text as strftime, several times faster)."""
+    return moment.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
 
 
 def value_text(value: float) -> str:

@@ -140,10 +140,11 @@ def _late_count(*, device_ids: list, metric: str, window_start, window_end, late
 
 
 def _report_create(
-    *, criterion, document: dict, device_ids: list, by, supersedes=None, reason=""
+    *, criterion, document: dict, device_ids: list, by, supersedes=None, reason="", text: str | None = None
 ) -> VerificationReport:
-    """Writes the report (in the caller's transaction) with its devices and its audit event."""
-    text = report_canonical_text(document)
+    """Writes the report (in the caller's transaction) with its devices and its audit event; `text` is the
+    document's canonical JSON when the caller has it already."""
+    text = text if text is not None else report_canonical_text(document)
     window = document["window"]
     result = document["result"]
     start, end = _parse(window["start"]), _parse(window["end"])
@@ -236,13 +237,14 @@ def criterion_verify(*, criterion: MilestoneCriterion, by=None, now: dt.datetime
     config = criterion_config_clean(criterion.config)
     frame, device_ids = _frame(criterion=criterion, config=config, now=now or timezone.now())
     document = report_complete(frame)
-    digest = sha256_hex(report_canonical_text(document))
+    text = report_canonical_text(document)
+    digest = sha256_hex(text)
     with transaction.atomic():
         report = VerificationReport.objects.filter(criterion=criterion, sha256=digest).first()
         if report is not None and report_latest(report) != report:
             return report_latest(report)
         if report is None:
-            report = _report_create(criterion=criterion, document=document, device_ids=device_ids, by=by)
+            report = _report_create(criterion=criterion, document=document, device_ids=device_ids, by=by, text=text)
         _record(criterion=criterion, report=report)
     if report.passed:
         milestone_verify_if_met(milestone=milestone)
