@@ -162,7 +162,9 @@ def rollup_points(
     ):
         minutes.setdefault(device_id, {})[minute] = [avg, low, high, count]
     late = _late_rows(device_ids=device_ids, metric=metric, window=window, late_until=late_until)
+    merged_late = False
     for device_id, ts, value in late.values_list("device_id", "ts", "value"):
+        merged_late = True
         current = minutes.setdefault(device_id, {}).get(_floor_minute(ts))
         if current is None:
             minutes[device_id][_floor_minute(ts)] = [value, value, value, 1]
@@ -172,7 +174,8 @@ def rollup_points(
     return {
         device_id: [
             [int(minute.timestamp()), micro_text(avg), micro_text(low), micro_text(high), count]
-            for minute, (avg, low, high, count) in sorted(by_minute.items())
+            # Rollups come in minute order; only merged late minutes need sorting.
+            for minute, (avg, low, high, count) in (sorted(by_minute.items()) if merged_late else by_minute.items())
         ]
         for device_id, by_minute in minutes.items()
     }
