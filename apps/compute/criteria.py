@@ -1,13 +1,17 @@
 """The parameters of a compute criterion on a milestone (the funding service calls `criterion_config_clean`).
 
 metric          a compute_hooks metric, e.g. "gpu.utilization"
-aggregation     avg | min | max | p95 of each device's per-minute series (default avg)
+aggregation     what is aggregated, named as such (default avg_of_minute_avg): avg_of_minute_avg, min_of_minute_avg,
+                max_of_minute_avg, p95_of_minute_avg (over each device's per-minute averages; with PromQL its
+                step values), min_of_samples, max_of_samples (the least / greatest sample itself)
 comparison      gte | gt | lte | lt (default gte), against threshold
 threshold       a number
-window          window_days (ending at evaluation time) or start and end (ISO 8601 with a time zone)
+window          window_days (a whole number of minutes, ending where the sealed data ends) or start and end
+                (ISO 8601 with a time zone, on whole minutes: a window is exactly what was asked, or refused)
 device_selector {label: value} the devices must carry (default: all), device_kind gpu | edge | npu
 min_devices     how many devices must count (default 1)
-min_coverage    the fraction of the window's minutes each counted device must have data for (default 0.95)
+min_coverage    the fraction of the samples expected at the device's cadence over the window (with PromQL: of
+                the steps) each counted device must have (default 0.95)
 mode            fleet (the aggregate across the counted devices passes) or per_device (each counted device
                 passes on its own) (default fleet)
 promql, source  evaluate with PromQL against that Prometheus source instead of the stored rollups;
@@ -21,13 +25,14 @@ from decimal import Decimal, InvalidOperation
 from apps.compute.models import DeviceKind
 from apps.core.errors import ValidationFailed
 from compute_hooks import METRICS, parse_ts
+from compute_hooks.evidence import AGGREGATIONS, COMPARISONS
 
-AGGREGATIONS = ("avg", "min", "max", "p95")
-COMPARISONS = {
-    "gte": lambda value, threshold: value >= threshold,
-    "gt": lambda value, threshold: value > threshold,
-    "lte": lambda value, threshold: value <= threshold,
-    "lt": lambda value, threshold: value < threshold,
+# The earlier short names, still found in stored criteria, are written out as what they always meant.
+AGGREGATION_NAMES_BEFORE = {
+    "avg": "avg_of_minute_avg",
+    "min": "min_of_minute_avg",
+    "max": "max_of_minute_avg",
+    "p95": "p95_of_minute_avg",
 }
 MODES = ("fleet", "per_device")
 ALLOWED_KEYS = {
@@ -73,7 +78,9 @@ def _minute(value, key: str) -> dt.datetime:
         moment = parse_ts(value)
     except ValueError:
         raise _fail(key, "Give an ISO 8601 date and time with a time zone.") from None
-    return moment.replace(second=0, microsecond=0)
+    if moment.second or moment.microsecond:
+        raise _fail(key, f"Give a whole minute (seconds 0): evidence is kept per minute, and {value} is not one.")
+    return moment.astimezone(dt.UTC)
 
 
 def _window(config: dict) -> dict:
@@ -87,10 +94,12 @@ def _window(config: dict) -> dict:
             raise _fail("window_days", f"A number of days above 0 and at most {MAX_WINDOW_DAYS}.")
         if days * 1440 < 1:
             raise _fail("window_days", "The window must be at least one minute long.")
+        if not float(days * 1440).is_integer():
+            raise _fail("window_days", "The window must be a whole number of minutes (e.g. 0.5 for 12 hours).")
         return {"window_days": int(days) if float(days).is_integer() else float(days)}
     start, end = _minute(config.get("start"), "start"), _minute(config.get("end"), "end")
     if end <= start:
-        raise _fail("end", "The window ends before it starts (times are taken to the minute).")
+        raise _fail("end", "The window ends before it starts.")
     if end - start > dt.timedelta(days=MAX_WINDOW_DAYS):
         raise _fail("end", f"The window is at most {MAX_WINDOW_DAYS} days long.")
     return {"start": start.isoformat().replace("+00:00", "Z"), "end": end.isoformat().replace("+00:00", "Z")}
@@ -115,7 +124,8 @@ def criterion_config_clean(config) -> dict:
     metric = config.get("metric")
     if metric not in METRICS:
         raise _fail("metric", f"Choose one of: {', '.join(sorted(METRICS))}.")
-    aggregation = config.get("aggregation", "avg")
+    aggregation = config.get("aggregation", "avg_of_minute_avg")
+    aggregation = AGGREGATION_NAMES_BEFORE.get(aggregation, aggregation) if isinstance(aggregation, str) else None
     if aggregation not in AGGREGATIONS:
         raise _fail("aggregation", f"Choose one of: {', '.join(AGGREGATIONS)}.")
     comparison = config.get("comparison", "gte")
@@ -153,6 +163,10 @@ def criterion_config_clean(config) -> dict:
         "promql": promql,
     }
     if promql:
+        if aggregation.endswith("_of_samples"):
+            raise _fail(
+                "aggregation", "A PromQL criterion has Prometheus's step values, not samples: use *_of_minute_avg."
+            )
         try:
             cleaned["source"] = str(uuid.UUID(str(config.get("source"))))
         except ValueError:

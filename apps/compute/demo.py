@@ -98,7 +98,7 @@ def seed(*, organization, users, stdout) -> None:
             description="Average GPU utilization >= 70% over 7 days on 8 GPUs of cluster blackwell-a, 95% coverage",
             config={
                 "metric": "gpu.utilization",
-                "aggregation": "avg",
+                "aggregation": "avg_of_minute_avg",
                 "comparison": "gte",
                 "threshold": 70,
                 "window_days": 7,

@@ -1,35 +1,39 @@
-"""Evaluating a compute criterion: the window, each device's series, and the report document.
+"""Evaluating a compute criterion: its sealed window, each device's points, and the report's frame.
 
-Each device contributes one series: its per-minute averages (rollups), or with PromQL the values Prometheus
-returns at each step. `aggregation` applies to that series (avg, min, max, p95; p95 is the nearest-rank
-percentile, an actual value of the series). Coverage is the share of the window's minutes (or steps) with a value.
-All numbers in a report are decimals written as strings, so the canonical JSON, and its hash, come out the same
-whenever the report is rebuilt from the same stored data.
+A window is evaluated only once it is sealed: its end plus the lateness allowance of its devices (their source's
+`lateness_seconds`, or COMPUTE_LATENESS_SECONDS of their kind) plus COMPUTE_SEAL_MARGIN_SECONDS. A sample that
+arrives after its own ts plus that allowance is late: ingest keeps it apart (LateSample), so what a sealed window's
+report read can never change. The arithmetic of a report lives in compute_hooks.evidence (standard library), shared
+with the standalone verifier.
 """
 
 import dataclasses
 import datetime as dt
 import math
-from decimal import ROUND_DOWN, Decimal, localcontext
+import uuid
+from decimal import Decimal
 
-from django.db import connection
+from django.conf import settings
 
-from apps.compute.criteria import COMPARISONS
-from apps.compute.models import ComputeSource, Device, SampleRollup, SourceKind
+from apps.compute.models import COLLECTED_KINDS, ComputeSource, Device, LateSample, Sample, SampleRollup, SourceKind
 from apps.compute.services.collectors import collection_failure_text, collector_for_run
-from apps.core.errors import ApplicationError, ValidationFailed
+from apps.core.errors import ApplicationError, Conflict, ValidationFailed
 from compute_hooks import CollectorError, query_mapping_range, resolve_mappings
+from compute_hooks.evidence import merkle_root as _merkle_root
+from compute_hooks.evidence import micro_text, sample_leaf, ts_text, value_text
 from compute_hooks.prometheus import format_selector
 
-REPORT_VERSION = 1
-VALUE_PLACES = Decimal("0.000001")
-COVERAGE_PLACES = Decimal("0.0001")
+VALUE_PLACES = Decimal("0.000001")  # the risk indicators' rounding (apps.compute.indicators)
 
 
 class EvaluationUnavailable(ApplicationError):
     """The evidence cannot be read now (the Prometheus source is unreachable or misconfigured)."""
 
     status_code = 503
+
+
+class WindowNotSealed(Conflict):
+    """The window has not ended plus its lateness allowance: samples may still arrive for it."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,40 +43,21 @@ class Window:
     step_seconds: int = 60
 
     @property
-    def expected_points(self) -> int:
-        return int((self.end - self.start).total_seconds()) // self.step_seconds
+    def seconds(self) -> int:
+        return int((self.end - self.start).total_seconds())
+
+    @property
+    def expected_steps(self) -> int:
+        return self.seconds // self.step_seconds
 
     def as_dict(self) -> dict:
         return {
             "start": self.start,
             "end": self.end,
+            "seconds": self.seconds,
             "step_seconds": self.step_seconds,
-            "expected_points": self.expected_points,
+            "expected_steps": self.expected_steps,
         }
-
-
-@dataclasses.dataclass
-class SeriesStats:
-    points: int = 0
-    total: Decimal = Decimal(0)
-    low: float | None = None
-    high: float | None = None
-    p95: float | None = None
-
-
-def _floor_minute(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(dt.UTC).replace(second=0, microsecond=0)
-
-
-def window_for(config: dict, now: dt.datetime) -> Window:
-    """The criterion's window: fixed start/end, or window_days ending at the (whole) minute of evaluation."""
-    step = config.get("step_seconds", 60) if config.get("promql") else 60
-    if config.get("window_days") is not None:
-        end = _floor_minute(now)
-        return Window(_floor_minute(end - dt.timedelta(days=config["window_days"])), end, step)
-    start = dt.datetime.fromisoformat(config["start"].replace("Z", "+00:00"))
-    end = dt.datetime.fromisoformat(config["end"].replace("Z", "+00:00"))
-    return Window(start, end, step)
 
 
 def nearest_rank_p95(values: list[float]) -> float:
@@ -80,79 +65,155 @@ def nearest_rank_p95(values: list[float]) -> float:
     return ordered[max(math.ceil(0.95 * len(ordered)) - 1, 0)]
 
 
-def stats_from_values(values: list[float]) -> SeriesStats:
-    if not values:
-        return SeriesStats()
-    # As in SQL: each value in whole millionths (round half to even), summed exactly.
-    total = Decimal(sum(round(float(v) * 1_000_000) for v in values)) / MICRO
-    return SeriesStats(len(values), total, min(values), max(values), nearest_rank_p95(values))
+def _floor_minute(moment: dt.datetime) -> dt.datetime:
+    return moment.astimezone(dt.UTC).replace(second=0, microsecond=0)
 
 
-# Values are summed as integers of millionths: exact, so the same rows give the same digits whatever the plan
-# (and much faster than a numeric sum).
-ROLLUP_STATS_SQL = (
-    "SELECT device_id, count(*), sum(round(avg * 1000000)::bigint), min(avg), max(avg), NULL::float8 "
-    "FROM compute_samplerollup "
-    "WHERE device_id = ANY(%s) AND metric = %s AND minute >= %s AND minute < %s GROUP BY device_id"
-)
-ROLLUP_STATS_P95_SQL = (
-    "SELECT device_id, count(*), sum(round(avg * 1000000)::bigint), min(avg), max(avg), "
-    "percentile_disc(0.95) WITHIN GROUP (ORDER BY avg) FROM compute_samplerollup "
-    "WHERE device_id = ANY(%s) AND metric = %s AND minute >= %s AND minute < %s GROUP BY device_id"
-)
-MICRO = Decimal(1_000_000)
+def _iso(moment: dt.datetime) -> str:
+    return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
-# --- devices and rollups ------------------------------------------------------------------------------------
+# --- cadence and lateness ---------------------------------------------------------------------------------------
+
+
+def device_cadence_seconds(device: Device) -> int:
+    """Seconds between two samples of the device: its source's cadence, else its schedule (collected kinds), else
+    COMPUTE_DEFAULT_CADENCE_SECONDS."""
+    source = device.source
+    if source is not None and source.cadence_seconds:
+        return source.cadence_seconds
+    if source is not None and source.kind in COLLECTED_KINDS:
+        return source.schedule_seconds
+    return settings.COMPUTE_DEFAULT_CADENCE_SECONDS
+
+
+def device_lateness_seconds(device: Device) -> int:
+    """How long after its ts a sample of the device is on time: its source's allowance, else its kind's."""
+    source = device.source
+    if source is not None and source.lateness_seconds is not None:
+        return source.lateness_seconds
+    return settings.COMPUTE_LATENESS_SECONDS.get(device.kind, settings.COMPUTE_LATENESS_SECONDS["gpu"])
+
+
+def source_lateness_seconds(source: ComputeSource) -> int:
+    if source.lateness_seconds is not None:
+        return source.lateness_seconds
+    return settings.COMPUTE_LATENESS_SECONDS.get(source.device_kind, settings.COMPUTE_LATENESS_SECONDS["gpu"])
+
+
+def window_for(config: dict, *, now: dt.datetime, lateness_seconds: int) -> Window:
+    """The criterion's window, sealed at `now`: a fixed start/end (refused before it is sealed), or window_days
+    ending at the last whole minute that is sealed."""
+    step = config.get("step_seconds", 60) if config.get("promql") else 60
+    delay = dt.timedelta(seconds=lateness_seconds + settings.COMPUTE_SEAL_MARGIN_SECONDS)
+    if config.get("window_days") is not None:
+        end = _floor_minute(now - delay)
+        return Window(end - dt.timedelta(minutes=round(config["window_days"] * 1440)), end, step)
+    start = dt.datetime.fromisoformat(config["start"].replace("Z", "+00:00"))
+    end = dt.datetime.fromisoformat(config["end"].replace("Z", "+00:00"))
+    sealed_at = end + delay
+    if now < sealed_at:
+        raise WindowNotSealed(
+            f"The window ends at {_iso(end)} and samples may arrive for it until {_iso(end + delay)} "
+            f"({lateness_seconds} s lateness allowance plus {settings.COMPUTE_SEAL_MARGIN_SECONDS} s): it can be "
+            f"evaluated from {_iso(sealed_at)}.",
+            {"evaluable_at": _iso(sealed_at), "window_end": _iso(end), "lateness_seconds": lateness_seconds},
+        )
+    return Window(start, end, step)
+
+
+# --- devices, rollups and raw samples ---------------------------------------------------------------------------
 
 
 def devices_selected(*, organization, selector: dict, kind: str | None) -> list[Device]:
     """The organization's devices carrying every label of `selector` (and of `kind`, if given), by key."""
-    devices = Device.objects.filter(organization=organization)
+    devices = Device.objects.filter(organization=organization).select_related("source")
     if kind:
         devices = devices.filter(kind=kind)
     return [d for d in devices.order_by("key") if all(str(d.labels.get(k)) == v for k, v in selector.items())]
 
 
-def rollup_stats(*, device_ids: list, metric: str, window: Window, with_p95: bool) -> dict:
-    """Per device: how many minutes have a rollup in the window, and the sum, min, max (and p95) of their averages."""
-    if not device_ids:
-        return {}
-    if connection.vendor == "postgresql":
-        sql = ROLLUP_STATS_P95_SQL if with_p95 else ROLLUP_STATS_SQL
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [list(device_ids), metric, window.start, window.end])
-            rows = cursor.fetchall()
-        return {row[0]: SeriesStats(row[1], Decimal(row[2]) / MICRO, row[3], row[4], row[5]) for row in rows}
-    values: dict = {}
+def _late_rows(*, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None):
+    if late_until is None:
+        return LateSample.objects.none()
+    return LateSample.objects.filter(
+        device_id__in=device_ids,
+        metric=metric,
+        ts__gte=window.start,
+        ts__lt=window.end,
+        received_at__lte=late_until,
+    ).order_by("device_id", "ts")
+
+
+def rollup_points(
+    *, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None = None
+) -> dict[uuid.UUID, list[list]]:
+    """Per device, its points in the window: [unix minute, avg, min, max, count] of each minute with samples.
+
+    A superseding report also merges the late samples received up to `late_until` (in ts order, as ingest would
+    have merged them).
+    """
+    minutes: dict[uuid.UUID, dict[dt.datetime, list]] = {}
     rows = SampleRollup.objects.filter(
         device_id__in=device_ids, metric=metric, minute__gte=window.start, minute__lt=window.end
     ).order_by("device_id", "minute")
-    for device_id, avg in rows.values_list("device_id", "avg"):
-        values.setdefault(device_id, []).append(avg)
-    return {device_id: stats_from_values(series) for device_id, series in values.items()}
+    for device_id, minute, avg, low, high, count in rows.values_list(
+        "device_id", "minute", "avg", "min", "max", "count"
+    ):
+        minutes.setdefault(device_id, {})[minute] = [avg, low, high, count]
+    late = _late_rows(device_ids=device_ids, metric=metric, window=window, late_until=late_until)
+    merged_late = False
+    for device_id, ts, value in late.values_list("device_id", "ts", "value"):
+        merged_late = True
+        current = minutes.setdefault(device_id, {}).get(_floor_minute(ts))
+        if current is None:
+            minutes[device_id][_floor_minute(ts)] = [value, value, value, 1]
+        else:
+            avg, low, high, count = current
+            current[:] = [(avg * count + value) / (count + 1), min(low, value), max(high, value), count + 1]
+    return {
+        device_id: [
+            [int(minute.timestamp()), micro_text(avg), micro_text(low), micro_text(high), count]
+            # Rollups come in minute order; only merged late minutes need sorting.
+            for minute, (avg, low, high, count) in (sorted(by_minute.items()) if merged_late else by_minute.items())
+        ]
+        for device_id, by_minute in minutes.items()
+    }
 
 
-def rollup_fleet_p95(*, device_ids: list, metric: str, window: Window) -> float | None:
-    rows = SampleRollup.objects.filter(
-        device_id__in=device_ids, metric=metric, minute__gte=window.start, minute__lt=window.end
-    )
-    if connection.vendor == "postgresql":
-        sql = (
-            "SELECT percentile_disc(0.95) WITHIN GROUP (ORDER BY avg) FROM compute_samplerollup "
-            "WHERE device_id = ANY(%s) AND metric = %s AND minute >= %s AND minute < %s"
-        )
-        with connection.cursor() as cursor:
-            cursor.execute(sql, [list(device_ids), metric, window.start, window.end])
-            return cursor.fetchone()[0]
-    values = list(rows.values_list("avg", flat=True))
-    return nearest_rank_p95(values) if values else None
+def raw_merkle(
+    *, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None = None
+) -> dict[str, dict]:
+    """Per device, the Merkle root over its raw samples in the window (compute_hooks.evidence) and their number."""
+    pairs: dict[str, list[tuple[str, str]]] = {str(device_id): [] for device_id in device_ids}
+    rows = Sample.objects.filter(device_id__in=device_ids, metric=metric, ts__gte=window.start, ts__lt=window.end)
+    late = _late_rows(device_ids=device_ids, metric=metric, window=window, late_until=late_until)
+    for queryset in (rows, late):
+        for device_id, ts, value in queryset.values_list("device_id", "ts", "value").iterator(chunk_size=5000):
+            pairs[str(device_id)].append((ts_text(ts), value_text(value)))
+    return {
+        device_id: {"leaves": len(items), "merkle_root": _merkle_root([sample_leaf(*p) for p in sorted(items)])}
+        for device_id, items in pairs.items()
+    }
+
+
+def raw_samples_for_export(*, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None = None):
+    """(device id, ts text, value text) of the raw samples a report's Merkle roots cover, by device and time."""
+    rows = Sample.objects.filter(device_id__in=device_ids, metric=metric, ts__gte=window.start, ts__lt=window.end)
+    late = _late_rows(device_ids=device_ids, metric=metric, window=window, late_until=late_until)
+    items = [
+        (device_id, ts_text(ts), value_text(value))
+        for queryset in (rows, late)
+        for device_id, ts, value in queryset.values_list("device_id", "ts", "value").iterator(chunk_size=5000)
+    ]
+    return sorted(items, key=lambda item: (str(item[0]), item[1]))
 
 
 def rollup_query_text(*, metric: str, window: Window, device_count: int) -> str:
     return (
-        f"per-minute rollups (compute_samplerollup.avg) of metric {metric!r} for {device_count} device(s), "
-        f"minute >= {window.start.isoformat()} and minute < {window.end.isoformat()}"
+        f"per-minute rollups (compute_samplerollup: avg, min, max, count) of metric {metric!r} for "
+        f"{device_count} device(s), minute >= {_iso(window.start)} and minute < {_iso(window.end)}; "
+        f"raw samples (compute_sample) of the same range for the Merkle roots"
     )
 
 
@@ -160,10 +221,8 @@ def rollup_query_text(*, metric: str, window: Window, device_count: int) -> str:
 
 
 def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tuple[str, list[dict]]:
-    """Runs the metric's mapping of the Prometheus source over the window; returns the query and its series.
-
-    The series are stored in the report as [{"device", "labels", "points": [[unix seconds, value], ...]}].
-    """
+    """Runs the metric's mapping of the Prometheus source over the window; returns the query and, per device, its
+    labels and points (each step a point of count 1: [unix seconds, value, value, value, 1])."""
     if source.kind != SourceKind.PROMETHEUS:
         raise ValidationFailed.for_field("config.source", "PromQL criteria need a Prometheus source.")
     source_config = dict(source.config)
@@ -192,145 +251,13 @@ def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tup
         raise EvaluationUnavailable(f"Prometheus could not answer: {reason}.") from None
     by_device: dict[str, dict] = {}
     for series in mapped:
-        entry = by_device.setdefault(series.device_key, {"device": series.device_key, "labels": {}, "points": {}})
-        entry["labels"].update(series.labels)
+        entry = by_device.setdefault(series.device_key, {"labels": {}, "points": {}})
+        entry["labels"].update({str(k): str(v) for k, v in series.labels.items()})
         for moment, value in series.points:
             ts = round(moment.timestamp())
             entry["points"][ts] = max(entry["points"].get(ts, value), value)
-    series_list = [
-        {"device": key, "labels": entry["labels"], "points": [[ts, v] for ts, v in sorted(entry["points"].items())]}
-        for key, entry in sorted(by_device.items())
-    ]
-    return mapping.render(selector or None), series_list
-
-
-# --- the report document ----------------------------------------------------------------------------------------
-
-
-def _dec(value) -> Decimal | None:
-    if value is None:
-        return None
-    number = value if isinstance(value, Decimal) else Decimal(repr(float(value)))
-    return number.quantize(VALUE_PLACES)
-
-
-def _value_of(stats: SeriesStats, aggregation: str) -> Decimal | None:
-    if not stats.points:
-        return None
-    if aggregation == "avg":
-        with localcontext(prec=60):
-            return (stats.total / stats.points).quantize(VALUE_PLACES)
-    return _dec({"min": stats.low, "max": stats.high, "p95": stats.p95}[aggregation])
-
-
-def document_build(*, frame: dict, stats: dict[str, SeriesStats], fleet_p95=None) -> dict:
-    """The full report from its frame (ids, inputs, window, devices or series) and each device's series stats.
-
-    `stats` is keyed like frame["devices"] entries' "key". Fleet p95 needs the pooled series (`fleet_p95`).
-    """
-    config = frame["inputs"]
-    window = frame["window"]
-    expected = window["expected_points"]
-    threshold = Decimal(config["threshold"])
-    min_coverage = Decimal(config["min_coverage"])
-    compare = COMPARISONS[config["comparison"]]
-    aggregation = config["aggregation"]
-    devices, counted = [], []
-    for entry in frame["devices"]:
-        device_stats = stats.get(entry["key"], SeriesStats())
-        value = _value_of(device_stats, aggregation)
-        covered = expected > 0 and Decimal(device_stats.points) >= min_coverage * expected
-        passes = value is not None and compare(value, threshold)
-        with localcontext(prec=60):
-            coverage = (Decimal(device_stats.points) / expected if expected else Decimal(0)).quantize(
-                COVERAGE_PLACES, rounding=ROUND_DOWN
-            )
-        devices.append(
-            {**entry, "points": device_stats.points, "coverage": coverage, "value": value, "covered": covered,
-             "passes": passes}
-        )  # fmt: skip
-        if covered and (config["mode"] == "fleet" or passes):
-            counted.append((entry["key"], device_stats))
-    fleet_value = None
-    if config["mode"] == "fleet" and counted:
-        pooled = SeriesStats(
-            points=sum(s.points for _, s in counted),
-            total=sum((s.total for _, s in counted), Decimal(0)),
-            low=min(s.low for _, s in counted),
-            high=max(s.high for _, s in counted),
-            p95=fleet_p95,
-        )
-        fleet_value = _value_of(pooled, aggregation)
-    if config["mode"] == "fleet":
-        passed = len(counted) >= config["min_devices"] and fleet_value is not None and compare(fleet_value, threshold)
-    else:
-        passed = len(counted) >= config["min_devices"]
-    return {
-        **frame,
-        "devices": devices,
-        "result": {
-            "mode": config["mode"],
-            "aggregation": aggregation,
-            "comparison": config["comparison"],
-            "threshold": threshold,
-            "fleet_value": fleet_value,
-            "devices_counted": len(counted),
-            "min_devices": config["min_devices"],
-            "passed": passed,
-        },
-    }
-
-
-def counted_keys(document: dict) -> list[str]:
-    config = document["inputs"]
-    return [d["key"] for d in document["devices"] if d["covered"] and (config["mode"] == "fleet" or d["passes"])]
-
-
-def stats_from_frame(frame: dict) -> tuple[dict[str, SeriesStats], bool]:
-    """Series stats recomputed from the stored data the frame names: rollups, or the report's own PromQL series.
-
-    Returns the stats by device key, and whether a fleet p95 must be pooled afterwards.
-    """
-    config, window_data = frame["inputs"], frame["window"]
-    window = Window(_parse(window_data["start"]), _parse(window_data["end"]), window_data["step_seconds"])
-    if frame["source"] == "promql":
-        return {s["device"]: stats_from_values([v for _, v in s["points"]]) for s in frame["series"]}, False
-    ids = {d["key"]: d["id"] for d in frame["devices"]}
-    by_id = rollup_stats(
-        device_ids=list(ids.values()), metric=config["metric"], window=window, with_p95=config["aggregation"] == "p95"
-    )
-    return {key: by_id[_uuid(pk)] for key, pk in ids.items() if _uuid(pk) in by_id}, True
-
-
-def fleet_p95_for(frame: dict, stats_document: dict) -> float | None:
-    """The pooled p95 over the counted devices (fleet mode), from the same stored data."""
-    config, window_data = frame["inputs"], frame["window"]
-    keys = counted_keys(stats_document)
-    if config["mode"] != "fleet" or config["aggregation"] != "p95" or not keys:
-        return None
-    if frame["source"] == "promql":
-        return nearest_rank_p95([v for s in frame["series"] if s["device"] in keys for _, v in s["points"]])
-    ids = {d["key"]: d["id"] for d in frame["devices"]}
-    window = Window(_parse(window_data["start"]), _parse(window_data["end"]), window_data["step_seconds"])
-    return rollup_fleet_p95(device_ids=[_uuid(ids[k]) for k in keys], metric=config["metric"], window=window)
-
-
-def document_from_frame(frame: dict) -> dict:
-    """Evaluates a frame against the stored data: what an evaluation writes, and what a rebuild recomputes."""
-    stats, _ = stats_from_frame(frame)
-    document = document_build(frame=frame, stats=stats)
-    if frame["inputs"]["mode"] == "fleet" and frame["inputs"]["aggregation"] == "p95":
-        document = document_build(frame=frame, stats=stats, fleet_p95=fleet_p95_for(frame, document))
-    return document
-
-
-def _parse(value) -> dt.datetime:
-    if isinstance(value, dt.datetime):
-        return value
-    return dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-
-
-def _uuid(value):
-    import uuid
-
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+    devices = []
+    for key, entry in sorted(by_device.items()):
+        points = [[ts, micro_text(v), micro_text(v), micro_text(v), 1] for ts, v in sorted(entry["points"].items())]
+        devices.append({"key": key, "labels": entry["labels"], "points": points})
+    return mapping.render(selector or None), devices

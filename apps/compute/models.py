@@ -37,6 +37,18 @@ class ComputeSource(BaseModel):
         max_length=10, choices=DeviceKind.choices, default=DeviceKind.GPU, help_text="The kind of devices it reports."
     )
     schedule_seconds = models.PositiveIntegerField(default=60)
+    cadence_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Seconds between two samples of one device and metric, what coverage expects. Empty: the schedule "
+        "for collected sources, COMPUTE_DEFAULT_CADENCE_SECONDS for push sources.",
+    )
+    lateness_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="How long after its time a sample is still on time. Empty: COMPUTE_LATENESS_SECONDS of the "
+        "device kind (seconds for GPUs, hours for edge agents that spool offline).",
+    )
     enabled = models.BooleanField(default=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
     last_success_at = models.DateTimeField(null=True, blank=True)
@@ -68,6 +80,10 @@ class Device(BaseModel):
     token_prefix = models.CharField(max_length=12, blank=True, help_text="Shown to tell tokens apart.")
     token_hash = models.CharField(max_length=64, null=True, blank=True, unique=True)
     last_seen_at = models.DateTimeField(null=True, blank=True)
+    late_samples = models.PositiveBigIntegerField(
+        default=0, help_text="Samples that arrived after their lateness allowance (kept apart, never in rollups)."
+    )
+    last_late_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["key"]
@@ -104,6 +120,26 @@ class Sample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.metric}={self.value} @ {self.ts:%Y-%m-%d %H:%M:%S}"
+
+
+class LateSample(models.Model):
+    """A reading that arrived after its lateness allowance: stored and counted, but apart from Sample and the
+    rollups, so no sealed window's evidence changes. Only an explicit re-evaluation (a superseding report) uses it."""
+
+    id = models.BigAutoField(primary_key=True)
+    device = models.ForeignKey(Device, on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric = models.CharField(max_length=64)
+    ts = models.DateTimeField()
+    value = models.FloatField()
+    received_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["device", "metric", "ts"], name="compute_latesample_unique_reading"),
+        ]
+
+    def __str__(self) -> str:
+        return f"late {self.metric}={self.value} @ {self.ts:%Y-%m-%d %H:%M:%S}"
 
 
 class SampleRollup(models.Model):
@@ -155,6 +191,15 @@ class VerificationReport(BaseModel):
     query = models.TextField(blank=True)
     canonical_json = models.TextField(help_text="The report: inputs, window, query, series, per-device values.")
     sha256 = models.CharField(max_length=64, db_index=True)
+    metric = models.CharField(max_length=64, blank=True)
+    devices = models.ManyToManyField(Device, blank=True, related_name="verification_reports")
+    late_samples = models.PositiveIntegerField(
+        default=0, help_text="Samples of its devices and window that arrived after the window was sealed."
+    )
+    supersedes = models.OneToOneField(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="superseded_by"
+    )
+    reason = models.TextField(blank=True, help_text="Why this report supersedes an earlier one.")
 
     class Meta:
         ordering = ["-created_at"]

@@ -28,12 +28,17 @@ def device_get(*, user, pk) -> Device:
 
 def report_list(*, user) -> QuerySet:
     return scope_to_user(
-        VerificationReport.objects.select_related("criterion", "milestone").defer("canonical_json"), user=user
+        VerificationReport.objects.select_related("criterion", "milestone", "superseded_by").defer(
+            "canonical_json", "superseded_by__canonical_json"
+        ),
+        user=user,
     )
 
 
 def report_get(*, user, pk) -> VerificationReport:
-    return get_scoped(VerificationReport.objects.select_related("criterion", "milestone"), user=user, pk=pk)
+    return get_scoped(
+        VerificationReport.objects.select_related("criterion", "milestone", "superseded_by"), user=user, pk=pk
+    )
 
 
 MAX_RANGE = dt.timedelta(days=31)

@@ -4,7 +4,7 @@ from celery import shared_task
 
 from apps.compute.services.ingest import samples_purge_expired
 from apps.compute.services.sources import source_collect, sources_claim_due
-from apps.compute.services.verification import compute_criteria_verify_due
+from apps.compute.services.verification import compute_criteria_verify_due, criterion_verify_queued
 
 
 @shared_task
@@ -25,6 +25,12 @@ def compute_collect_source(source_id: str) -> dict:
 def compute_verify_criteria() -> dict:
     """Every COMPUTE_VERIFY_EVERY_SECONDS: evaluates open compute criteria, verifies milestones that are met."""
     return compute_criteria_verify_due()
+
+
+@shared_task
+def compute_verify_criterion(criterion_id: str) -> dict:
+    """Queued after commit by an ingest that brought a waiting criterion's fixed window past its seal."""
+    return criterion_verify_queued(criterion_id=criterion_id)
 
 
 @shared_task

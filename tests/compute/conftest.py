@@ -1,9 +1,12 @@
 import datetime as dt
 
 import pytest
+from django.utils import timezone
 
 from apps.compute.models import Device, DeviceKind, SampleRollup
 from apps.compute.services.devices import device_create
+from apps.compute.services.ingest import samples_ingest
+from apps.compute.services.sources import source_create
 from apps.funding.models import CriterionKind
 from apps.funding.services.milestones import criterion_add
 from apps.tenancy.models import Role
@@ -13,6 +16,14 @@ from tests.funding.factories import GrantFactory, MilestoneFactory
 from tests.listeners import resolver_offline
 
 NOW = dt.datetime(2026, 11, 26, 12, 0, tzinfo=dt.UTC)
+
+
+def sealed(end: dt.datetime, *, lateness: int | None = None) -> dt.datetime:
+    """The first moment a window ending at `end` may be evaluated (GPUs' default lateness allowance)."""
+    from django.conf import settings
+
+    allowance = settings.COMPUTE_LATENESS_SECONDS["gpu"] if lateness is None else lateness
+    return end + dt.timedelta(seconds=allowance + settings.COMPUTE_SEAL_MARGIN_SECONDS)
 
 
 @pytest.fixture(autouse=True)
@@ -80,3 +91,38 @@ def compute_criterion(milestone, by, **config):
 @pytest.fixture
 def milestone(org):
     return MilestoneFactory(grant=GrantFactory(organization=org), status="in_progress")
+
+
+# --- a GPU pushing real-shaped samples (tests/compute/test_sealed_evidence.py, test_verifier.py) -----------------
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+def wire(moment: dt.datetime, value: float, metric: str = "gpu.utilization") -> dict:
+    return {"metric": metric, "ts": _iso(moment), "value": value, "labels": {}}
+
+
+@pytest.fixture
+def minute():
+    """The window's minute: ten minutes ago, so its samples are within the clock-skew and retention bounds."""
+    return timezone.now().replace(second=0, microsecond=0) - dt.timedelta(minutes=10)
+
+
+@pytest.fixture
+def h200(org, people):
+    """A GPU whose samples come through a push source at 1 s cadence, with 30 s lateness."""
+    source = source_create(
+        organization=org, by=people["engineer"], name="h200 push", kind="push", cadence_seconds=1, lateness_seconds=30
+    )
+    device, _ = device_create(
+        organization=org, by=people["engineer"], key="GPU-h200", kind="gpu", labels={"host": "h200"}, source=source
+    )
+    return device
+
+
+def load_minute(device, minute):
+    """The issue's run: idle, then an 18 s load at 99 %, pushed 5 s after the minute ended (on time)."""
+    samples = [wire(minute + dt.timedelta(seconds=35 + i), 99.0 if i < 17 else 66.0) for i in range(18)]
+    return samples_ingest(device=device, samples=samples, now=minute + dt.timedelta(seconds=65))

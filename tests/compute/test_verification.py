@@ -6,6 +6,7 @@ import json
 from decimal import Decimal
 
 import pytest
+import rfc8785
 from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
@@ -17,13 +18,15 @@ from apps.core.canonical import sha256_hex
 from apps.funding.models import CriterionStatus, MilestoneStatus
 from apps.funding.services.milestones import criterion_add, milestone_submit
 from apps.risks.indicators import observed_value
-from tests.compute.conftest import NOW, compute_criterion, fill_rollups, gpus
+from compute_hooks.evidence import canonical_bytes
+from tests.compute.conftest import NOW, compute_criterion, fill_rollups, gpus, sealed
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
 
 DAY = 1440
 START = NOW - dt.timedelta(days=1)
+AFTER = sealed(NOW)  # a window ending at NOW is sealed from here on (GPUs: 120 s allowance + 5 s margin)
 
 
 @pytest.fixture
@@ -44,25 +47,34 @@ def test_a_fleet_that_meets_the_criterion_verifies_its_submitted_milestone(org, 
     assert criterion.config["min_coverage"] == "0.95" and criterion.config["mode"] == "fleet"
     milestone_submit(milestone=milestone, by=people["engineer"])
 
-    report = criterion_verify(criterion=criterion, now=NOW + dt.timedelta(seconds=30))
+    report = criterion_verify(criterion=criterion, now=AFTER + dt.timedelta(seconds=30))
 
     assert report.passed and report.devices_counted == 8 and report.source == "rollups"
     assert (report.window_start, report.window_end) == (START, NOW)
     document = json.loads(report.canonical_json)
     assert sha256_hex(report.canonical_json) == report.sha256
-    # docs/compute.md, by hand: the report is canonical JSON (sorted keys, no whitespace, decimals as strings)
-    # and the hash the escrow contract records is the SHA-256 of its UTF-8 bytes.
+    # docs/compute.md, by hand: the report is RFC 8785 canonical JSON (for its ASCII keys: sorted keys, no
+    # whitespace; every number a decimal string or an integer) and the escrow records the SHA-256 of its bytes.
     assert report.canonical_json == json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    assert report.canonical_json.encode() == rfc8785.dumps(document) == canonical_bytes(document)
     assert report.sha256 == hashlib.sha256(report.canonical_json.encode()).hexdigest()
     assert document["inputs"] == criterion.config
     assert document["window"] == {
         "start": "2026-11-25T12:00:00Z",
         "end": "2026-11-26T12:00:00Z",
+        "seconds": 86400,
         "step_seconds": 60,
-        "expected_points": DAY,
+        "expected_steps": DAY,
     }
+    assert document["sealing"]["sealed_at"] == "2026-11-26T12:02:05Z"
     assert [d["key"] for d in document["devices"]] == [f"gpu-{i}" for i in range(8)]
-    assert {d["coverage"] for d in document["devices"]} == {"1"}
+    # Coverage is samples over samples expected: 6 a minute at the default 10 s cadence, a whole day.
+    assert {(d["samples"], d["expected_samples"], d["coverage"]) for d in document["devices"]} == {(8640, 8640, "1")}
+    # Every minute the value was computed from is in the report: [unix minute, avg, min, max, count].
+    assert document["devices"][0]["points"][:2] == [
+        [int(START.timestamp()), "70", "70", "70", 6],
+        [int(START.timestamp()) + 60, "70.1", "70.1", "70.1", 6],
+    ]
     assert document["devices"][0]["value"] == "70.45"  # 70 + mean of 0.0 .. 0.9
     assert document["result"]["fleet_value"] == "71.325" and document["result"]["passed"] is True
 
@@ -92,7 +104,7 @@ def test_coverage_devices_and_per_device_mode_decide_the_outcome(org, people, mi
     strict = compute_criterion(
         milestone, people["finance"], window_days=1, device_selector={"cluster": "a"}, min_devices=8
     )
-    report = criterion_verify(criterion=strict, now=NOW)
+    report = criterion_verify(criterion=strict, now=AFTER)
     document = json.loads(report.canonical_json)
     assert not report.passed and report.devices_counted == 7
     assert document["devices"][0]["coverage"] == "0.9493" and document["devices"][0]["covered"] is False
@@ -101,7 +113,7 @@ def test_coverage_devices_and_per_device_mode_decide_the_outcome(org, people, mi
     per_device = compute_criterion(
         milestone, people["finance"], window_days=1, mode="per_device", min_devices=8, threshold=71
     )
-    document = json.loads(criterion_verify(criterion=per_device, now=NOW).canonical_json)
+    document = json.loads(criterion_verify(criterion=per_device, now=AFTER).canonical_json)
     passing = [d["key"] for d in document["devices"] if d["passes"]]
     assert passing == ["gpu-1", "gpu-2", "gpu-4", "gpu-5", "gpu-7"]  # 70.45 fails 71; 71.45 and 72.45 pass
     assert document["result"]["devices_counted"] == 5 and document["result"]["passed"] is False
@@ -118,7 +130,8 @@ def test_coverage_devices_and_per_device_mode_decide_the_outcome(org, people, mi
         device_selector={"cluster": "a"},
         min_devices=7,
     )
-    report = criterion_verify(criterion=p95, now=NOW)
+    report = criterion_verify(criterion=p95, now=AFTER)
+    assert report.criterion.config["aggregation"] == "p95_of_minute_avg"  # the earlier name, written out
     # 7 counted devices (gpu-0 lacks coverage): the nearest rank 9576 of their 10080 pooled minutes.
     assert report.passed and report.value == Decimal("72.8")
     assert report_rebuild(report=report).ok
@@ -130,22 +143,24 @@ def test_beat_evaluates_open_criteria_once_per_result_and_leaves_verified_milest
     criterion = compute_criterion(
         milestone, people["finance"], window_days=1, device_selector={"cluster": "a"}, min_devices=9
     )
-    assert compute_criteria_verify_due(now=NOW) == {"evaluated": 1, "passed": 0, "failed_to_evaluate": 0, "verified": 0}
-    assert compute_criteria_verify_due(now=NOW + dt.timedelta(seconds=15))["evaluated"] == 1
+    counts = {"evaluated": 1, "passed": 0, "waiting": 0, "failed_to_evaluate": 0, "verified": 0}
+    assert compute_criteria_verify_due(now=AFTER) == counts
+    assert compute_criteria_verify_due(now=AFTER + dt.timedelta(seconds=15))["evaluated"] == 1
     assert VerificationReport.objects.filter(criterion=criterion).count() == 1  # same window, same data: same report
 
     criterion.config = {**criterion.config, "min_devices": 8}
     criterion.save(update_fields=["config"])
-    assert compute_criteria_verify_due(now=NOW)["passed"] == 1
+    assert compute_criteria_verify_due(now=AFTER)["passed"] == 1
     milestone.refresh_from_db()
     assert milestone.status == MilestoneStatus.IN_PROGRESS  # met, but not submitted yet
 
     milestone_submit(milestone=milestone, by=people["engineer"])
-    assert compute_criteria_verify_due(now=NOW) == {"evaluated": 0, "passed": 0, "failed_to_evaluate": 0, "verified": 1}
+    counts = {"evaluated": 0, "passed": 0, "waiting": 0, "failed_to_evaluate": 0, "verified": 1}
+    assert compute_criteria_verify_due(now=AFTER) == counts
     milestone.refresh_from_db()
     assert milestone.status == MilestoneStatus.VERIFIED
     reports = VerificationReport.objects.count()
-    assert compute_criteria_verify_due(now=NOW + dt.timedelta(minutes=5))["verified"] == 0
+    assert compute_criteria_verify_due(now=AFTER + dt.timedelta(minutes=5))["verified"] == 0
     assert VerificationReport.objects.count() == reports
 
 
@@ -177,7 +192,7 @@ def test_evaluate_now_and_reports_api(
         assert len(viewer.get("/api/compute/reports/", {"milestone": str(milestone.pk)}).json()["results"]) == 1
     rolling = compute_criterion(milestone, people["finance"], window_days=1)
     for minutes in range(1, 6):
-        criterion_verify(criterion=rolling, now=NOW + dt.timedelta(minutes=minutes))
+        criterion_verify(criterion=rolling, now=AFTER + dt.timedelta(minutes=minutes))
     with django_assert_max_num_queries(len(few.captured_queries)):
         assert len(viewer.get("/api/compute/reports/").json()["results"]) == 6
     csv_rows = b"".join(viewer.get("/api/compute/reports/", {"format": "csv"}).streaming_content).decode().splitlines()
@@ -227,6 +242,7 @@ def test_promql_criterion_keeps_its_series_and_rebuilds_without_prometheus(org, 
         kind="prometheus",
         config={"url": prometheus_stack.url, "mappings": "node_exporter", "selector": {"job": "node"}},
         enabled=False,
+        lateness_seconds=0,
     )
     minute = timezone.now().replace(second=0, microsecond=0)
     criterion = compute_criterion(
@@ -241,14 +257,14 @@ def test_promql_criterion_keeps_its_series_and_rebuilds_without_prometheus(org, 
         end=(minute + dt.timedelta(minutes=1)).isoformat(),
         min_coverage="0.02",
     )
-    report = criterion_verify(criterion=criterion)
+    report = criterion_verify(criterion=criterion, now=sealed(minute + dt.timedelta(minutes=1), lateness=0))
     document = json.loads(report.canonical_json)
     assert report.source == "promql" and report.passed, document["result"]
     assert report.query == 'up{job="node"}'
-    assert [s["device"] for s in document["series"]] == [prometheus_stack.node_target]
-    points = document["series"][0]["points"]
-    assert len(points) >= 3 and {v for _, v in points} == {1.0}
-    assert document["devices"][0]["points"] == len(points)
+    assert [d["key"] for d in document["devices"]] == [prometheus_stack.node_target]
+    points = document["devices"][0]["points"]  # each step Prometheus answered: [unix s, value, value, value, 1]
+    assert len(points) >= 3 and {tuple(p[1:]) for p in points} == {("1", "1", "1", 1)}
+    assert document["devices"][0]["samples"] == len(points) and document["devices"][0]["raw"] is None
 
     # The rebuild reads the stored series, not Prometheus.
     ComputeSource.objects.filter(pk=source.pk).update(config={"url": f"http://127.0.0.1:{free_port()}"})

@@ -25,6 +25,8 @@ class SourceSerializer(serializers.ModelSerializer):
             "device_kind",
             "config",
             "schedule_seconds",
+            "cadence_seconds",
+            "lateness_seconds",
             "enabled",
             "last_run_at",
             "last_success_at",
@@ -57,6 +59,8 @@ class DeviceSerializer(serializers.ModelSerializer):
             "has_token",
             "token_prefix",
             "last_seen_at",
+            "late_samples",
+            "last_late_at",
             "created_at",
             "updated_at",
         ]
@@ -72,6 +76,14 @@ class DeviceWithTokenSerializer(DeviceSerializer):
 class ReportSerializer(serializers.ModelSerializer):
     milestone_title = serializers.CharField(source="milestone.title", read_only=True)
     criterion_description = serializers.CharField(source="criterion.description", read_only=True)
+    superseded_by = serializers.SerializerMethodField(help_text="The report that superseded this one, if any.")
+    late_samples = serializers.IntegerField(
+        read_only=True, help_text="Samples of its devices and window that arrived after it sealed the window."
+    )
+
+    def get_superseded_by(self, report) -> str | None:
+        following = getattr(report, "superseded_by", None)
+        return str(following.pk) if following is not None else None
 
     class Meta:
         model = VerificationReport
@@ -89,6 +101,10 @@ class ReportSerializer(serializers.ModelSerializer):
             "value",
             "devices_counted",
             "sha256",
+            "late_samples",
+            "supersedes",
+            "superseded_by",
+            "reason",
             "created_at",
         ]
 
@@ -109,6 +125,11 @@ class RebuildSerializer(serializers.Serializer):
     rebuilt_sha256 = serializers.CharField()
     text_matches_hash = serializers.BooleanField()
     differences = serializers.ListField(child=serializers.CharField())
+    notes = serializers.ListField(child=serializers.CharField())
+
+
+class SupersedeInput(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, help_text="Why the report is re-evaluated; kept with the report.")
 
 
 class PointSerializer(serializers.Serializer):
@@ -138,6 +159,9 @@ class IngestErrorSerializer(serializers.Serializer):
 class IngestResultSerializer(serializers.Serializer):
     accepted = serializers.IntegerField()
     duplicates = serializers.IntegerField()
+    late = serializers.IntegerField(
+        help_text="Of the accepted, those past the device's lateness allowance: stored apart, counted as late."
+    )
     errors = IngestErrorSerializer(many=True)
 
 
@@ -151,6 +175,8 @@ class SourceInput(serializers.Serializer):
     device_kind = serializers.ChoiceField(choices=DeviceKind.choices, required=False, default=DeviceKind.GPU)
     config = JSONObjectField(required=False, default=dict)
     schedule_seconds = serializers.IntegerField(required=False, default=60)
+    cadence_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
+    lateness_seconds = serializers.IntegerField(required=False, allow_null=True, default=None)
     enabled = serializers.BooleanField(required=False, default=True)
 
 
@@ -159,6 +185,8 @@ class SourceUpdateInput(serializers.Serializer):
     device_kind = serializers.ChoiceField(choices=DeviceKind.choices, required=False)
     config = JSONObjectField(required=False, help_text="Secrets sent back as ******** keep their value.")
     schedule_seconds = serializers.IntegerField(required=False)
+    cadence_seconds = serializers.IntegerField(required=False, allow_null=True)
+    lateness_seconds = serializers.IntegerField(required=False, allow_null=True)
     enabled = serializers.BooleanField(required=False)
 
 

@@ -1,6 +1,7 @@
 """Thin API views: parse, call one service or selector, shape the answer."""
 
 from django.conf import settings
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -309,9 +310,34 @@ class ReportViewSet(
                     "rebuilt_sha256": result.rebuilt_sha256,
                     "text_matches_hash": result.text_matches_hash,
                     "differences": result.differences,
+                    "notes": result.notes,
                 }
             ).data
         )
+
+    @extend_schema(request=s.SupersedeInput, responses={201: s.ReportDetailSerializer, **WRITE_ERRORS})
+    @action(detail=True, methods=["post"])
+    def supersede(self, request, pk=None):
+        """Re-evaluates the report's window, now reading the late samples received so far, as a new report that
+        supersedes it; the reason is required and kept (audited)."""
+        data = _parsed(s.SupersedeInput, request.data)
+        report = verification.report_supersede(report=self.get_object(), by=request.user, reason=data["reason"])
+        return Response(s.ReportDetailSerializer(report).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        responses={(200, "text/csv"): bytes, **error_responses(404)},
+        description="The raw samples the report's Merkle roots cover (device,metric,ts,value), for "
+        "`python -m compute_hooks.verify report.json --samples samples.csv`.",
+    )
+    @action(detail=True, methods=["get"], renderer_classes=[JSONRenderer, CSVRenderer])
+    def samples(self, request, pk=None):
+        report = self.get_object()
+        # Written as the verifier reads it: exact text, no spreadsheet neutralising (it would change "-3.5").
+        response = StreamingHttpResponse(
+            verification.report_raw_samples_csv(report=report), content_type="text/csv; charset=utf-8"
+        )
+        response["Content-Disposition"] = f'attachment; filename="report-{report.pk}-samples.csv"'
+        return response
 
 
 class CriterionEvaluationViewSet(viewsets.GenericViewSet):

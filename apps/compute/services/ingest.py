@@ -3,6 +3,11 @@
 A sample is identified by (device, metric, ts): storing the same batch twice stores nothing the second time and
 leaves the rollups as they were. Each newly stored sample is merged into its (device, metric, minute) rollup, so the
 rollups never depend on the order or the number of deliveries, and outlive the raw samples' retention.
+
+A sample that arrives more than its lateness allowance after its ts is late: it is stored apart (LateSample) and
+counted on its device and on the reports whose window it falls in, and never enters Sample or the rollups, so no
+sealed window's evidence changes (docs/compute.md, "Sealed windows"). An ingest that brings a waiting criterion's
+fixed window past its seal queues that criterion's evaluation once the transaction commits.
 """
 
 import dataclasses
@@ -12,10 +17,12 @@ import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
-from apps.compute.models import Device, Sample, SampleRollup
+from apps.compute.evaluation import device_lateness_seconds
+from apps.compute.models import Device, LateSample, Sample, SampleRollup, VerificationReport
+from apps.core.outbox import outbox_nudge
 from compute_hooks import METRICS
 
 # (device id, metric, ts, value)
@@ -26,10 +33,11 @@ Row = tuple[uuid.UUID, str, dt.datetime, float]
 class IngestResult:
     accepted: int = 0
     duplicates: int = 0
+    late: int = 0
     errors: list[dict] = dataclasses.field(default_factory=list)
 
     def as_dict(self) -> dict:
-        return {"accepted": self.accepted, "duplicates": self.duplicates, "errors": self.errors}
+        return {"accepted": self.accepted, "duplicates": self.duplicates, "late": self.late, "errors": self.errors}
 
 
 @dataclasses.dataclass
@@ -109,7 +117,9 @@ def samples_ingest(*, device: Device, samples: list, now: dt.datetime | None = N
 
     Samples of one metric at one instant (an agent's thermal zones) are kept as one reading, their maximum, as the
     Prometheus mapping does for the same zones; each such sample counts as accepted (or duplicate) with it.
+    Accepted samples past the device's lateness allowance are also counted in `late` (stored apart).
     """
+
     now = now or timezone.now()
     bounds = TimeBounds.at(now)
     result = IngestResult()
@@ -128,12 +138,116 @@ def samples_ingest(*, device: Device, samples: list, now: dt.datetime | None = N
             merged[key] = item.value if previous is None or item.value > previous else previous
         rows = [(device.pk, metric, ts, value) for (metric, ts), value in merged.items()]
         with transaction.atomic():
-            already = samples_store(rows=rows)
+            stored = samples_store_on_time(rows=rows, lateness={device.pk: device_lateness_seconds(device)}, now=now)
             _device_seen(device, now=now, labels=_common_labels(item.labels for item in clean))
-        if already:
-            result.duplicates = sum(1 for item in clean if (device.pk, item.metric, item.ts) in already)
+            evaluations_queue_sealed(devices=[device], latest=max(ts for _, _, ts, _ in rows), now=now)
+        if stored.duplicates:
+            result.duplicates = sum(1 for item in clean if (device.pk, item.metric, item.ts) in stored.duplicates)
+        result.late = sum(1 for item in clean if (device.pk, item.metric, item.ts) in stored.late)
         result.accepted = len(clean) - result.duplicates
     return result
+
+
+@dataclasses.dataclass
+class Stored:
+    duplicates: set
+    late: set
+
+
+def samples_store_on_time(*, rows: list[Row], lateness: dict, now: dt.datetime) -> Stored:
+    """Stores rows the way every path does: those within their device's lateness allowance (`lateness`: seconds by
+    device id) into Sample and the rollups, the late ones apart (`late_samples_store`). Returns the keys of the
+    duplicates and of the late rows newly stored. Runs in the caller's transaction."""
+    on_time, late = [], []
+    for row in rows:
+        (late if (now - row[2]).total_seconds() > lateness[row[0]] else on_time).append(row)
+    duplicates = samples_store(rows=on_time)
+    stored_late, late_duplicates = late_samples_store(rows=late, now=now)
+    return Stored(duplicates=duplicates | late_duplicates, late=stored_late)
+
+
+def late_samples_store(*, rows: list[Row], now: dt.datetime) -> tuple[set, set]:
+    """Stores late rows apart and counts them on their devices and on the reports whose window they fall in.
+    Returns (keys stored now, keys already stored: on time or late). Late samples are rare: plain ORM queries."""
+    if not rows:
+        return set(), set()
+    keys = {(d, m, ts) for d, m, ts, _ in rows}
+    first, last = min(k[2] for k in keys), max(k[2] for k in keys)
+    device_ids, metrics = {k[0] for k in keys}, {k[1] for k in keys}
+    known = set()
+    for model in (Sample, LateSample):
+        known |= {
+            key
+            for key in model.objects.filter(
+                device_id__in=device_ids, metric__in=metrics, ts__gte=first, ts__lte=last
+            ).values_list("device_id", "metric", "ts")
+            if key in keys
+        }
+    new = [row for row in rows if (row[0], row[1], row[2]) not in known]
+    with transaction.atomic():
+        LateSample.objects.bulk_create(
+            [LateSample(device_id=d, metric=m, ts=ts, value=v, received_at=now) for d, m, ts, v in new],
+            ignore_conflicts=True,
+        )
+        per_device: dict = {}
+        for device_id, _, _, _ in new:
+            per_device[device_id] = per_device.get(device_id, 0) + 1
+        for device_id, count in per_device.items():
+            Device.objects.filter(pk=device_id).update(late_samples=models.F("late_samples") + count, last_late_at=now)
+        reports = VerificationReport.objects.filter(
+            devices__in=per_device, metric__in=metrics, window_start__lte=last, window_end__gt=first
+        ).values_list("pk", "window_start", "window_end", "metric", "devices")
+        hits: dict = {}
+        for pk, start, end, metric, report_device in reports:
+            hits[pk] = hits.get(pk, 0) + sum(
+                1 for d, m, ts, _ in new if d == report_device and m == metric and start <= ts < end
+            )
+        for pk, count in hits.items():
+            if count:
+                VerificationReport.objects.filter(pk=pk).update(late_samples=models.F("late_samples") + count)
+    return {(d, m, ts) for d, m, ts, _ in new}, known
+
+
+def evaluations_queue_sealed(*, devices: list[Device], latest: dt.datetime, now: dt.datetime) -> int:
+    """Queues, after commit, the evaluation of each waiting compute criterion with a fixed window that one of these
+    devices counts for, once the window is sealed for it (its end plus the device's allowance has passed) and the
+    criterion has no result for that window yet. Beat's tick evaluates whatever this misses."""
+    from apps.compute.tasks import compute_verify_criterion
+    from apps.funding.models import CriterionKind, CriterionStatus, MilestoneCriterion, MilestoneStatus
+
+    waiting = (
+        MilestoneCriterion.objects.filter(
+            kind=CriterionKind.COMPUTE,
+            milestone__organization_id=devices[0].organization_id,
+            milestone__status__in=(MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED),
+        )
+        .exclude(status=CriterionStatus.MET)
+        .only("pk", "config", "last_result")
+    )
+    margin = dt.timedelta(seconds=settings.COMPUTE_SEAL_MARGIN_SECONDS)
+    queued = 0
+    for criterion in waiting:
+        config, last = criterion.config or {}, criterion.last_result or {}
+        end_text = config.get("end")
+        if not isinstance(end_text, str) or config.get("promql") or config.get("start") is None:
+            continue
+        try:
+            end = dt.datetime.fromisoformat(end_text.replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if last.get("window_end") and dt.datetime.fromisoformat(last["window_end"].replace("Z", "+00:00")) == end:
+            continue  # already evaluated over this sealed window
+        selector, kind = config.get("device_selector") or {}, config.get("device_kind")
+        for device in devices:
+            counts = (not kind or device.kind == kind) and all(
+                str(device.labels.get(k)) == str(v) for k, v in selector.items()
+            )
+            sealed = now >= end + dt.timedelta(seconds=device_lateness_seconds(device)) + margin
+            if counts and sealed and latest >= end - dt.timedelta(minutes=1):
+                outbox_nudge(compute_verify_criterion, str(criterion.pk))
+                queued += 1
+                break
+    return queued
 
 
 def _common_labels(label_sets: Iterable[dict]) -> dict[str, str]:
@@ -280,7 +394,8 @@ def rollups_merge(new_rows: list[Row]) -> None:
 
 
 def samples_purge_expired(*, now: dt.datetime | None = None) -> int:
-    """Deletes raw samples older than COMPUTE_RAW_RETENTION_DAYS; the per-minute rollups stay."""
+    """Deletes raw samples (on time and late) older than COMPUTE_RAW_RETENTION_DAYS; the per-minute rollups stay."""
     cutoff = (now or timezone.now()) - dt.timedelta(days=settings.COMPUTE_RAW_RETENTION_DAYS)
     deleted, _ = Sample.objects.filter(ts__lt=cutoff).delete()
-    return deleted
+    late, _ = LateSample.objects.filter(ts__lt=cutoff).delete()
+    return deleted + late

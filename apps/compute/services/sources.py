@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from apps.audit.services import audit_record, changed_fields, snapshot
 from apps.compute import permissions
+from apps.compute.evaluation import source_lateness_seconds
 from apps.compute.models import COLLECTED_KINDS, ComputeSource, Device, DeviceKind, SourceKind
 from apps.compute.services.collectors import (
     REDACTED,
@@ -26,7 +27,7 @@ from apps.compute.services.collectors import (
     tenant_config_check,
 )
 from apps.compute.services.devices import devices_for_keys
-from apps.compute.services.ingest import TimeBounds, sample_clean, samples_store
+from apps.compute.services.ingest import TimeBounds, evaluations_queue_sealed, sample_clean, samples_store_on_time
 from apps.core.errors import Conflict, ValidationFailed
 from apps.core.outbox import outbox_nudge
 from apps.tenancy.services import require
@@ -34,7 +35,16 @@ from compute_hooks import CollectorConfigError, build_collector
 
 logger = logging.getLogger(__name__)
 
-SOURCE_FIELDS = ["name", "kind", "device_kind", "config", "schedule_seconds", "enabled"]
+SOURCE_FIELDS = [
+    "name",
+    "kind",
+    "device_kind",
+    "config",
+    "schedule_seconds",
+    "cadence_seconds",
+    "lateness_seconds",
+    "enabled",
+]
 MIN_SCHEDULE_SECONDS = 5
 MAX_SCHEDULE_SECONDS = 86400
 
@@ -107,6 +117,15 @@ def _clean_schedule(value) -> int:
     return value
 
 
+def _clean_seconds(value, field: str, low: int, high: int) -> int | None:
+    """An optional number of seconds (None: the default of the source's kind, docs/compute.md)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise ValidationFailed.for_field(field, f"A whole number of seconds from {low} to {high}, or null.")
+    return value
+
+
 def _clean_name(value) -> str:
     name = (value or "").strip() if isinstance(value, str) else ""
     if not name or len(name) > 200:
@@ -127,6 +146,8 @@ def source_create(
     device_kind: str = DeviceKind.GPU,
     schedule_seconds: int = 60,
     enabled: bool = True,
+    cadence_seconds: int | None = None,
+    lateness_seconds: int | None = None,
 ) -> ComputeSource:
     require(permissions.can_manage_sources(by, organization))
     config = source_config_clean(kind, config)
@@ -139,6 +160,8 @@ def source_create(
         device_kind=device_kind,
         config=config,
         schedule_seconds=_clean_schedule(schedule_seconds),
+        cadence_seconds=_clean_seconds(cadence_seconds, "cadence_seconds", 1, 86_400),
+        lateness_seconds=_clean_seconds(lateness_seconds, "lateness_seconds", 0, 30 * 86_400),
         enabled=bool(enabled),
         next_run_at=timezone.now() if kind in COLLECTED_KINDS else None,
     )
@@ -174,6 +197,10 @@ def source_update(*, source: ComputeSource, by, **changes) -> ComputeSource:
             source.config = source_config_clean(source.kind, _restore_secrets(changes["config"] or {}, source.config))
         if "schedule_seconds" in changes:
             source.schedule_seconds = _clean_schedule(changes["schedule_seconds"])
+        if "cadence_seconds" in changes:
+            source.cadence_seconds = _clean_seconds(changes["cadence_seconds"], "cadence_seconds", 1, 86_400)
+        if "lateness_seconds" in changes:
+            source.lateness_seconds = _clean_seconds(changes["lateness_seconds"], "lateness_seconds", 0, 30 * 86_400)
         if "enabled" in changes:
             enabled = bool(changes["enabled"])
             if enabled and not source.enabled:
@@ -301,9 +328,12 @@ def _store_collected(source: ComputeSource, samples) -> tuple[int, int]:
         for item in items:
             row_key = (device.pk, item.metric, item.ts)
             merged[row_key] = max(merged.get(row_key, item.value), item.value)
-    already = samples_store(rows=[(*key, value) for key, value in merged.items()])
+    lateness = source_lateness_seconds(source)
+    rows = [(*key, value) for key, value in merged.items()]
+    stored = samples_store_on_time(rows=rows, lateness={d.pk: lateness for d in devices.values()}, now=now)
     Device.objects.filter(pk__in=[d.pk for d in devices.values()]).update(last_seen_at=now)
-    return len(merged) - len(already), rejected
+    evaluations_queue_sealed(devices=list(devices.values()), latest=max(row[2] for row in rows), now=now)
+    return len(merged) - len(stored.duplicates), rejected
 
 
 def _record_failure(source: ComputeSource, exc: Exception) -> dict:

@@ -8,7 +8,10 @@ from apps.compute.services.verification import report_rebuild
 
 
 class Command(BaseCommand):
-    help = "Rebuilds a verification report from the stored rollups (or its stored PromQL series) and checks its hash."
+    help = (
+        "Rebuilds a verification report from the stored rollups and raw samples (only the late samples it says it "
+        "read; PromQL reports: their own series) and checks its hash."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("report_id")
@@ -20,6 +23,8 @@ class Command(BaseCommand):
         result = report_rebuild(report=report)
         self.stdout.write(f"stored  {result.stored_sha256}")
         self.stdout.write(f"rebuilt {result.rebuilt_sha256}")
+        for note in result.notes:
+            self.stdout.write(f"note: {note}")
         if result.ok:
             self.stdout.write(self.style.SUCCESS("OK: the report rebuilds to the same hash."))
             return
