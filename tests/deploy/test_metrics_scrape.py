@@ -19,7 +19,9 @@ pytestmark = [pytest.mark.services, pytest.mark.django_db(transaction=True)]
 @pytest.fixture(scope="module")
 def server(django_db_setup, tmp_path_factory):
     log = tmp_path_factory.mktemp("web") / "web.log"
-    web = Gunicorn(env=production_env(connection, METRICS_TOKEN=TOKEN, REDIS_URL=os.environ.get("REDIS_URL", "")), log=log)
+    web = Gunicorn(
+        env=production_env(connection, METRICS_TOKEN=TOKEN, REDIS_URL=os.environ.get("REDIS_URL", "")), log=log
+    )
     web.start()
     yield web
     web.stop()
