@@ -100,6 +100,11 @@ mutation: install-test $(MUTATION_INSTALLED)
 	pg_isready -q -h 127.0.0.1 -p 5432 || { echo "make mutation runs against PostgreSQL: start it (see .ci/run)." >&2; exit 1; }; \
 	$(BIN)/python scripts/mutation.py --budget $(BUDGET) $(if $(CHANGED_SINCE),--changed-since $(CHANGED_SINCE)) $(MODULES)
 
+# The container image (Containerfile) built with buildah and smoke-tested in it (scripts/build_image.sh): a few
+# minutes, so not part of `make test`. BASE_IMAGE=... to build on a registry image instead of a debootstrap base.
+image:
+	bash scripts/build_image.sh
+
 worker: install
 	$(BIN)/celery -A govtrack worker -l info
 
