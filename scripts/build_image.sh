@@ -60,7 +60,7 @@ SECONDS=0
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 # Markers dropped: the image's Python (3.11.2 on bookworm) may need a package this one does not (async-timeout).
 "$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$WORK/wheels" \
-  -r <(sed -e 's/ *;.*//' requirements.lock)
+  -r <(sed -e 's/ *;.*//' requirements.lock) 2>"$WORK/wheels.log" || { tail -20 "$WORK/wheels.log" >&2; exit 1; }
 echo "   $(ls "$WORK/wheels" | wc -l) wheels in $SECONDS s"
 
 echo "== buildah bud $TAG (base $BASE_IMAGE)"
@@ -75,8 +75,8 @@ ctr=$(buildah from "$TAG")
 trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 smoke_env=(--env SECRET_KEY=smoke-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH
   --env ALLOWED_HOSTS=127.0.0.1 --env SECURE_SSL_REDIRECT=1 --env SECURE_PROXY_SSL_HEADER=1)
-buildah run --isolation chroot "${smoke_env[@]}" "$ctr" -- id -u | grep -qx 10001 \
-  || { echo "the image does not run as uid 10001" >&2; exit 1; }
+uid=$(buildah run --isolation chroot "${smoke_env[@]}" "$ctr" -- id -u)
+[ "$uid" = 10001 ] || { echo "the image runs as uid $uid, not 10001" >&2; exit 1; }
 buildah run --isolation chroot "${smoke_env[@]}" "$ctr" -- python manage.py check --deploy --fail-level WARNING
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 buildah run --isolation chroot "${smoke_env[@]}" --env GUNICORN_BIND="127.0.0.1:$port" --env GUNICORN_WORKERS=1 "$ctr" -- \

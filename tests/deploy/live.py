@@ -26,6 +26,7 @@ def production_env(connection, **extra) -> dict:
         "SECURE_SSL_REDIRECT": "0",
         "DATABASE_URL": database_url(connection),
         "CELERY_TASK_ALWAYS_EAGER": "0",
+        "GUNICORN_GRACEFUL_TIMEOUT": "5",  # a test's stop need not wait out kept-alive connections
         **extra,
     }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each gunicorn master makes its own
