@@ -3,14 +3,17 @@ SHELL := /bin/bash
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
+# Two stamps: what running needs (requirements.lock) and that plus the test tools (requirements-test.lock).
 INSTALLED := $(VENV)/.installed-$(shell sha256sum requirements.lock | cut -c1-12)
+TEST_INSTALLED := $(VENV)/.test-installed-$(shell cat requirements.lock requirements-test.lock | sha256sum | cut -c1-12)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
 ANVIL := contracts/node_modules/.bin/anvil
 ETH_PORT ?= 8545
 
-.PHONY: run test install system-deps contracts-deps lint schema check-python worker beat watch api-fuzz mutation
+.PHONY: run test install install-test system-deps system-deps-test contracts-deps lint schema check-python worker beat \
+	watch api-fuzz mutation image
 
 install: $(INSTALLED)
 
@@ -19,8 +22,18 @@ $(INSTALLED): requirements.lock
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
 	@rm -f $(VENV)/.installed-* && touch $@
 
+install-test: $(TEST_INSTALLED)
+
+$(TEST_INSTALLED): requirements.lock requirements-test.lock $(INSTALLED)
+	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock -r requirements-test.lock
+	@rm -f $(VENV)/.test-installed-* && touch $@
+
+# Debian packages: deploy/apt-packages.txt for running, deploy/apt-packages-test.txt for the tests only.
 system-deps:
-	@bash scripts/install_system_deps.sh
+	@bash scripts/install_system_deps.sh deploy/apt-packages.txt
+
+system-deps-test:
+	@bash scripts/install_system_deps.sh deploy/apt-packages.txt deploy/apt-packages-test.txt
 
 # anvil (the local chain) and the contract toolchain; `npm ci` when node_modules is missing or older than the lock
 # (same stamp as contracts/ci.sh).
@@ -51,14 +64,14 @@ run: install system-deps contracts-deps
 	echo && \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-lint: install
+lint: install-test
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
 schema: install
 	$(BIN)/python manage.py spectacular --validate --fail-on-warn --file $(VENV)/openapi.yaml
 
-test: install system-deps contracts-deps lint schema
+test: install-test system-deps-test contracts-deps lint schema
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 	$(MAKE) api-fuzz
@@ -66,7 +79,7 @@ test: install system-deps contracts-deps lint schema
 
 # The API fuzzing gate (docs/security.md): schemathesis with an owner's and a viewer's token against gunicorn on a
 # fresh PostgreSQL database; its tool venv (.venv-schemathesis, Python 3.12) is made when missing.
-api-fuzz: install
+api-fuzz: install-test
 	bash scripts/schemathesis_gate.sh
 # Mutation testing of the critical modules (docs/testing.md); not part of `make test`: a module takes minutes.
 # make mutation                                   every module in scripts/mutation_targets.toml
@@ -77,15 +90,20 @@ CHANGED_SINCE ?=
 BUDGET ?= 1200
 MUTATION_INSTALLED := $(VENV)/.mutation-$(shell sha256sum requirements-mutation.txt | cut -c1-12)
 
-$(MUTATION_INSTALLED): requirements-mutation.txt $(INSTALLED)
+$(MUTATION_INSTALLED): requirements-mutation.txt $(TEST_INSTALLED)
 	$(BIN)/pip install --quiet --disable-pip-version-check -r requirements-mutation.txt
 	@rm -f $(VENV)/.mutation-* && touch $@
 
-mutation: install $(MUTATION_INSTALLED)
+mutation: install-test $(MUTATION_INSTALLED)
 	@export DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" \
 		REDIS_URL="$${REDIS_URL:-redis://127.0.0.1:6379/0}" GOVTRACK_REQUIRE_SERVICES=1; \
 	pg_isready -q -h 127.0.0.1 -p 5432 || { echo "make mutation runs against PostgreSQL: start it (see .ci/run)." >&2; exit 1; }; \
 	$(BIN)/python scripts/mutation.py --budget $(BUDGET) $(if $(CHANGED_SINCE),--changed-since $(CHANGED_SINCE)) $(MODULES)
+
+# The container image (Containerfile) built with buildah and smoke-tested in it (scripts/build_image.sh): a few
+# minutes, so not part of `make test`. BASE_IMAGE=... to build on a registry image instead of a debootstrap base.
+image:
+	bash scripts/build_image.sh
 
 worker: install
 	$(BIN)/celery -A govtrack worker -l info

@@ -69,6 +69,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "apps.core.metrics.RequestMetricsMiddleware",  # first, so its time covers every other middleware
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
@@ -105,6 +106,9 @@ TEMPLATES = [
 DATABASE_URL = os.environ.get("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60))}
+    # Behind PgBouncer in transaction mode a server-side cursor would outlive the server connection it was opened
+    # on (deploy/k8s runs PgBouncer so; docs/operations.md): DB_PGBOUNCER_TRANSACTION_MODE=1 turns them off.
+    DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = env_bool("DB_PGBOUNCER_TRANSACTION_MODE", False)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -151,7 +155,7 @@ STORAGES = {
 if not DEBUG:
     SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
     # Probes from the orchestrator reach the pod over plain HTTP.
-    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
@@ -314,6 +318,17 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+# Queues: "chain" holds every escrow task and is served by one single-concurrency worker, so the signer takes nonces
+# in order; "ingest" the compute collections, "reports" the PDF builds; everything else runs on "celery". A worker
+# started without -Q serves them all (the embedded and single-host shape); deploy/k8s runs one Deployment per queue.
+TASK_QUEUES = ("celery", "chain", "ingest", "reports")
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = {name: {"exchange": name, "routing_key": name} for name in TASK_QUEUES}
+CELERY_TASK_ROUTES = {
+    "apps.escrow.tasks.*": {"queue": "chain"},
+    "apps.compute.tasks.compute_collect_source": {"queue": "ingest"},
+    "apps.reports.tasks.*": {"queue": "reports"},
+}
 # The worker and beat keep Celery's patient broker defaults (retry and reconnect). Web requests never publish through
 # them: after commit they nudge through apps/core/outbox.py, whose own connection gives up after this timeout
 # (connect, then each socket read/write) and then leaves the rows to the beat sweeps for OUTBOX_NUDGE_PAUSE_SECONDS.
@@ -372,8 +387,11 @@ EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "govtrack <noreply@govtrack.local>")
 
-# --- Health -----------------------------------------------------------------------
+# --- Health and metrics -----------------------------------------------------------------------
 READYZ_TIMEOUT_SECONDS = float(os.environ.get("READYZ_TIMEOUT_SECONDS", "2"))
+# /metrics answers a bearer token equal to this; empty: open with DEBUG on, 404 in production (apps/core/metrics.py).
+METRICS_TOKEN = os.environ.get("METRICS_TOKEN", "")
+METRICS_PROBE_TIMEOUT_SECONDS = float(os.environ.get("METRICS_PROBE_TIMEOUT_SECONDS", "1"))  # broker, chain node
 
 LOGGING = {
     "version": 1,

@@ -6,6 +6,7 @@ from rest_framework.routers import DefaultRouter
 from apps.audit.api import AuditEventViewSet
 from apps.core.api_docs import api_docs, api_redoc, api_schema
 from apps.core.health import healthz, readyz
+from apps.core.metrics import metrics
 from apps.proofs.urls import api_urlpatterns as proof_api_urls
 from apps.tenancy.api import ApiTokenViewSet, InvitationViewSet, MembershipViewSet, MeView, OrganizationViewSet
 
@@ -35,6 +36,7 @@ api_patterns = [
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("readyz", readyz, name="readyz"),
+    path("metrics", metrics, name="metrics"),
     path("accounts/", include("apps.identity.urls")),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Installs the Debian packages listed in deploy/apt-packages.txt that are missing, when run as root.
+# Installs the Debian packages listed in the given files (deploy/apt-packages.txt for running, plus
+# deploy/apt-packages-test.txt for the tests) that are missing, when run as root.
 # Not root: prints what is missing and carries on (tests that need a package say so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mapfile -t wanted < <(sed -e 's/#.*//' -e '/^\s*$/d' deploy/apt-packages.txt | awk '{print $1}')
+[ $# -gt 0 ] || set -- deploy/apt-packages.txt
+mapfile -t wanted < <(sed -e 's/#.*//' -e '/^\s*$/d' "$@" | awk '{print $1}')
 missing=()
 for pkg in "${wanted[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -14,9 +14,13 @@ def database_url(connection) -> str:
 
 
 class CeleryWorker:
-    """`celery worker -P solo` on one queue; its output goes to `log` (a file, so a chatty worker never blocks)."""
+    """`celery worker -P solo` on the given queues (comma-separated; default: every queue, as a worker started
+    without -Q); its output goes to `log` (a file, so a chatty worker never blocks)."""
 
-    def __init__(self, *, connection, redis_url: str, log: Path, queue: str = "celery", env: dict | None = None):
+    def __init__(self, *, connection, redis_url: str, log: Path, queue: str = "", env: dict | None = None):
+        from django.conf import settings
+
+        queue = queue or ",".join(settings.TASK_QUEUES)
         self.queue, self.log = queue, log
         self.env = {
             **os.environ,

@@ -25,6 +25,7 @@ from apps.core.api import (
     resolve_for_field,
 )
 from apps.core.errors import ApplicationError, PermissionDenied, ValidationFailed
+from apps.core.metrics import ingest_counted
 from apps.core.parsers import BoundedJSONParser
 from apps.core.tabular import CsvExportMixin, CSVRenderer, csv_stream
 from apps.funding.selectors import criterion_get
@@ -99,7 +100,9 @@ class IngestView(APIView):
         device = request.auth
         if device_key != device.key:
             raise PermissionDenied(f"This token belongs to device '{device.key}', not '{device_key[:200]}'.")
-        return Response(samples_ingest(device=device, samples=samples).as_dict())
+        result = samples_ingest(device=device, samples=samples).as_dict()
+        ingest_counted(accepted=result["accepted"], duplicates=result["duplicates"], rejected=len(result["errors"]))
+        return Response(result)
 
 
 # --- sources ------------------------------------------------------------------------------------------------
