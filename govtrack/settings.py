@@ -181,11 +181,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "apps.core.parsers.BoundedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON in: one request media type per operation. The upload actions (evidence, imports) name MultiPartParser.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.BoundedJSONParser"],
     # Per IP (anonymous), per user (all of a user's requests) and per API token; see apps/core/throttling.py.
     "DEFAULT_THROTTLE_CLASSES": [
         "apps.core.throttling.AnonymousIpThrottle",
@@ -280,6 +277,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Shared enum components first, then the API-wide rules of apps/core/openapi.py (errors, headers, media types).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.core.openapi.postprocess"],
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.tenancy.models.Role",
         "FunderKindEnum": "apps.funding.models.FunderKind",

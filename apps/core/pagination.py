@@ -109,6 +109,18 @@ class StableCursorPagination(CursorPagination):
     def max_page_size(self) -> int:
         return settings.API_MAX_PAGE_SIZE
 
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        link = (
+            "The {} page as a full URL (the same filters, `ordering` and `page_size`, and a `cursor`), or null. "
+            "Follow it as it is; a client that takes a bare cursor passes this URL's `cursor` query parameter."
+        )
+        paginated["properties"]["next"]["description"] = link.format("next")
+        paginated["properties"]["previous"]["description"] = link.format("previous")
+        for key in ("next", "previous"):
+            paginated["properties"][key].pop("example", None)
+        return paginated
+
     def get_ordering(self, request, queryset, view):
         sortable = any(hasattr(backend, "get_ordering") for backend in getattr(view, "filter_backends", []))
         if not sortable and request.query_params.get(api_settings.ORDERING_PARAM):

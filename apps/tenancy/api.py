@@ -32,6 +32,15 @@ class MeSerializer(serializers.Serializer):
     memberships = MembershipSerializer(many=True)
 
 
+class AuditVerifySerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="True when every event's hash and link to the one before it check out.")
+    events = serializers.IntegerField(help_text="How many events were checked.")
+    problem = serializers.CharField(help_text="What is wrong: edited, inserted or deleted; empty if ok.")
+    seq = serializers.IntegerField(allow_null=True, help_text="The sequence number of the first bad event; null if ok.")
+    message = serializers.CharField(help_text="The finding in a sentence.")
+    head_hash = serializers.CharField(help_text="The hash of the newest event (the genesis hash for an empty chain).")
+
+
 class MeView(APIView):
     @extend_schema(responses={200: MeSerializer})
     def get(self, request):
@@ -72,7 +81,7 @@ class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             ).data
         )
 
-    @extend_schema(responses={200: None, **error_responses(403, 404)})
+    @extend_schema(responses={200: AuditVerifySerializer, **error_responses(403, 404)})
     @action(detail=True, methods=["get"], url_path="audit-verify")
     def audit_verify(self, request, pk=None):
         """Walks this organization's audit chain and reports the first edited, inserted or deleted event."""

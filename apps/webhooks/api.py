@@ -10,6 +10,10 @@ from apps.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), read_only=True, help_text="Empty: every event."
+    )
+
     class Meta:
         model = WebhookEndpoint
         fields = ["id", "organization", "url", "description", "events", "is_active", "created_at"]
@@ -46,6 +50,8 @@ class WebhookEndpointInput(serializers.Serializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
+    payload = serializers.DictField(read_only=True, help_text="The event exactly as it was signed and sent.")
+
     class Meta:
         model = WebhookDelivery
         fields = [
