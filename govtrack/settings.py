@@ -176,6 +176,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
+        "apps.core.strict.StrictQueryParameters",  # an unknown query parameter is a 400 naming it
         "django_filters.rest_framework.DjangoFilterBackend",
         "apps.core.ordering.StableOrderingFilter",
     ],

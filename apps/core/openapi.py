@@ -99,7 +99,7 @@ def _operation(path: str, method: str, operation: dict, enums: "_EnumComponents"
         parameters[:] = [p for p in parameters if p.get("in") != "query"]
     for parameter in parameters:
         if parameter.get("in") == "query":
-            enums.share(parameter)
+            enums.share(parameter, owner=_owner(path))
     if method == "post":
         parameters.append(dict(IDEMPOTENCY_KEY))
     if not parameters:
@@ -169,6 +169,16 @@ def _summary(path: str, method: str, operation: dict, *, own_description: bool) 
     return f"{ACTION_VERBS[method]} {last}"
 
 
+def _pascal(text: str) -> str:
+    return "".join(part.capitalize() for part in re.split(r"[_\W]+", text) if part)
+
+
+def _owner(path: str) -> str:
+    """`KpiReading` for /api/kpi-readings/, `RiskRegisterRisk` for /api/risk-registers/{id}/risks/."""
+    words = [s for s in path.strip("/").split("/") if s not in ("api", "v1") and not s.startswith("{")]
+    return "".join(_pascal(_singular(word.replace("-", "_"))) for word in words[-2:] if word != "compute") or "Api"
+
+
 def _a(noun: str) -> str:
     return f"{'an' if noun[:1] in 'aeiou' else 'a'} {noun}"
 
@@ -199,14 +209,14 @@ class _EnumComponents:
             if "enum" in schema and schema.get("type") == "string"
         }
 
-    def share(self, parameter: dict) -> None:
+    def share(self, parameter: dict, *, owner: str) -> None:
         schema = parameter.get("schema", {})
         target = schema.get("items", schema) if schema.get("type") == "array" else schema
         values = target.get("enum")
         if not values or target.get("type") != "string":
             return
         key = tuple(sorted(map(str, values)))
-        name = self.by_values.get(key) or self._new(parameter["name"], target)
+        name = self.by_values.get(key) or self._new(parameter["name"], target, owner=owner)
         reference = {"$ref": f"#/components/schemas/{name}"}
         if schema is target:
             description = schema.get("description")
@@ -216,11 +226,14 @@ class _EnumComponents:
         else:
             schema["items"] = reference
 
-    def _new(self, parameter_name: str, target: dict) -> str:
-        base = "".join(part.capitalize() for part in re.split(r"[_\W]+", parameter_name) if part)
+    def _new(self, parameter_name: str, target: dict, *, owner: str) -> str:
+        """`MetricEnum`, or where that name is taken (or the choices are a list's sort keys) `KpiReadingMetricEnum`."""
+        base = _pascal(parameter_name)
         name, n = f"{base}Enum", 2
+        if name in self.schemas or parameter_name == "ordering":
+            name = f"{owner}{base}Enum"
         while name in self.schemas:
-            name, n = f"{base}{n}Enum", n + 1
+            name, n = f"{owner}{base}{n}Enum", n + 1
         values = [value for value in target["enum"] if value is not None]
         self.schemas[name] = {"type": "string", "enum": values}
         if target.get("description"):
