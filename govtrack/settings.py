@@ -6,7 +6,7 @@ ALLOWED_HOSTS and DEBUG=0 gives the production shape (see docs/operations.md).
 """
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.ApiErrorBodyMiddleware",
+    "apps.core.middleware.DeprecatedApiPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -200,6 +201,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_PAGE_SIZE = 200
+# The unversioned /api/ paths (aliases of /api/v1/) answer until this date, with Deprecation and Sunset headers.
+API_UNVERSIONED_SUNSET = date.fromisoformat(os.environ.get("API_UNVERSIONED_SUNSET", "2027-06-30"))
 # Input limits (docs/security.md): a JSON body nested deeper than this is a 400; a body larger than
 # DATA_UPLOAD_MAX_MEMORY_SIZE (Django's, 2.5 MiB by default) a 413. The ingest API has its own size limit.
 API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 64)
@@ -269,10 +272,14 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "govtrack API",
     "DESCRIPTION": (
         "Grants, investments, milestones, escrow, compute evidence, privacy audits and risks. "
-        "Authenticate with `Authorization: Bearer <token>` (create a token at /api/tokens/). "
+        "Every path is under /api/v1/; the unversioned /api/ paths are deprecated aliases (Sunset header). "
+        'Authenticate with `Authorization: Bearer <token>` (docs/api.md, "First token"). '
         'Errors share one shape: `{"message": str, "extra": {"fields": {field: [str]}}}`.'
     ),
+    # The major number is the path's version (/api/v1/); docs/api.md, "Versions and deprecation".
     "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "PREPROCESSING_HOOKS": ["apps.core.openapi.current_version_only"],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

@@ -75,6 +75,11 @@ WRITE_METHODS = ("post", "put", "patch", "delete")
 ACTION_VERBS = {"get": "Get", "post": "Create", "put": "Replace", "patch": "Update", "delete": "Delete"}
 
 
+def current_version_only(endpoints, **kwargs):
+    """The schema describes /api/v1/; the unversioned aliases answer the same and are documented as deprecated."""
+    return [endpoint for endpoint in endpoints if endpoint[0].startswith("/api/v1/")]
+
+
 def postprocess(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA

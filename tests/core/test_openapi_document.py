@@ -9,11 +9,11 @@ from apps.tenancy.models import Role
 from tests.factories import OrganizationFactory, member
 
 UPLOADS = {
-    ("post", "/api/milestones/{id}/evidence/"),
-    ("post", "/api/control-assessments/{id}/evidence/"),
-    ("post", "/api/privacy-audits/{id}/import-findings/"),
-    ("post", "/api/processing-activities/import/"),
-    ("post", "/api/risk-registers/{id}/import/"),
+    ("post", "/api/v1/milestones/{id}/evidence/"),
+    ("post", "/api/v1/control-assessments/{id}/evidence/"),
+    ("post", "/api/v1/privacy-audits/{id}/import-findings/"),
+    ("post", "/api/v1/processing-activities/import/"),
+    ("post", "/api/v1/risk-registers/{id}/import/"),
 }
 
 
@@ -51,7 +51,7 @@ def test_format_is_a_parameter_of_file_answers_only_and_csv_is_text(schema):
             assert set(content) - {"application/json"}, f"{path} offers a format it does not declare"
             if "text/csv" in content:
                 assert content["text/csv"]["schema"]["type"] == "string", path
-    assert "/api/milestones/" in offered and "/api/grants/" in offered
+    assert "/api/v1/milestones/" in offered and "/api/v1/grants/" in offered
     assert not any(path.endswith("{id}/") for path in offered), "a single object answers JSON only"
 
 
@@ -63,7 +63,7 @@ def test_parameter_choices_are_shared_enum_components(schema):
         if "enum" in p["schema"] or "enum" in p["schema"].get("items", {})
     ]
     assert inline == []
-    status = next(p for p in schema["paths"]["/api/milestones/"]["get"]["parameters"] if p["name"] == "status")
+    status = next(p for p in schema["paths"]["/api/v1/milestones/"]["get"]["parameters"] if p["name"] == "status")
     assert status["schema"] in (
         {"$ref": "#/components/schemas/MilestoneStatusEnum"},
         {"type": "array", "items": {"$ref": "#/components/schemas/MilestoneStatusEnum"}},
@@ -97,9 +97,9 @@ def test_answers_are_typed_as_they_come(schema):
         if not {"type", "$ref", "allOf", "oneOf", "anyOf"} & set(value)
     ]
     assert untyped == []
-    samples = schema["paths"]["/api/compute/samples/"]["get"]["responses"]["200"]["content"]["application/json"]
+    samples = schema["paths"]["/api/v1/compute/samples/"]["get"]["responses"]["200"]["content"]["application/json"]
     assert samples["schema"] == {"$ref": "#/components/schemas/Samples"}
-    verify = schema["paths"]["/api/organizations/{id}/audit-verify/"]["get"]["responses"]["200"]["content"]
+    verify = schema["paths"]["/api/v1/organizations/{id}/audit-verify/"]["get"]["responses"]["200"]["content"]
     assert "ok" in components[verify["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]
     assert components["WebhookEndpoint"]["properties"]["events"]["items"] == {
         "$ref": "#/components/schemas/WebhookEventEnum"
@@ -119,3 +119,21 @@ def test_a_form_body_is_refused_and_a_csv_list_answers_text(client_for):
 
     assert form.status_code == 415 and form.json()["message"].startswith("Unsupported media type")
     assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
+
+
+@pytest.mark.django_db
+def test_the_unversioned_paths_answer_the_same_and_say_they_are_deprecated(client_for):
+    organization = OrganizationFactory()
+    viewer = client_for(member(organization, Role.VIEWER))
+
+    current = viewer.get("/api/v1/funders/")
+    alias = viewer.get("/api/funders/")
+
+    assert current.status_code == 200 and "Deprecation" not in current
+    assert alias.status_code == 200 and alias["Deprecation"] == "true" and alias["Sunset"].endswith("GMT")
+    assert alias["Link"] == '</api/v1/funders/>; rel="successor-version"'
+
+
+def test_the_schema_describes_the_current_version_only(schema):
+    assert all(path.startswith("/api/v1/") for path in schema["paths"])
+    assert schema["info"]["version"].split(".")[0] == "1"

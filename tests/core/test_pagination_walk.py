@@ -441,5 +441,5 @@ def test_a_cursor_works_only_with_the_ordering_it_came_from(org, people, client_
 
 def test_the_schema_lists_each_lists_sort_keys():
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    (ordering,) = [p for p in schema["paths"]["/api/milestones/"]["get"]["parameters"] if p["name"] == "ordering"]
+    (ordering,) = [p for p in schema["paths"]["/api/v1/milestones/"]["get"]["parameters"] if p["name"] == "ordering"]
     assert "`amount`" in ordering["description"] and "`due_date`" in ordering["description"]
