@@ -72,6 +72,8 @@ REPLAYED_HEADER = {
 RETRY_AFTER_HEADER = {"description": "Seconds to wait before the next request.", "schema": {"type": "integer"}}
 CSV_SCHEMA = {"type": "string", "description": "CSV text: a header line, then one line per row (docs/api.md)."}
 WRITE_METHODS = ("post", "put", "patch", "delete")
+# Docstrings of shared base classes, which a viewset without its own docstring inherits: not about the operation.
+INHERITED_DESCRIPTIONS = ("Viewsets read through their app's selectors",)
 ACTION_VERBS = {"get": "Get", "post": "Create", "put": "Replace", "patch": "Update", "delete": "Delete"}
 
 
@@ -91,6 +93,9 @@ def postprocess(result, generator, request, public):
         if method in ("get", *WRITE_METHODS)
     ]
     # A viewset's docstring is every one of its operations' description: a summary only where it is the operation's own.
+    for _, _, operation in operations:
+        if operation.get("description", "").startswith(INHERITED_DESCRIPTIONS):
+            del operation["description"]
     descriptions = Counter(operation.get("description", "") for _, _, operation in operations)
     for path, method, operation in operations:
         own = descriptions[operation.get("description", "")] == 1
@@ -241,6 +246,8 @@ class _EnumComponents:
             name, n = f"{owner}{base}{n}Enum", n + 1
         values = [value for value in target["enum"] if value is not None]
         self.schemas[name] = {"type": "string", "enum": values}
+        if "x-enum-varnames" in target:
+            self.schemas[name]["x-enum-varnames"] = target["x-enum-varnames"]
         if target.get("description"):
             self.schemas[name]["description"] = target["description"]
         self.by_values[tuple(sorted(map(str, values)))] = name

@@ -77,9 +77,16 @@ class StableOrderingFilter(OrderingFilter):
         allowed = self.allowed(queryset, view)
         for parameter in parameters:
             # A list of sort keys, each one of the list's own: comma-separated (`explode: false`) or repeated.
+            keys = [(name, f"-{name}") for name in allowed]
+            names = [(name.upper(), f"{name.upper()}_DESC") for name in allowed]
             parameter["schema"] = {
                 "type": "array",
-                "items": {"type": "string", "enum": [key for name in allowed for key in (name, f"-{name}")]},
+                "items": {
+                    "type": "string",
+                    "enum": [key for pair in keys for key in pair],
+                    # Names for generated clients, which cannot name "-amount" themselves.
+                    "x-enum-varnames": [name for pair in names for name in pair],
+                },
             }
             parameter["style"], parameter["explode"] = "form", False
             parameter["description"] = (
