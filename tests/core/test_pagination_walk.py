@@ -341,7 +341,7 @@ def test_every_list_walks_every_row_exactly_once_in_every_ordering(finance_lists
     owner = finance_lists
     client = client_for(owner)
     paths = paginated_lists()
-    assert {"/api/milestones/", "/api/grants/", "/api/disbursements/", "/api/risks/"} <= set(paths)
+    assert {"/api/v1/milestones/", "/api/v1/grants/", "/api/v1/disbursements/", "/api/v1/risks/"} <= set(paths)
 
     failures, walked = [], 0
     for path in paths:
