@@ -85,6 +85,10 @@ def current_version_only(endpoints, **kwargs):
 def postprocess(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
+    for component in schemas.values():
+        for prop in (component.get("properties") or {}).values():
+            if prop.get("description", "").startswith("Deprecated"):
+                prop["deprecated"] = True
     enums = _EnumComponents(schemas)
     operations = [
         (path, method, operation)
@@ -110,6 +114,8 @@ def _operation(path: str, method: str, operation: dict, enums: "_EnumComponents"
     for parameter in parameters:
         if parameter.get("in") == "query":
             enums.share(parameter, owner=_owner(path))
+        if parameter.get("description", "").startswith("Deprecated"):
+            parameter["deprecated"] = True
     if method == "post":
         parameters.append(dict(IDEMPOTENCY_KEY))
     if not parameters:

@@ -22,10 +22,12 @@ class GrantFilter(filters.FilterSet):
 
 class InvestmentFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=Investment._meta.get_field("status").choices)
+    funder = filters.UUIDFilter(field_name="investor", help_text="The funder who invests.")
+    investor = filters.UUIDFilter(field_name="investor", help_text="Deprecated: use `funder`.")
 
     class Meta:
         model = Investment
-        fields = ["organization", "investor", "currency", "instrument", "status"]
+        fields = ["organization", "funder", "investor", "currency", "instrument", "status"]
 
 
 class MilestoneFilter(filters.FilterSet):
@@ -34,7 +36,7 @@ class MilestoneFilter(filters.FilterSet):
         field_name="due_date", lookup_expr="lte", help_text="Due on or before (YYYY-MM-DD)."
     )
     due_after = filters.DateFilter(field_name="due_date", lookup_expr="gte", help_text="Due on or after (YYYY-MM-DD).")
-    funder = filters.UUIDFilter(method="filter_funder", help_text="The grant's funder or the investment's investor.")
+    funder = filters.UUIDFilter(method="filter_funder", help_text="The funder of the grant or investment.")
 
     class Meta:
         model = Milestone

@@ -267,7 +267,7 @@ class InvestmentViewSet(
     def create(self, request):
         data = _parsed(s.InvestmentInput, request)
         organization = organization_for_create(request, data.pop("organization", None))
-        data["investor"] = resolve_for_field(selectors.funder_get, request, data["investor"], field="investor")
+        data["investor"] = resolve_for_field(selectors.funder_get, request, data.pop("funder"), field="funder")
         return self._answer(
             investments.investment_create(organization=organization, by=request.user, **data), status.HTTP_201_CREATED
         )
