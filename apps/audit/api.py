@@ -29,8 +29,13 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class AuditEventFilter(filters.FilterSet):
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    # A time window is half-open, [after, before), so consecutive windows neither overlap nor leave a gap.
+    occurred_after = filters.IsoDateTimeFilter(
+        field_name="occurred_at", lookup_expr="gte", help_text="Occurred at or after this time (inclusive)."
+    )
+    occurred_before = filters.IsoDateTimeFilter(
+        field_name="occurred_at", lookup_expr="lt", help_text="Occurred before this time (exclusive)."
+    )
 
     class Meta:
         model = AuditEvent
