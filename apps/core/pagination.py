@@ -19,6 +19,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import F, Field, Q
+from django.utils.duration import duration_string
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.settings import api_settings
@@ -94,6 +95,8 @@ def _plain(value):
     """A sort key's value as it travels in a cursor (JSON); `SortKey.parse` reads it back."""
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return duration_string(value)  # what DurationField.to_python reads back
     if isinstance(value, Decimal | UUID):
         return str(value)
     return value

@@ -37,7 +37,8 @@ def _as_serializer(candidate):
 
 
 def declared_query_parameters(view, request, queryset) -> set[str]:
-    names = {api_settings.URL_FORMAT_OVERRIDE}
+    # `ordering` on a list of fixed order is refused by the paginator, with a better message than "unknown".
+    names = {api_settings.URL_FORMAT_OVERRIDE, api_settings.ORDERING_PARAM}
     for backend_class in getattr(view, "filter_backends", []):
         backend = backend_class()
         if isinstance(backend, DjangoFilterBackend):

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from apps.audit.verification import verify_chain
 from apps.core.api import error_responses, organization_for_create, resolve_for_field
+from apps.core.strict import StrictQueryParameters
 from apps.tenancy import permissions, selectors, services
 from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Organization, Role, TokenScope
 
@@ -51,7 +52,7 @@ class MeView(APIView):
 
 class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OrganizationSerializer
-    filter_backends: list = []
+    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
 
     def get_queryset(self):
         return selectors.organization_list(user=self.request.user)
@@ -165,7 +166,7 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ApiTokenSerializer
     queryset = ApiToken.objects.none()  # for the schema; requests use the user's own tokens
-    filter_backends: list = []
+    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
 
     def get_queryset(self):
         return selectors.api_token_list(user=self.request.user)
@@ -246,7 +247,7 @@ class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = InvitationSerializer
     queryset = Invitation.objects.none()  # for the schema; requests use the scoped selectors
-    filter_backends: list = []
+    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):
