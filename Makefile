@@ -13,7 +13,7 @@ ANVIL := contracts/node_modules/.bin/anvil
 ETH_PORT ?= 8545
 
 .PHONY: run test install install-test system-deps system-deps-test contracts-deps lint schema check-python worker beat \
-	watch api-fuzz mutation image
+	watch api-fuzz api-clients mutation image
 
 install: $(INSTALLED)
 
@@ -75,12 +75,17 @@ test: install-test system-deps-test contracts-deps lint schema
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest
 	$(MAKE) api-fuzz
+	$(MAKE) api-clients
 	@if [ -f contracts/ci.sh ]; then bash contracts/ci.sh; fi
 
 # The API fuzzing gate (docs/security.md): schemathesis with an owner's and a viewer's token against gunicorn on a
 # fresh PostgreSQL database; its tool venv (.venv-schemathesis, Python 3.12) is made when missing.
 api-fuzz: install-test
 	bash scripts/schemathesis_gate.sh
+# Generated clients (docs/api.md): a Python and a TypeScript client generated from the served schema, a finance
+# tool's program type-checked against each (mypy, tsc) and run against gunicorn; tool venv .venv-clients.
+api-clients: install
+	bash scripts/api_clients.sh
 # Mutation testing of the critical modules (docs/testing.md); not part of `make test`: a module takes minutes.
 # make mutation                                   every module in scripts/mutation_targets.toml
 # make mutation MODULES="apps/core/transitions.py" BUDGET=900   named modules, at most BUDGET seconds each

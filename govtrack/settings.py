@@ -6,7 +6,7 @@ ALLOWED_HOSTS and DEBUG=0 gives the production shape (see docs/operations.md).
 """
 
 import os
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -74,6 +74,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
     "apps.core.middleware.ApiErrorBodyMiddleware",
+    "apps.core.middleware.DeprecatedApiPathMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -180,16 +181,14 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
+        "apps.core.strict.StrictQueryParameters",  # an unknown query parameter is a 400 naming it
         "django_filters.rest_framework.DjangoFilterBackend",
         "apps.core.ordering.StableOrderingFilter",
     ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "apps.core.exceptions.api_exception_handler",
-    "DEFAULT_PARSER_CLASSES": [
-        "apps.core.parsers.BoundedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON in: one request media type per operation. The upload actions (evidence, imports) name MultiPartParser.
+    "DEFAULT_PARSER_CLASSES": ["apps.core.parsers.BoundedJSONParser"],
     # Per IP (anonymous), per user (all of a user's requests) and per API token; see apps/core/throttling.py.
     "DEFAULT_THROTTLE_CLASSES": [
         "apps.core.throttling.AnonymousIpThrottle",
@@ -206,6 +205,8 @@ REST_FRAMEWORK = {
     "TEST_REQUEST_DEFAULT_FORMAT": "json",
 }
 API_MAX_PAGE_SIZE = 200
+# The unversioned /api/ paths (aliases of /api/v1/) answer until this date, with Deprecation and Sunset headers.
+API_UNVERSIONED_SUNSET = date.fromisoformat(os.environ.get("API_UNVERSIONED_SUNSET", "2027-06-30"))
 # Input limits (docs/security.md): a JSON body nested deeper than this is a 400; a body larger than
 # DATA_UPLOAD_MAX_MEMORY_SIZE (Django's, 2.5 MiB by default) a 413. The ingest API has its own size limit.
 API_JSON_MAX_DEPTH = env_int("API_JSON_MAX_DEPTH", 64)
@@ -275,15 +276,21 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "govtrack API",
     "DESCRIPTION": (
         "Grants, investments, milestones, escrow, compute evidence, privacy audits and risks. "
-        "Authenticate with `Authorization: Bearer <token>` (create a token at /api/tokens/). "
+        "Every path is under /api/v1/; the unversioned /api/ paths are deprecated aliases (Sunset header). "
+        'Authenticate with `Authorization: Bearer <token>` (docs/api.md, "First token"). '
         'Errors share one shape: `{"message": str, "extra": {"fields": {field: [str]}}}`.'
     ),
+    # The major number is the path's version (/api/v1/); docs/api.md, "Versions and deprecation".
     "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "PREPROCESSING_HOOKS": ["apps.core.openapi.current_version_only"],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Shared enum components first, then the API-wide rules of apps/core/openapi.py (errors, headers, media types).
+    "POSTPROCESSING_HOOKS": ["drf_spectacular.hooks.postprocess_schema_enums", "apps.core.openapi.postprocess"],
     "ENUM_NAME_OVERRIDES": {
         "RoleEnum": "apps.tenancy.models.Role",
         "FunderKindEnum": "apps.funding.models.FunderKind",

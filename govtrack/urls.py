@@ -18,6 +18,7 @@ router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("audit-events", AuditEventViewSet, basename="audit-event")
 
 api_patterns = [
+    path("", include("apps.reports.api_urls")),
     path("me/", MeView.as_view(), name="me"),
     path("schema/", api_schema, name="schema"),
     path("docs/", api_docs, name="api-docs"),
@@ -40,8 +41,11 @@ urlpatterns = [
     path("accounts/", include("apps.identity.urls")),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
-    path("api/", include("apps.reports.api_urls")),
+    # The API is versioned in its path (docs/api.md, "Versions and deprecation"). The unversioned paths answer the
+    # same until API_UNVERSIONED_SUNSET, with Deprecation, Sunset and Link headers (apps/core/middleware.py). Of two
+    # routes with one name reverse() gives the one listed last, so every link the API writes is under /api/v1/.
     path("api/", include(api_patterns)),
     path("", include("apps.proofs.urls")),
+    path("api/v1/", include(api_patterns)),
     path("", include("apps.dashboard.urls")),
 ]

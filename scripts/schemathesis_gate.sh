@@ -81,7 +81,7 @@ ORGANIZATION_CREATE=anyone "$APP_PY" manage.py shell -v 0 < scripts/schemathesis
 server_pid=$!
 for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
 # The schema, read once from the server as an integrator would (its first build takes a while on a busy machine).
-curl -fsS --max-time 120 "http://127.0.0.1:$port/api/schema/?format=json" -o "$work/openapi.json"
+curl -fsS --max-time 120 "http://127.0.0.1:$port/api/v1/schema/?format=json" -o "$work/openapi.json"
 
 mkdir -p "$GATE_REPORT_DIR"
 # The seeded organization in every `organization` query parameter and body field: without it nearly every

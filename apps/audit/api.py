@@ -4,6 +4,7 @@ from rest_framework import mixins, serializers, viewsets
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_event_list
 from apps.core.pagination import CreatedCursorPagination
+from apps.core.strict import StrictQueryParameters
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -29,8 +30,13 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 
 class AuditEventFilter(filters.FilterSet):
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    # A time window is half-open, [after, before), so consecutive windows neither overlap nor leave a gap.
+    occurred_after = filters.IsoDateTimeFilter(
+        field_name="occurred_at", lookup_expr="gte", help_text="Occurred at or after this time (inclusive)."
+    )
+    occurred_before = filters.IsoDateTimeFilter(
+        field_name="occurred_at", lookup_expr="lt", help_text="Occurred before this time (exclusive)."
+    )
 
     class Meta:
         model = AuditEvent
@@ -48,7 +54,7 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = AuditEvent.objects.none()  # for the schema; requests use the scoped selector
     filterset_class = AuditEventFilter
     pagination_class = OccurredCursorPagination
-    filter_backends = [filters.DjangoFilterBackend]
+    filter_backends = [StrictQueryParameters, filters.DjangoFilterBackend]  # newest first, always
 
     def get_queryset(self):
         return audit_event_list(user=self.request.user)

@@ -42,7 +42,7 @@ from apps.compliance.services import imports as import_services
 from apps.compliance.services import ropa as ropa_services
 from apps.core.api import ActionStateSerializer, ErrorSerializer, ReasonSerializer, actions_data, error_responses
 from apps.core.errors import NotFound, ValidationFailed
-from apps.core.tabular import CONTENT_TYPES, FORMATS, table_response
+from apps.core.tabular import CONTENT_TYPES, FORMATS, CsvExportMixin, table_response
 from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.tenancy.selectors import organization_get
 
@@ -126,7 +126,6 @@ class FrameworkVersionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, 
     queryset = FrameworkVersion.objects.none()  # for the schema; requests use the selector
     serializer_class = FrameworkVersionSerializer
     filterset_class = FrameworkVersionFilter
-    filter_backends = [filters.DjangoFilterBackend]
 
     def get_queryset(self):
         return selectors.framework_version_list()
@@ -266,7 +265,6 @@ class PrivacyAuditViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     queryset = PrivacyAudit.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = PrivacyAuditSerializer
     filterset_class = PrivacyAuditFilter
-    filter_backends = [filters.DjangoFilterBackend]
     http_method_names = ["get", "post", "patch"]
 
     def get_queryset(self):
@@ -453,7 +451,6 @@ class ControlAssessmentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     queryset = ControlAssessment.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = ControlAssessmentSerializer
     filterset_class = ControlAssessmentFilter
-    filter_backends = [filters.DjangoFilterBackend]
     http_method_names = ["get", "post", "patch"]
 
     def get_queryset(self):
@@ -618,13 +615,25 @@ FINDING_TRANSITION_SCHEMA = extend_schema(
 )
 
 
-class FindingViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class FindingViewSet(CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Findings: open -> remediating -> resolved -> verified, or risk_accepted until an expiry date."""
 
     queryset = Finding.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = FindingSerializer
     filterset_class = FindingFilter
-    filter_backends = [filters.DjangoFilterBackend]
+    csv_filename = "findings.csv"
+    csv_columns = [
+        ("id", "id"),
+        ("audit", "audit_id"),
+        ("ref", "ref"),
+        ("title", "title"),
+        ("severity", "severity"),
+        ("status", "status"),
+        ("owner", lambda finding: finding.owner.username if finding.owner_id else None),
+        ("due_date", "due_date"),
+        ("resolved_at", "resolved_at"),
+        ("verified_at", "verified_at"),
+    ]
     http_method_names = ["get", "post", "patch"]
 
     def get_queryset(self):
@@ -758,7 +767,6 @@ class RemediationActionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin,
     queryset = RemediationAction.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = RemediationActionSerializer
     filterset_class = RemediationActionFilter
-    filter_backends = [filters.DjangoFilterBackend]
 
     def get_queryset(self):
         return selectors.remediation_action_list(user=self.request.user)
@@ -853,7 +861,6 @@ class ProcessingActivityViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin
     queryset = ProcessingActivity.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = ProcessingActivitySerializer
     filterset_class = ProcessingActivityFilter
-    filter_backends = [filters.DjangoFilterBackend]
     http_method_names = ["get", "post", "patch"]
 
     def get_queryset(self):
@@ -981,7 +988,6 @@ class DpiaViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     queryset = Dpia.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = DpiaSerializer
     filterset_class = DpiaFilter
-    filter_backends = [filters.DjangoFilterBackend]
     http_method_names = ["get", "post", "patch"]
 
     def get_queryset(self):

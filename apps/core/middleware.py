@@ -1,6 +1,9 @@
+import datetime as dt
 import re
 
+from django.conf import settings
 from django.http import JsonResponse
+from django.utils.http import http_date
 
 from apps.core.context import new_request_id, reset_request_id, set_request_id
 from apps.core.exceptions import error_body
@@ -61,3 +64,25 @@ class ApiErrorBodyMiddleware:
         else:
             body = error_body(self.MESSAGES.get(status, "The request was refused."))
         return JsonResponse(body, status=status)
+
+
+class DeprecatedApiPathMiddleware:
+    """The unversioned `/api/...` paths answer as `/api/v1/...` does, for one release, and say so on every answer:
+    `Deprecation: true`, `Sunset` (settings.API_UNVERSIONED_SUNSET) and a `Link` to the successor path."""
+
+    PREFIX, CURRENT = "/api/", "/api/v1/"
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.sunset = http_date(
+            dt.datetime.combine(settings.API_UNVERSIONED_SUNSET, dt.time(), tzinfo=dt.UTC).timestamp()
+        )
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        path = request.path
+        if path.startswith(self.PREFIX) and not path.startswith(self.CURRENT):
+            response["Deprecation"] = "true"
+            response["Sunset"] = self.sunset
+            response["Link"] = f'<{self.CURRENT}{path.removeprefix(self.PREFIX)}>; rel="successor-version"'
+        return response

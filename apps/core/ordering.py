@@ -51,11 +51,14 @@ class StableOrderingFilter(OrderingFilter):
         return [name for name, _label in self.get_valid_fields(queryset, view, {"request": request})]
 
     def get_ordering(self, request, queryset, view):
-        param = request.query_params.get(self.ordering_param)
-        if not param:
+        # `ordering=amount,-due_date` or `ordering=amount&ordering=-due_date`: a client sends a list either way.
+        terms = [
+            term.strip() for param in request.query_params.getlist(self.ordering_param) for term in param.split(",")
+        ]
+        terms = [term for term in terms if term]
+        if not terms:
             default = self.get_default_ordering(view)
             return unique_ordering(default, queryset.model) if default else default
-        terms = [term.strip() for term in param.split(",")]
         allowed = self.allowed(queryset, view, request)
         unknown = [term for term in terms if term.removeprefix("-") not in allowed]
         if unknown:
@@ -73,6 +76,19 @@ class StableOrderingFilter(OrderingFilter):
             return parameters
         allowed = self.allowed(queryset, view)
         for parameter in parameters:
+            # A list of sort keys, each one of the list's own: comma-separated (`explode: false`) or repeated.
+            keys = [(name, f"-{name}") for name in allowed]
+            names = [(name.upper(), f"{name.upper()}_DESC") for name in allowed]
+            parameter["schema"] = {
+                "type": "array",
+                "items": {
+                    "type": "string",
+                    "enum": [key for pair in keys for key in pair],
+                    # Names for generated clients, which cannot name "-amount" themselves.
+                    "x-enum-varnames": [name for pair in names for name in pair],
+                },
+            }
+            parameter["style"], parameter["explode"] = "form", False
             parameter["description"] = (
                 f"Sort by {', '.join(f'`{name}`' for name in allowed)}; comma-separated for several keys, "
                 "`-` before a key for descending. The `id` is always the last key, so pages never repeat or skip a row."

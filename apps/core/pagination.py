@@ -19,6 +19,7 @@ from uuid import UUID
 from django.conf import settings
 from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import F, Field, Q
+from django.utils.duration import duration_string
 from rest_framework.exceptions import NotFound
 from rest_framework.pagination import CursorPagination
 from rest_framework.settings import api_settings
@@ -94,6 +95,8 @@ def _plain(value):
     """A sort key's value as it travels in a cursor (JSON); `SortKey.parse` reads it back."""
     if isinstance(value, dt.datetime | dt.date | dt.time):
         return value.isoformat()
+    if isinstance(value, dt.timedelta):
+        return duration_string(value)  # what DurationField.to_python reads back
     if isinstance(value, Decimal | UUID):
         return str(value)
     return value
@@ -108,6 +111,38 @@ class StableCursorPagination(CursorPagination):
     @property
     def max_page_size(self) -> int:
         return settings.API_MAX_PAGE_SIZE
+
+    def get_page_size(self, request):
+        text = request.query_params.get(self.page_size_query_param)
+        if text is None:
+            return self.page_size
+        if not text.isdigit() or not 1 <= int(text) <= self.max_page_size:
+            raise ValidationFailed.for_field(
+                self.page_size_query_param, f"Give a whole number from 1 to {self.max_page_size}, not {text!r}."
+            )
+        return int(text)
+
+    def get_schema_operation_parameters(self, view):
+        parameters = super().get_schema_operation_parameters(view)
+        for parameter in parameters:
+            if parameter["name"] == self.page_size_query_param:
+                parameter["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+                parameter["description"] = f"Rows per page, 1 to {self.max_page_size} (default {self.page_size})."
+            elif parameter["name"] == self.cursor_query_param:
+                parameter["description"] = "Where the page starts: the `cursor` of a `next` or `previous` URL."
+        return parameters
+
+    def get_paginated_response_schema(self, schema):
+        paginated = super().get_paginated_response_schema(schema)
+        link = (
+            "The {} page as a full URL (the same filters, `ordering` and `page_size`, and a `cursor`), or null. "
+            "Follow it as it is; a client that takes a bare cursor passes this URL's `cursor` query parameter."
+        )
+        paginated["properties"]["next"]["description"] = link.format("next")
+        paginated["properties"]["previous"]["description"] = link.format("previous")
+        for key in ("next", "previous"):
+            paginated["properties"][key].pop("example", None)
+        return paginated
 
     def get_ordering(self, request, queryset, view):
         sortable = any(hasattr(backend, "get_ordering") for backend in getattr(view, "filter_backends", []))

@@ -3,7 +3,8 @@
 DRF's own JSONParser reads `request.body` (the whole body, up to DATA_UPLOAD_MAX_MEMORY_SIZE, else a 500) and
 then recurses once per bracket. This one reads the stream itself, at most `max_bytes` of it, and counts the
 nesting before `json.loads` runs (compute_hooks/json_limits.py, shared with the Prometheus client). It is the
-default parser (settings.REST_FRAMEWORK); the ingest API subclasses it with its own size limit.
+default parser (settings.REST_FRAMEWORK); the ingest API subclasses it with its own size limit. A field the
+operation does not declare is a 400 naming it (apps/core/strict.py).
 """
 
 from django.conf import settings
@@ -12,6 +13,7 @@ from rest_framework.exceptions import ParseError
 from rest_framework.parsers import BaseParser, get_encoding
 
 from apps.core.errors import PayloadTooLarge, ValidationFailed
+from apps.core.strict import refuse_unknown_body_fields
 from compute_hooks.json_limits import JSONLimitError, json_loads_bounded
 
 
@@ -46,8 +48,11 @@ class BoundedJSONParser(BaseParser):
         if len(raw) > limit:
             raise body_too_large(limit)
         try:
-            return json_loads_bounded(raw.decode(encoding), max_depth=self.max_depth, strict_constants=self.strict)
+            data = json_loads_bounded(raw.decode(encoding), max_depth=self.max_depth, strict_constants=self.strict)
         except JSONLimitError as exc:
             raise ValidationFailed.for_field("body", f"The request body is JSON {exc}.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+        if request is not None:
+            refuse_unknown_body_fields(context.get("view"), request.method, data)
+        return data

@@ -258,6 +258,9 @@ class CsvExportMixin:
     csv_filename = "export.csv"
 
     def get_renderers(self):
+        # Only the list is a table: a single object, a write or an action answers JSON (and so says the schema).
+        if getattr(self, "action", None) != "list":
+            return super().get_renderers()
         return [*super().get_renderers(), CSVRenderer()]
 
     def list(self, request, *args, **kwargs):

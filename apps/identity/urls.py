@@ -6,6 +6,8 @@ from apps.identity import oidc, views
 urlpatterns = [
     path("login/", views.SignInView.as_view(), name="login"),
     path("two-factor/", views.two_factor_setup, name="two_factor_setup"),
+    path("tokens/", views.api_tokens, name="api_tokens"),
+    path("tokens/<uuid:pk>/revoke/", views.api_token_revoke, name="api_token_revoke"),
     path("two-factor/verify/", views.two_factor_verify, name="two_factor_verify"),
     path("two-factor/recovery-codes/", views.recovery_codes_regenerate, name="two_factor_recovery_codes"),
     path("two-factor/disable/", views.two_factor_disable, name="two_factor_disable"),

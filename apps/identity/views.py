@@ -24,8 +24,9 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import ApplicationError, NotFound, ValidationFailed
 from apps.identity import selectors, services
-from apps.identity.forms import CodeForm, PolicyForm
+from apps.identity.forms import ApiTokenForm, CodeForm, PolicyForm
 from apps.tenancy import selectors as tenancy_selectors
+from apps.tenancy import services as tenancy_services
 
 PENDING_SESSION_KEY = "identity_pending_signin"
 PENDING_SECONDS = 300  # the second step must follow the password within five minutes
@@ -205,3 +206,39 @@ class PasswordResetSetView(PasswordResetConfirmView):
             response = super().form_valid(form)
             services.password_reset_record(user=form.user)
         return response
+
+
+@never_cache
+@login_required
+def api_tokens(request):
+    """Your API tokens: create one (its secret shown once, on this answer only), see them all, revoke one.
+
+    Only a signed-in browser session gets here (`login_required`; tokens do not authenticate pages), so a token
+    never mints another.
+    """
+    form = ApiTokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, secret = tenancy_services.api_token_create(user=request.user, **form.cleaned_data)
+        except ValidationFailed as error:
+            for field, field_messages in error.extra.get("fields", {}).items():
+                for message in field_messages:
+                    form.add_error(field if field in form.fields else None, message)
+        else:
+            created = {"token": token, "secret": secret}
+            form = ApiTokenForm()
+    tokens = tenancy_selectors.api_token_list(user=request.user)
+    return render(request, "identity/tokens.html", {"form": form, "created": created, "tokens": tokens})
+
+
+@login_required
+@require_POST
+def api_token_revoke(request, pk):
+    try:
+        token = tenancy_selectors.api_token_get(user=request.user, pk=pk)
+    except NotFound:
+        raise Http404("API token not found.") from None
+    tenancy_services.api_token_revoke(token=token, by=request.user)
+    messages.success(request, f"Token '{token.name}' is revoked: requests with it now get a 401.")
+    return redirect("api_tokens")

@@ -1,4 +1,4 @@
-"""API routes of the reports app; govtrack/urls.py includes them under /api/."""
+"""API routes of the reports app; govtrack/urls.py includes them with the rest of the API (/api/v1/)."""
 
 from django.urls import path
 

@@ -10,7 +10,7 @@ from rest_framework.response import Response
 from apps.compliance.api import EXPORT_RESPONSES, FILE_FORMAT_PARAM, IMPORT_RESPONSES, username_of
 from apps.core.api import ActionStateSerializer, ReasonSerializer, actions_data, error_responses
 from apps.core.serializer_fields import JSONObjectField
-from apps.core.tabular import table_response
+from apps.core.tabular import CsvExportMixin, table_response
 from apps.risks import selectors
 from apps.risks.exports import risk_rows
 from apps.risks.machines import RISKS
@@ -100,7 +100,6 @@ class RiskMatrixViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     queryset = RiskMatrix.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = RiskMatrixSerializer
     filterset_class = RiskMatrixFilter
-    filter_backends = [filters.DjangoFilterBackend]
 
     def get_queryset(self):
         return selectors.risk_matrix_list(user=self.request.user)
@@ -215,7 +214,6 @@ class RiskRegisterViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     queryset = RiskRegister.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = RiskRegisterSerializer
     filterset_class = RiskRegisterFilter
-    filter_backends = [filters.DjangoFilterBackend]
 
     def get_queryset(self):
         return selectors.risk_register_list(user=self.request.user)
@@ -456,13 +454,25 @@ RISK_REASON_SCHEMA = extend_schema(
 )
 
 
-class RiskViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class RiskViewSet(CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """Risks: open -> treating -> accepted (with approver and expiry) or closed. Scores must fit the matrix."""
 
     queryset = Risk.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = RiskSerializer
     filterset_class = RiskFilter
-    filter_backends = [filters.DjangoFilterBackend]
+    csv_filename = "risks.csv"
+    csv_columns = [
+        ("id", "id"),
+        ("register", "register_id"),
+        ("ref", "ref"),
+        ("title", "title"),
+        ("category", "category"),
+        ("owner", lambda risk: risk.owner.username if risk.owner_id else None),
+        *((name, name) for name in SCORE_FIELDS),
+        ("treatment", "treatment"),
+        ("status", "status"),
+        ("due_date", "due_date"),
+    ]
 
     def get_queryset(self):
         return selectors.risk_list(user=self.request.user)
@@ -594,7 +604,6 @@ class MitigationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     queryset = Mitigation.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = MitigationSerializer
     filterset_class = MitigationFilter
-    filter_backends = [filters.DjangoFilterBackend]
 
     def get_queryset(self):
         return selectors.mitigation_list(user=self.request.user)
@@ -694,7 +703,6 @@ class KeyRiskIndicatorViewSet(
     queryset = KeyRiskIndicator.objects.none()  # for the schema; requests use the scoped selector
     serializer_class = KeyRiskIndicatorSerializer
     filterset_class = KeyRiskIndicatorFilter
-    filter_backends = [filters.DjangoFilterBackend]
 
     def get_queryset(self):
         return selectors.kri_list(user=self.request.user)

@@ -6,6 +6,7 @@ from rest_framework.views import APIView
 
 from apps.audit.verification import verify_chain
 from apps.core.api import error_responses, organization_for_create, resolve_for_field
+from apps.core.strict import StrictQueryParameters
 from apps.tenancy import permissions, selectors, services
 from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Organization, Role, TokenScope
 
@@ -32,6 +33,15 @@ class MeSerializer(serializers.Serializer):
     memberships = MembershipSerializer(many=True)
 
 
+class AuditVerifySerializer(serializers.Serializer):
+    ok = serializers.BooleanField(help_text="True when every event's hash and link to the one before it check out.")
+    events = serializers.IntegerField(help_text="How many events were checked.")
+    problem = serializers.CharField(help_text="What is wrong: edited, inserted or deleted; empty if ok.")
+    seq = serializers.IntegerField(allow_null=True, help_text="The sequence number of the first bad event; null if ok.")
+    message = serializers.CharField(help_text="The finding in a sentence.")
+    head_hash = serializers.CharField(help_text="The hash of the newest event (the genesis hash for an empty chain).")
+
+
 class MeView(APIView):
     @extend_schema(responses={200: MeSerializer})
     def get(self, request):
@@ -42,7 +52,7 @@ class MeView(APIView):
 
 class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OrganizationSerializer
-    filter_backends: list = []
+    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
 
     def get_queryset(self):
         return selectors.organization_list(user=self.request.user)
@@ -72,7 +82,7 @@ class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
             ).data
         )
 
-    @extend_schema(responses={200: None, **error_responses(403, 404)})
+    @extend_schema(responses={200: AuditVerifySerializer, **error_responses(403, 404)})
     @action(detail=True, methods=["get"], url_path="audit-verify")
     def audit_verify(self, request, pk=None):
         """Walks this organization's audit chain and reports the first edited, inserted or deleted event."""
@@ -156,7 +166,7 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ApiTokenSerializer
     queryset = ApiToken.objects.none()  # for the schema; requests use the user's own tokens
-    filter_backends: list = []
+    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
 
     def get_queryset(self):
         return selectors.api_token_list(user=self.request.user)
@@ -239,7 +249,7 @@ class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = InvitationSerializer
     queryset = Invitation.objects.none()  # for the schema; requests use the scoped selectors
-    filter_backends: list = []
+    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

@@ -5,11 +5,16 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from apps.core.api import SelectorViewSetMixin, error_responses, organization_for_create
+from apps.core.strict import StrictQueryParameters
 from apps.webhooks import selectors, services
 from apps.webhooks.models import WebhookDelivery, WebhookEndpoint, WebhookEvent
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer):
+    events = serializers.ListField(
+        child=serializers.ChoiceField(choices=WebhookEvent.choices), read_only=True, help_text="Empty: every event."
+    )
+
     class Meta:
         model = WebhookEndpoint
         fields = ["id", "organization", "url", "description", "events", "is_active", "created_at"]
@@ -46,6 +51,8 @@ class WebhookEndpointInput(serializers.Serializer):
 
 
 class WebhookDeliverySerializer(serializers.ModelSerializer):
+    payload = serializers.DictField(read_only=True, help_text="The event exactly as it was signed and sent.")
+
     class Meta:
         model = WebhookDelivery
         fields = [
@@ -78,7 +85,7 @@ class WebhookEndpointViewSet(
 
     queryset = WebhookEndpoint.objects.none()
     serializer_class = WebhookEndpointSerializer
-    filter_backends: list = []
+    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
     list_selector, get_selector = selectors.webhook_endpoint_list, selectors.webhook_endpoint_get
 
     @extend_schema(

@@ -45,7 +45,7 @@ def test_evidence_is_stored_under_the_org_with_our_name_and_downloaded_by_member
     assert body["name"] == "Processing records <2026>.pdf"
     assert body["content_type"] == "application/pdf"
     assert body["sha256"] == hashlib.sha256(PDF).hexdigest() and body["size"] == len(PDF)
-    assert body["download_url"] == f"http://testserver/api/assessment-evidence/{body['id']}/download/"
+    assert body["download_url"] == f"http://testserver/api/v1/assessment-evidence/{body['id']}/download/"
     assert "/media/" not in str(body)
 
     evidence = AssessmentEvidence.objects.get(pk=body["id"])

@@ -83,4 +83,4 @@ def test_api_docs_are_served_locally_without_a_cdn(client_for):
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
     assert "cdn" not in html.lower()
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
-    assert schema["openapi"].startswith("3.") and "/api/tokens/" in schema["paths"]
+    assert schema["openapi"].startswith("3.") and "/api/v1/tokens/" in schema["paths"]

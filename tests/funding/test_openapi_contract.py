@@ -13,7 +13,7 @@ def schema(org, people, client_for):
 
 
 def test_milestones_due_this_quarter_as_csv_is_described(schema):
-    operation = schema["paths"]["/api/milestones/"]["get"]
+    operation = schema["paths"]["/api/v1/milestones/"]["get"]
     parameters = {p["name"]: p for p in operation["parameters"]}
     assert {"due_after", "due_before", "status", "currency", "funder", "format"} <= set(parameters)
     assert parameters["due_after"]["schema"]["format"] == "date"
@@ -21,7 +21,7 @@ def test_milestones_due_this_quarter_as_csv_is_described(schema):
 
 
 def test_posting_a_kpi_reading_is_described(schema):
-    body = schema["paths"]["/api/kpi-readings/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    body = schema["paths"]["/api/v1/kpi-readings/"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     component = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[-1]]
     assert {"metric", "value", "period_start", "period_end", "source"} <= set(component["required"])
     assert {"bearer"} == {
@@ -30,7 +30,7 @@ def test_posting_a_kpi_reading_is_described(schema):
 
 
 def test_signed_webhooks_are_described(schema):
-    create = schema["paths"]["/api/webhooks/"]["post"]
+    create = schema["paths"]["/api/v1/webhooks/"]["post"]
     assert "X-Govtrack-Signature" in create["description"] and "HMAC-SHA256" in create["description"]
     created = create["responses"]["201"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     assert "secret" in schema["components"]["schemas"][created]["properties"]

@@ -157,10 +157,10 @@ def test_api_large_report_answers_202_with_the_export_to_poll(
         response = client.get(f"/api/grants/{grant.pk}/report.pdf")
     assert response.status_code == 202
     body = response.json()
-    assert response["Location"].endswith(f"/api/report-exports/{body['id']}/")
+    assert response["Location"].endswith(f"/api/v1/report-exports/{body['id']}/")
     status = client.get(f"/api/report-exports/{body['id']}/").json()
     assert status["status"] == "done" and status["progress"] == 100
-    assert status["download_url"].endswith(f"/api/report-exports/{body['id']}/file")
+    assert status["download_url"].endswith(f"/api/v1/report-exports/{body['id']}/file")
     pdf = client.get(f"/api/report-exports/{body['id']}/file")
     assert pdf.status_code == 200 and b"".join(pdf.streaming_content).startswith(b"%PDF-")
 

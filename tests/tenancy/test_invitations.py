@@ -174,7 +174,7 @@ def test_dashboard_sends_someone_without_an_organization_to_their_invitations(cl
     client.force_login(UserFactory(username="newcomer"))
     response = client.get("/")
     assert response.status_code == 403
-    assert 'href="/api/invitations/mine/"' in response.content.decode()
+    assert 'href="/api/v1/invitations/mine/"' in response.content.decode()
 
 
 def test_an_invitation_by_username_answers_an_email_its_schema_allows(acme, client_for):

@@ -2,6 +2,7 @@
 
 import json
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from apps.compute.models import ComputeSource, Device, DeviceKind, SourceKind, VerificationReport
@@ -141,6 +142,7 @@ class PointSerializer(serializers.Serializer):
     count = serializers.IntegerField(required=False)
 
 
+@extend_schema_serializer(many=False)  # the list action answers one object: the device's series
 class SamplesSerializer(serializers.Serializer):
     device = serializers.UUIDField()
     metric = serializers.CharField()

@@ -12,8 +12,12 @@ class FunderFilter(filters.FilterSet):
 
 class GrantFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=Grant._meta.get_field("status").choices)
-    period_ends_before = filters.DateFilter(field_name="period_end", lookup_expr="lte")
-    period_ends_after = filters.DateFilter(field_name="period_end", lookup_expr="gte")
+    period_ends_before = filters.DateFilter(
+        field_name="period_end", lookup_expr="lte", help_text="Period ends on or before this date (inclusive)."
+    )
+    period_ends_after = filters.DateFilter(
+        field_name="period_end", lookup_expr="gte", help_text="Period ends on or after this date (inclusive)."
+    )
 
     class Meta:
         model = Grant
@@ -22,19 +26,23 @@ class GrantFilter(filters.FilterSet):
 
 class InvestmentFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=Investment._meta.get_field("status").choices)
+    funder = filters.UUIDFilter(field_name="investor", help_text="The funder who invests.")
+    investor = filters.UUIDFilter(field_name="investor", help_text="Deprecated: use `funder`.")
 
     class Meta:
         model = Investment
-        fields = ["organization", "investor", "currency", "instrument", "status"]
+        fields = ["organization", "funder", "investor", "currency", "instrument", "status"]
 
 
 class MilestoneFilter(filters.FilterSet):
     status = filters.MultipleChoiceFilter(choices=Milestone._meta.get_field("status").choices)
     due_before = filters.DateFilter(
-        field_name="due_date", lookup_expr="lte", help_text="Due on or before (YYYY-MM-DD)."
+        field_name="due_date", lookup_expr="lte", help_text="Due on or before this date (inclusive)."
     )
-    due_after = filters.DateFilter(field_name="due_date", lookup_expr="gte", help_text="Due on or after (YYYY-MM-DD).")
-    funder = filters.UUIDFilter(method="filter_funder", help_text="The grant's funder or the investment's investor.")
+    due_after = filters.DateFilter(
+        field_name="due_date", lookup_expr="gte", help_text="Due on or after this date (inclusive)."
+    )
+    funder = filters.UUIDFilter(method="filter_funder", help_text="The funder of the grant or investment.")
 
     class Meta:
         model = Milestone
@@ -45,8 +53,12 @@ class MilestoneFilter(filters.FilterSet):
 
 
 class DisbursementFilter(filters.FilterSet):
-    paid_before = filters.DateFilter(field_name="paid_on", lookup_expr="lte")
-    paid_after = filters.DateFilter(field_name="paid_on", lookup_expr="gte")
+    paid_before = filters.DateFilter(
+        field_name="paid_on", lookup_expr="lte", help_text="Paid on or before this date (inclusive)."
+    )
+    paid_after = filters.DateFilter(
+        field_name="paid_on", lookup_expr="gte", help_text="Paid on or after this date (inclusive)."
+    )
     grant = filters.UUIDFilter(field_name="milestone__grant")
     investment = filters.UUIDFilter(field_name="milestone__investment")
 
@@ -56,8 +68,12 @@ class DisbursementFilter(filters.FilterSet):
 
 
 class KpiReadingFilter(filters.FilterSet):
-    period_after = filters.DateFilter(field_name="period_start", lookup_expr="gte")
-    period_before = filters.DateFilter(field_name="period_end", lookup_expr="lte")
+    period_after = filters.DateFilter(
+        field_name="period_start", lookup_expr="gte", help_text="Period starts on or after this date (inclusive)."
+    )
+    period_before = filters.DateFilter(
+        field_name="period_end", lookup_expr="lte", help_text="Period ends on or before this date (inclusive)."
+    )
 
     class Meta:
         model = KpiReading

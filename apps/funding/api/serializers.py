@@ -186,7 +186,13 @@ class EthicalCriterionSerializer(serializers.ModelSerializer):
 
 
 class InvestmentSerializer(serializers.ModelSerializer):
-    investor_name = serializers.CharField(source="investor.name", read_only=True)
+    # `funder` as on grants; `investor` and `investor_name` stay for one release (docs/api.md, deprecations).
+    funder = serializers.UUIDField(source="investor_id", read_only=True, help_text="The funder who invests.")
+    funder_name = serializers.CharField(source="investor.name", read_only=True)
+    investor = serializers.UUIDField(source="investor_id", read_only=True, help_text="Deprecated: use `funder`.")
+    investor_name = serializers.CharField(
+        source="investor.name", read_only=True, help_text="Deprecated: use `funder_name`."
+    )
     owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
     milestones = MilestoneBriefListField()
     ethical_criteria = EthicalCriterionSerializer(many=True, read_only=True)
@@ -197,6 +203,8 @@ class InvestmentSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "organization",
+            "funder",
+            "funder_name",
             "investor",
             "investor_name",
             "title",
@@ -451,13 +459,22 @@ class GrantRequirementUpdateInput(serializers.Serializer):
 
 class InvestmentInput(serializers.Serializer):
     organization = serializers.UUIDField(required=False)
-    investor = serializers.UUIDField()
+    funder = serializers.UUIDField(required=False, help_text="The funder who invests (required).")
+    investor = serializers.UUIDField(required=False, help_text="Deprecated: use `funder`.")
     title = serializers.CharField(max_length=300)
     instrument = serializers.ChoiceField(choices=Instrument.choices)
     currency = serializers.CharField(max_length=3)
     committed_amount = Amount()
     closing_date = serializers.DateField(required=False, allow_null=True, default=None)
     description = serializers.CharField(required=False, allow_blank=True, default="")
+
+    def validate(self, data):
+        funder, investor = data.pop("funder", None), data.pop("investor", None)
+        if funder and investor and funder != investor:
+            raise serializers.ValidationError({"funder": ["Give `funder` only (`investor` is its deprecated name)."]})
+        if not (funder or investor):
+            raise serializers.ValidationError({"funder": ["This field is required."]})
+        return {**data, "funder": funder or investor}
 
 
 class InvestmentUpdateInput(serializers.Serializer):

@@ -4,6 +4,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api import SelectorViewSetMixin, error_responses, organization_for_create, resolve_for_field
@@ -266,7 +267,7 @@ class InvestmentViewSet(
     def create(self, request):
         data = _parsed(s.InvestmentInput, request)
         organization = organization_for_create(request, data.pop("organization", None))
-        data["investor"] = resolve_for_field(selectors.funder_get, request, data["investor"], field="investor")
+        data["investor"] = resolve_for_field(selectors.funder_get, request, data.pop("funder"), field="funder")
         return self._answer(
             investments.investment_create(organization=organization, by=request.user, **data), status.HTTP_201_CREATED
         )
@@ -440,7 +441,7 @@ class MilestoneViewSet(
     @extend_schema(
         request={"multipart/form-data": s.EvidenceInput}, responses={201: s.EvidenceSerializer, **TRANSITION_ERRORS}
     )
-    @action(detail=True, methods=["post"])
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
     def evidence(self, request, pk=None):
         data = _parsed(s.EvidenceInput, request)
         item = milestones.evidence_add(

@@ -1,0 +1,139 @@
+"""The OpenAPI document says what the API does, so that a client generated from it (openapi-python-client,
+openapi-typescript) imports, sends JSON and reads every answer: one request media type, CSV declared as text,
+shared enums, the error shape and the headers on every operation (apps/core/openapi.py)."""
+
+import pytest
+from drf_spectacular.generators import SchemaGenerator
+
+from apps.tenancy.models import Role
+from tests.factories import OrganizationFactory, member
+
+UPLOADS = {
+    ("post", "/api/v1/milestones/{id}/evidence/"),
+    ("post", "/api/v1/control-assessments/{id}/evidence/"),
+    ("post", "/api/v1/privacy-audits/{id}/import-findings/"),
+    ("post", "/api/v1/processing-activities/import/"),
+    ("post", "/api/v1/risk-registers/{id}/import/"),
+}
+
+
+@pytest.fixture(scope="module")
+def schema():
+    return SchemaGenerator().get_schema(request=None, public=True)
+
+
+def _operations(schema):
+    for path, item in schema["paths"].items():
+        for method, operation in item.items():
+            if method in ("get", "post", "put", "patch", "delete"):
+                yield method, path, operation
+
+
+def test_a_request_body_is_json_except_where_a_file_is_uploaded(schema):
+    media = {
+        (method, path): sorted(operation["requestBody"]["content"])
+        for method, path, operation in _operations(schema)
+        if "requestBody" in operation
+    }
+    assert {key: types for key, types in media.items() if types != ["application/json"]} == {
+        key: ["multipart/form-data"] for key in UPLOADS
+    }
+
+
+def test_format_is_a_parameter_of_file_answers_only_and_csv_is_text(schema):
+    offered = []
+    for method, path, operation in _operations(schema):
+        query = [p for p in operation.get("parameters", []) if p["in"] == "query"]
+        assert method == "get" or not query, f"{method} {path} documents query parameters: {query}"
+        if any(p["name"] == "format" for p in query):
+            offered.append(path)
+            content = operation["responses"]["200"]["content"]
+            assert set(content) - {"application/json"}, f"{path} offers a format it does not declare"
+            if "text/csv" in content:
+                assert content["text/csv"]["schema"]["type"] == "string", path
+    assert "/api/v1/milestones/" in offered and "/api/v1/grants/" in offered
+    assert not any(path.endswith("{id}/") for path in offered), "a single object answers JSON only"
+
+
+def test_parameter_choices_are_shared_enum_components(schema):
+    inline = [
+        f"{method} {path} {p['name']}"
+        for method, path, operation in _operations(schema)
+        for p in operation.get("parameters", [])
+        if "enum" in p["schema"] or "enum" in p["schema"].get("items", {})
+    ]
+    assert inline == []
+    status = next(p for p in schema["paths"]["/api/v1/milestones/"]["get"]["parameters"] if p["name"] == "status")
+    assert status["schema"] in (
+        {"$ref": "#/components/schemas/MilestoneStatusEnum"},
+        {"type": "array", "items": {"$ref": "#/components/schemas/MilestoneStatusEnum"}},
+    )
+
+
+def test_every_operation_has_a_summary_errors_and_headers(schema):
+    for method, path, operation in _operations(schema):
+        responses = operation["responses"]
+        assert operation.get("summary"), f"{method} {path} has no summary"
+        for code in ("401", "403", "429"):
+            assert responses[code]["content"]["application/json"]["schema"] == {"$ref": "#/components/schemas/Error"}
+        assert "Retry-After" in responses["429"]["headers"]
+        assert all("X-Request-ID" in response["headers"] for response in responses.values())
+        if "{id}" in path:
+            assert "404" in responses, f"{method} {path}"
+        if method == "post":
+            assert "Idempotency-Key" in [p["name"] for p in operation["parameters"] if p["in"] == "header"]
+            success = next(code for code in responses if code.startswith("2"))
+            assert "Idempotent-Replayed" in responses[success]["headers"]
+    fields = schema["components"]["schemas"]["Error"]["properties"]["extra"]["properties"]["fields"]
+    assert fields["additionalProperties"] == {"type": "array", "items": {"type": "string"}}
+
+
+def test_answers_are_typed_as_they_come(schema):
+    components = schema["components"]["schemas"]
+    untyped = [
+        f"{name}.{prop}"
+        for name, component in components.items()
+        for prop, value in (component.get("properties") or {}).items()
+        if not {"type", "$ref", "allOf", "oneOf", "anyOf"} & set(value)
+    ]
+    assert untyped == []
+    samples = schema["paths"]["/api/v1/compute/samples/"]["get"]["responses"]["200"]["content"]["application/json"]
+    assert samples["schema"] == {"$ref": "#/components/schemas/Samples"}
+    verify = schema["paths"]["/api/v1/organizations/{id}/audit-verify/"]["get"]["responses"]["200"]["content"]
+    assert "ok" in components[verify["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]]["properties"]
+    assert components["WebhookEndpoint"]["properties"]["events"]["items"] == {
+        "$ref": "#/components/schemas/WebhookEventEnum"
+    }
+    assert components["Grant"]["properties"]["focus_areas"]["type"] == "array"
+
+
+@pytest.mark.django_db
+def test_a_form_body_is_refused_and_a_csv_list_answers_text(client_for):
+    organization = OrganizationFactory()
+    finance = client_for(member(organization, Role.FINANCE))
+
+    form = finance.post(
+        "/api/funders/", "name=Agency&kind=foundation", content_type="application/x-www-form-urlencoded"
+    )
+    csv = finance.get("/api/grants/?format=csv")
+
+    assert form.status_code == 415 and form.json()["message"].startswith("Unsupported media type")
+    assert csv.status_code == 200 and csv["Content-Type"].startswith("text/csv")
+
+
+@pytest.mark.django_db
+def test_the_unversioned_paths_answer_the_same_and_say_they_are_deprecated(client_for):
+    organization = OrganizationFactory()
+    viewer = client_for(member(organization, Role.VIEWER))
+
+    current = viewer.get("/api/v1/funders/")
+    alias = viewer.get("/api/funders/")
+
+    assert current.status_code == 200 and "Deprecation" not in current
+    assert alias.status_code == 200 and alias["Deprecation"] == "true" and alias["Sunset"].endswith("GMT")
+    assert alias["Link"] == '</api/v1/funders/>; rel="successor-version"'
+
+
+def test_the_schema_describes_the_current_version_only(schema):
+    assert all(path.startswith("/api/v1/") for path in schema["paths"])
+    assert schema["info"]["version"].split(".")[0] == "1"
