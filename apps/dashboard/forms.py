@@ -3,7 +3,7 @@ ApplicationError is put back on the form (`service_error_to_form`) next to the f
 
 from django import forms
 
-from apps.compliance.models import AssessmentResult
+from apps.compliance.models import AssessmentResult, FindingStatus, Severity
 from apps.core.errors import ApplicationError
 from apps.funding.models import FocusArea, GrantStatus, MilestoneStatus
 from apps.risks.models import RiskStatus, Treatment
@@ -56,8 +56,12 @@ class MilestoneCreateForm(forms.Form):
 
 
 class EvidenceForm(forms.Form):
-    file = forms.FileField(help_text="PDF, PNG, JPEG, XLSX, CSV, TXT or JSON.")
-    description = forms.CharField(max_length=500, required=False)
+    file = forms.FileField(help_text="PDF, PNG, JPEG, XLSX, CSV, TXT or JSON.", label="File")
+    description = forms.CharField(max_length=500, required=False, label="Description")
+
+
+class AssessmentEvidenceForm(forms.Form):
+    file = forms.FileField(help_text="PDF, PNG, JPEG, XLSX, CSV, TXT or JSON.", label="Evidence file")
 
 
 class NoteForm(forms.Form):
@@ -84,8 +88,51 @@ class DisbursementForm(forms.Form):
 
 
 class AssessmentForm(forms.Form):
-    result = forms.ChoiceField(choices=AssessmentResult.choices)
-    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    result = forms.ChoiceField(choices=AssessmentResult.choices, label="Result")
+    notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Notes")
+
+
+def member_choices(memberships, *, blank: str = "") -> list[tuple[str, str]]:
+    """The organization's people by username (what the services take), labelled with their role."""
+    choices = [("", blank)] if blank else []
+    return choices + [(m.user.username, f"{m.user.username} ({m.get_role_display().lower()})") for m in memberships]
+
+
+class FindingForm(forms.Form):
+    title = forms.CharField(max_length=200, label="Finding")
+    severity = forms.ChoiceField(choices=Severity.choices, label="Severity")
+    owner = forms.ChoiceField(label="Owner", help_text="Who remediates it.")
+    due_date = forms.DateField(widget=DATE, label="Due date")
+    control = forms.ChoiceField(required=False, label="Control")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")
+
+    def __init__(self, *args, memberships=(), controls=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = member_choices(memberships, blank="Choose an owner")
+        self.fields["control"].choices = [("", "No control")] + [(c.ref, f"{c.ref} {c.title}") for c in controls]
+
+
+class RemediationActionForm(forms.Form):
+    description = forms.CharField(max_length=2000, label="Action", widget=forms.TextInput)
+    owner = forms.ChoiceField(label="Owner")
+    due_date = forms.DateField(widget=DATE, required=False, label="Due date")
+
+    def __init__(self, *args, memberships=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = member_choices(memberships, blank="Choose an owner")
+
+
+class ActionParamsForm(forms.Form):
+    """What a state machine's action may take beside its name: a reason, and an expiry for an acceptance."""
+
+    note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput, label="Reason")
+    expires_on = forms.DateField(widget=DATE, required=False, label="Accepted until")
+
+
+class FindingFilterForm(forms.Form):
+    severity = forms.ChoiceField(choices=[("", "Any severity"), *Severity.choices], required=False, label="Severity")
+    status = forms.ChoiceField(choices=[("", "Any status"), *FindingStatus.choices], required=False, label="Status")
+    overdue = forms.BooleanField(required=False, label="Overdue only")
 
 
 class RiskUpdateForm(forms.Form):

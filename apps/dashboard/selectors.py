@@ -353,8 +353,10 @@ def findings_summary(*, user, org, today: dt.date | None = None) -> dict:
     return {"buckets": [label for label, _, _ in FINDING_AGE_BUCKETS], "rows": table}
 
 
-def findings_of_org(*, user, org, severity: str | None = None, status: str | None = None):
-    findings = finding_list(user=user, organization_id=org.pk, severity=severity or None, status=status or None)
+def findings_of_org(*, user, org, severity: str | None = None, status: str | None = None, overdue: bool = False):
+    findings = finding_list(
+        user=user, organization_id=org.pk, severity=severity or None, status=status or None, overdue=overdue or None
+    )
     return findings.order_by("due_date")
 
 

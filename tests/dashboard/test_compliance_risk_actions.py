@@ -21,7 +21,7 @@ def test_an_audit_button_is_disabled_with_the_reason_until_every_control_is_asse
     assert moved.status_code == 302
     assert PrivacyAudit.objects.get(pk=audit.pk).status == "reporting"
     page = officer.get(f"/compliance/audits/{audit.pk}/").content.decode()
-    assert "The audit is now reporting." in page
+    assert "The audit is now reporting: every control is assessed." in page
     assert 'data-action="close"' in page and "Its score is frozen for the trend" in page  # asks before closing
 
 

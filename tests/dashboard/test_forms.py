@@ -157,8 +157,11 @@ def test_assess_a_control_inline_with_htmx(browser_for, people, audit):
     )
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.lstrip().startswith(f'<tr id="assessment-{assessment.pk}"')
-    assert "saved" in body
+    assert body.lstrip().startswith(f'<details class="control" id="assessment-{assessment.pk}" open>')
+    assert "Saved" in body
+    # The score beside the controls is swapped out of band: 1 of 15 assessed, without a reload.
+    assert '<div class="kpis" id="audit-score" hx-swap-oob="true"' in body
+    assert '<div class="value">1/15</div>' in body
     assessment.refresh_from_db()
     assert assessment.result == AssessmentResult.COMPLIANT
 
