@@ -5,7 +5,7 @@ from django import forms
 
 from apps.compliance.models import AssessmentResult, FindingStatus, Severity
 from apps.core.errors import ApplicationError
-from apps.funding.models import FocusArea, GrantStatus, MilestoneStatus
+from apps.funding.models import FocusArea, GrantStatus, KpiMetric, MilestoneStatus
 from apps.risks.models import RiskStatus, Treatment
 
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -62,6 +62,18 @@ class EvidenceForm(forms.Form):
 
 class AssessmentEvidenceForm(forms.Form):
     file = forms.FileField(help_text="PDF, PNG, JPEG, XLSX, CSV, TXT or JSON.", label="Evidence file")
+
+
+class KpiReadingForm(forms.Form):
+    metric = forms.ChoiceField(choices=KpiMetric.choices, label="Metric")
+    value = forms.DecimalField(max_digits=24, decimal_places=6, label="Value")
+    unit = forms.CharField(max_length=20, required=False, label="Unit", help_text="e.g. EUR, ms, %.")
+    period_start = forms.DateField(widget=DATE, label="Period start")
+    period_end = forms.DateField(widget=DATE, label="Period end")
+    source = forms.CharField(
+        max_length=100, initial="dashboard", label="Source", help_text="Where the value comes from."
+    )
+    note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput, label="Note")
 
 
 class NoteForm(forms.Form):

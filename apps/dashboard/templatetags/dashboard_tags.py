@@ -18,6 +18,26 @@ def money(value) -> str:
     return f"{value:,.2f}"
 
 
+COMPARISON_SIGNS = {"gte": "≥", "gt": ">", "lte": "≤", "lt": "<", "eq": "="}
+
+
+@register.filter
+def kpi_rule(config: dict) -> str:
+    """A KPI criterion's rule in words: "Revenue (sum) ≥ 100000, 1 Jan 2026 to 31 Mar 2026"."""
+    import datetime as dt
+
+    from apps.funding.models import KpiMetric
+
+    config = config or {}
+    metric = dict(KpiMetric.choices).get(config.get("metric"), config.get("metric", ""))
+    sign = COMPARISON_SIGNS.get(config.get("comparison"), config.get("comparison", ""))
+    try:
+        start, end = (dt.date.fromisoformat(config[k]).strftime("%-d %b %Y") for k in ("period_start", "period_end"))
+    except (KeyError, TypeError, ValueError):
+        start = end = "?"
+    return f"{metric} ({config.get('aggregation', 'latest')}) {sign} {config.get('threshold', '')}, {start} to {end}"
+
+
 @register.filter
 def short_hash(value: str) -> str:
     return f"{value[:12]}…" if value and len(value) > 12 else value or ""
