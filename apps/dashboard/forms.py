@@ -195,3 +195,26 @@ MILESTONE_ACTIONS = {
     "verify": ("Verify", {MilestoneStatus.SUBMITTED}),
     "approve_release": ("Approve release", {MilestoneStatus.VERIFIED}),
 }
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 2}), label="Comment")
+
+
+class AuditLogFilterForm(forms.Form):
+    action = forms.ChoiceField(required=False, label="Action")
+    actor = forms.ChoiceField(required=False, label="Who")
+    object_type = forms.ChoiceField(required=False, label="Object")
+    since = forms.DateField(widget=DATE, required=False, label="From")
+    until = forms.DateField(widget=DATE, required=False, label="To")
+
+    def __init__(self, *args, choices=None, memberships=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        choices = choices or {"actions": [], "object_types": []}
+        self.fields["action"].choices = [("", "Any action")] + [(a, a) for a in choices["actions"]]
+        self.fields["actor"].choices = [("", "Anyone"), ("system", "govtrack itself")] + [
+            (m.user.username, m.user.username) for m in memberships
+        ]
+        self.fields["object_type"].choices = [("", "Any object")] + [
+            (t, t.split(".")[-1].replace("_", " ")) for t in choices["object_types"]
+        ]

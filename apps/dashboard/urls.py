@@ -1,11 +1,14 @@
 from django.urls import include, path
 
-from apps.dashboard.views import compliance, compute, funding, overview, risks
+from apps.dashboard.views import activity, compliance, compute, funding, overview, risks
 
 app_name = "dashboard"
 urlpatterns = [
     path("", overview.home, name="home"),
     path("organization/", overview.switch_organization, name="switch_organization"),
+    path("waiting/", activity.inbox, name="inbox"),
+    path("audit-log/", activity.audit_log_page, name="audit_log"),
+    path("comments/<str:kind>/<uuid:pk>/", activity.comment_create, name="comment_add"),
     path("grants/", funding.grants, name="grants"),
     path("grants/new/", funding.grant_create, name="grant_create"),
     path("grants/<uuid:pk>/", funding.grant_detail, name="grant"),

@@ -33,6 +33,7 @@ from apps.core.errors import NotFound
 from apps.core.uploads import evidence_response
 from apps.dashboard import forms, selectors
 from apps.dashboard.context import org_view
+from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
 from apps.tenancy.selectors import membership_list
 
@@ -94,6 +95,7 @@ def audit_context(request, audit, *, bound=None, action_error=None, evidence_err
         "audit_actions": AUDITS.actions_for(audit, request.user, role_refusals=False),
         "error_form": (bound[1] if bound is not None else None) or action_error,
         "findings": [(f, is_overdue(f, today)) for f in findings],
+        **feed_context(request, "audit", audit, assessments),
     }
 
 
@@ -263,6 +265,7 @@ def finding_context(request, finding, *, action_error=None, action_form=None) ->
         and finding.status in (FindingStatus.OPEN, FindingStatus.REMEDIATING),
         "action_form": action_form or forms.RemediationActionForm(memberships=_members(request)),
         "action_error": action_error,
+        **feed_context(request, "finding", finding, actions),
     }
 
 

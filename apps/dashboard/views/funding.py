@@ -14,6 +14,7 @@ from apps.compute.services.verification import EVALUATED_STATUSES, criterion_ver
 from apps.core.errors import ApplicationError
 from apps.dashboard import charts, forms, selectors
 from apps.dashboard.context import org_view
+from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
 from apps.funding import permissions as funding_permissions
 from apps.funding.machines import GRANTS, MILESTONES, release_status
@@ -181,6 +182,7 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "action_error": bound_forms.get("action_error"),
         "page_size_form": forms.PageSizeForm(),
         "report_async": len(milestones) > settings.REPORTS_SYNC_MAX_MILESTONES,
+        **feed_context(request, "grant", grant, milestones),
     }
 
 
@@ -463,6 +465,7 @@ def investment_context(request, investment, **bound_forms) -> dict:
         "evidence_form": bound_forms.get("evidence_form"),
         "evidence_for": bound_forms.get("evidence_for"),
         "action_error": bound_forms.get("action_error"),
+        **feed_context(request, "investment", investment, milestones),
     }
 
 

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_POST
 
 from apps.dashboard import forms, selectors
 from apps.dashboard.context import org_view
+from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import get_or_404, page, run_service
 from apps.risks import permissions as risk_permissions
 from apps.risks.machines import RISKS
@@ -67,6 +68,7 @@ def risk_context(request, risk, form, *, action_error=None) -> dict:
         # Accepting needs an expiry date: it is taken through the API (POST /api/risks/{id}/accept/).
         "risk_actions": [a for a in RISKS.actions_for(risk, request.user, role_refusals=False) if a.name != "accept"],
         "action_error": action_error,
+        **feed_context(request, "risk", risk),
     }
 
 
