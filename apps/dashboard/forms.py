@@ -5,8 +5,8 @@ from django import forms
 
 from apps.compliance.models import AssessmentResult, FindingStatus, Severity
 from apps.core.errors import ApplicationError
-from apps.funding.models import FocusArea, GrantStatus, KpiMetric, MilestoneStatus
-from apps.risks.models import RiskStatus, Treatment
+from apps.funding.models import FocusArea, GrantStatus, Instrument, InvestmentStatus, KpiMetric, MilestoneStatus
+from apps.risks.models import MitigationStatus, RiskStatus, Treatment
 
 DATE = forms.DateInput(attrs={"type": "date"})
 
@@ -148,25 +148,31 @@ class FindingFilterForm(forms.Form):
 
 
 class RiskUpdateForm(forms.Form):
-    title = forms.CharField(max_length=200)
+    title = forms.CharField(max_length=200, label="Risk")
     inherent_likelihood = forms.IntegerField(min_value=0, label="Inherent likelihood")
     inherent_impact = forms.IntegerField(min_value=0, label="Inherent impact")
     current_likelihood = forms.IntegerField(min_value=0, label="Current likelihood")
     current_impact = forms.IntegerField(min_value=0, label="Current impact")
     residual_likelihood = forms.IntegerField(min_value=0, label="Residual likelihood")
     residual_impact = forms.IntegerField(min_value=0, label="Residual impact")
-    treatment = forms.ChoiceField(choices=Treatment.choices)
+    treatment = forms.ChoiceField(choices=Treatment.choices, label="Treatment")
     due_date = forms.DateField(widget=DATE, required=False, label="Due date")
 
 
 class RiskFilterForm(forms.Form):
-    register = forms.ChoiceField(required=False)
-    status = forms.ChoiceField(choices=[("", "Any status"), *RiskStatus.choices], required=False)
-    category = forms.CharField(required=False, max_length=60)
+    q = forms.CharField(
+        required=False, max_length=100, label="Search", widget=forms.TextInput(attrs={"type": "search"})
+    )
+    register = forms.ChoiceField(required=False, label="Register")
+    status = forms.ChoiceField(choices=[("", "Any status"), *RiskStatus.choices], required=False, label="Status")
+    category = forms.ChoiceField(required=False, label="Category")
 
-    def __init__(self, *args, registers=(), **kwargs):
+    def __init__(self, *args, registers=(), categories=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["register"].choices = [("", "All registers")] + [(str(r.pk), r.name) for r in registers]
+        self.fields["category"].choices = [("", "Any category")] + [
+            (c, c.replace("_", " ").capitalize()) for c in categories
+        ]
 
 
 class UtilizationRangeForm(forms.Form):
@@ -181,7 +187,14 @@ class UtilizationRangeForm(forms.Form):
 
 
 class GrantFilterForm(forms.Form):
-    status = forms.ChoiceField(choices=[("", "Any status"), *GrantStatus.choices], required=False)
+    status = forms.ChoiceField(choices=[("", "Any status"), *GrantStatus.choices], required=False, label="Status")
+
+
+class InvestmentFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *InvestmentStatus.choices], required=False, label="Status")
+    instrument = forms.ChoiceField(
+        choices=[("", "Any instrument"), *Instrument.choices], required=False, label="Instrument"
+    )
 
 
 class PageSizeForm(forms.Form):
@@ -218,3 +231,37 @@ class AuditLogFilterForm(forms.Form):
         self.fields["object_type"].choices = [("", "Any object")] + [
             (t, t.split(".")[-1].replace("_", " ")) for t in choices["object_types"]
         ]
+
+
+class RiskCreateForm(forms.Form):
+    register = forms.ChoiceField(label="Register")
+    title = forms.CharField(max_length=200, label="Risk")
+    category = forms.ChoiceField(label="Category")
+    owner = forms.ChoiceField(label="Owner")
+    inherent_likelihood = forms.IntegerField(min_value=1, label="Inherent likelihood")
+    inherent_impact = forms.IntegerField(min_value=1, label="Inherent impact")
+    residual_likelihood = forms.IntegerField(min_value=1, required=False, label="Residual likelihood")
+    residual_impact = forms.IntegerField(min_value=1, required=False, label="Residual impact")
+    treatment = forms.ChoiceField(choices=Treatment.choices, label="Treatment")
+    due_date = forms.DateField(widget=DATE, required=False, label="Treatment due")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")
+
+    def __init__(self, *args, registers=(), categories=(), memberships=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["register"].choices = [(str(r.pk), r.name) for r in registers]
+        self.fields["category"].choices = [(c, c.replace("_", " ").capitalize()) for c in categories]
+        self.fields["owner"].choices = member_choices(memberships, blank="Choose an owner")
+
+
+class MitigationForm(forms.Form):
+    title = forms.CharField(max_length=300, label="Mitigation")
+    owner = forms.ChoiceField(label="Owner")
+    due_date = forms.DateField(widget=DATE, required=False, label="Due date")
+
+    def __init__(self, *args, memberships=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["owner"].choices = member_choices(memberships, blank="Choose an owner")
+
+
+class MitigationStatusForm(forms.Form):
+    status = forms.ChoiceField(choices=MitigationStatus.choices, label="Status")

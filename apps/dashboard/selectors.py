@@ -10,7 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Avg, Count, Q, Sum
+from django.db.models import Avg, Case, Count, Q, Sum, Value, When
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -213,6 +213,15 @@ def grants_of_org(*, user, org, status: str | None = None):
     return grants
 
 
+def investments_of_org(*, user, org, status: str | None = None, instrument: str | None = None):
+    investments = investment_list(user=user).filter(organization=org)
+    if status:
+        investments = investments.filter(status=status)
+    if instrument:
+        investments = investments.filter(instrument=instrument)
+    return investments
+
+
 def grant_milestones(*, grant) -> list[Milestone]:
     """The grant's milestones in due order with criteria, evidence, approvals, disbursements and the escrow row
     (what their actions are decided from), in a constant number of queries."""
@@ -357,7 +366,9 @@ def findings_of_org(*, user, org, severity: str | None = None, status: str | Non
     findings = finding_list(
         user=user, organization_id=org.pk, severity=severity or None, status=status or None, overdue=overdue or None
     )
-    return findings.order_by("due_date")
+    # Severity sorts by weight (low < medium < high < critical), not by its name.
+    rank = Case(*(When(severity=key, then=Value(i)) for i, key in enumerate(Severity.values)), default=Value(0))
+    return findings.annotate(severity_rank=rank).order_by("due_date")
 
 
 # --- risks -------------------------------------------------------------------------------------------------------
@@ -367,13 +378,14 @@ def registers_of_org(*, user, org):
     return risk_register_list(user=user).filter(organization=org).order_by("name")
 
 
-def heat_map_for(*, user, org, register_id=None) -> dict | None:
-    """The heat map (inherent, current, residual) of the chosen register, or of the organization's first one."""
+def heat_map_for(*, user, org, register_id=None, risks=None, include_closed: bool = False) -> dict | None:
+    """The heat map (inherent, current, residual) of the chosen register, or of the organization's first one;
+    `risks` (the register's filtered list) narrows what it counts to what the list shows."""
     registers = list(registers_of_org(user=user, org=org))
     if not registers:
         return None
     register = next((r for r in registers if str(r.pk) == str(register_id)), registers[0])
-    heat_map = risk_heat_map(register=register)
+    heat_map = risk_heat_map(register=register, filtered=risks, include_closed=include_closed)
     matrix = heat_map["matrix"]
     level_labels = {level["key"]: level["label"] for level in matrix["levels"]}
     rows = []
@@ -401,6 +413,11 @@ def risks_of_org(*, user, org, register_id=None, status: str | None = None, cate
     if category:
         risks = risks.filter(category=category)
     return risks.order_by("register__name", "ref")
+
+
+def risk_categories_of_org(registers) -> list[str]:
+    """Every category the organization's registers name, for the filter's choices."""
+    return sorted({category for register in registers for category in register.categories})
 
 
 def verification_reports_of_org(*, user, org):

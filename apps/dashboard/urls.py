@@ -44,7 +44,10 @@ urlpatterns = [
     path("compliance/findings/<uuid:pk>/actions/", compliance.remediation_action_add, name="remediation_action_add"),
     path("compliance/remediation/<uuid:pk>/done/", compliance.remediation_action_done, name="remediation_action_done"),
     path("risks/", risks.risks, name="risks"),
+    path("risks/new/", risks.risk_new, name="risk_new"),
     path("risks/<uuid:pk>/", risks.risk_detail, name="risk"),
+    path("risks/<uuid:pk>/mitigations/", risks.mitigation_add, name="mitigation_add"),
+    path("mitigations/<uuid:pk>/status/", risks.mitigation_status, name="mitigation_status"),
     path("risks/<uuid:pk>/action/", risks.risk_action, name="risk_action"),
     path("", include("apps.reports.urls")),
 ]

@@ -33,9 +33,23 @@ from apps.core.errors import NotFound
 from apps.core.uploads import evidence_response
 from apps.dashboard import forms, selectors
 from apps.dashboard.context import org_view
+from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
 from apps.tenancy.selectors import membership_list
+
+FINDING_COLUMNS = [
+    Column("ref", "Ref", "ref", "ref"),
+    Column("title", "Finding", "title", "title"),
+    Column("severity", "Severity", "severity_rank", "severity"),
+    Column("status", "Status", "status", "status"),
+    Column("due", "Due", "due_date", "due_date"),
+    Column("owner", "Owner", "owner__username", "owner.username", css="hide-small"),
+]
+FINDING_EXPORT_ONLY = [
+    Column("audit", "Audit", None, "audit.title"),
+    Column("control", "Control", None, lambda f: f.control.ref if f.control else ""),
+]
 
 
 @org_view
@@ -46,12 +60,24 @@ def compliance(request):
     findings = selectors.findings_of_org(
         user=user, org=org, severity=values.get("severity"), status=values.get("status"), overdue=values.get("overdue")
     )
+    listing = list_page(
+        request,
+        findings,
+        columns=FINDING_COLUMNS + FINDING_EXPORT_ONLY,
+        search=("ref", "title", "description", "owner__username"),
+        default_sort="due",
+        filename="findings",
+    )
+    if not isinstance(listing, dict):
+        return listing
+    listing["headers"] = listing["headers"][: len(FINDING_COLUMNS)]
     today = timezone.localdate()
     context = {
         "scores": selectors.compliance_scores(user=user, org=org),
         "audits": list(selectors.audits_of_org(user=user, org=org)),
         "findings_summary": selectors.findings_summary(user=user, org=org),
-        "findings": [(f, is_overdue(f, today)) for f in findings[:50]],
+        "findings": [(f, is_overdue(f, today)) for f in listing["rows"]],
+        "listing": listing,
         "filters": filters,
         "severities": Severity.choices,
     }

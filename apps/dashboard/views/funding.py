@@ -14,6 +14,7 @@ from apps.compute.services.verification import EVALUATED_STATUSES, criterion_ver
 from apps.core.errors import ApplicationError
 from apps.dashboard import charts, forms, selectors
 from apps.dashboard.context import org_view
+from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
 from apps.funding import permissions as funding_permissions
@@ -36,13 +37,42 @@ from apps.funding.services import milestones as milestone_services
 # --- grants list and creation ---------------------------------------------------------------------------------------
 
 
+GRANT_COLUMNS = [
+    Column("title", "Grant", "title", "title"),
+    Column("funder", "Funder", "funder__name", "funder.name"),
+    Column("status", "Status", "status", "status"),
+    Column("budget", "Budget", "amount_requested", "amount_requested", css="num"),
+    Column("disbursed", "Disbursed", "amount_disbursed", "amount_disbursed", css="num hide-small"),
+    Column("milestones", "Milestones", None, None, css="hide-small"),
+    Column("ends", "Ends", "period_end", "period_end", css="hide-small"),
+]
+GRANT_EXPORT_ONLY = [
+    Column("reference", "Reference", None, "reference"),
+    Column("currency", "Currency", None, "currency"),
+    Column("awarded", "Awarded", None, "amount_awarded"),
+    Column("starts", "Starts", None, "period_start"),
+]
+
+
 @org_view
 def grants(request):
     filters = forms.GrantFilterForm(request.GET or None)
     status = filters.cleaned_data.get("status") if filters.is_valid() else ""
-    rows = milestones_brief_attach(list(selectors.grants_of_org(user=request.user, org=request.org, status=status)))
+    listing = list_page(
+        request,
+        selectors.grants_of_org(user=request.user, org=request.org, status=status),
+        columns=GRANT_COLUMNS + GRANT_EXPORT_ONLY,
+        search=("title", "reference", "program", "funder__name"),
+        default_sort="-ends",
+        filename="grants",
+    )
+    if not isinstance(listing, dict):
+        return listing
+    listing["headers"] = listing["headers"][: len(GRANT_COLUMNS)]
+    rows = milestones_brief_attach(listing["rows"])
     context = {
         "grants": [{"grant": g, "summary": funding_summary(g)} for g in rows],
+        "listing": listing,
         "filters": filters,
         "can_create": allowed(request, funding_permissions.can_manage_funding),
     }
@@ -433,14 +463,43 @@ def disbursement_record(request, pk):
 # --- investments ----------------------------------------------------------------------------------------------------
 
 
+INVESTMENT_COLUMNS = [
+    Column("title", "Investment", "title", "title"),
+    Column("investor", "Investor", "investor__name", "investor.name"),
+    Column("instrument", "Instrument", "instrument", "instrument"),
+    Column("status", "Status", "status", "status"),
+    Column("committed", "Committed", "committed_amount", "committed_amount", css="num"),
+    Column("disbursed", "Disbursed", "amount_disbursed", "amount_disbursed", css="num hide-small"),
+]
+INVESTMENT_EXPORT_ONLY = [
+    Column("currency", "Currency", None, "currency"),
+    Column("created", "Created", "created_at", "created_at"),
+]
+
+
 @org_view
 def investments(request):
-    from apps.funding.selectors import investment_list
-
-    rows = milestones_brief_attach(
-        list(investment_list(user=request.user).filter(organization=request.org).order_by("-created_at"))
+    filters = forms.InvestmentFilterForm(request.GET or None)
+    values = filters.cleaned_data if filters.is_valid() else {}
+    listing = list_page(
+        request,
+        selectors.investments_of_org(
+            user=request.user, org=request.org, status=values.get("status"), instrument=values.get("instrument")
+        ),
+        columns=INVESTMENT_COLUMNS + INVESTMENT_EXPORT_ONLY,
+        search=("title", "investor__name"),
+        default_sort="-created",
+        filename="investments",
     )
-    context = {"investments": [{"investment": i, "summary": funding_summary(i)} for i in rows]}
+    if not isinstance(listing, dict):
+        return listing
+    listing["headers"] = listing["headers"][: len(INVESTMENT_COLUMNS)]
+    rows = milestones_brief_attach(listing["rows"])
+    context = {
+        "investments": [{"investment": i, "summary": funding_summary(i)} for i in rows],
+        "listing": listing,
+        "filters": filters,
+    }
     return page(request, "dashboard/investments.html", context, section="dashboard:investments")
 
 
