@@ -5,10 +5,24 @@ from django import forms
 
 from apps.compliance.models import AssessmentResult, FindingStatus, Severity
 from apps.core.errors import ApplicationError
+from apps.core.money import CURRENCY_CODES
 from apps.funding.models import FocusArea, GrantStatus, Instrument, InvestmentStatus, KpiMetric, MilestoneStatus
 from apps.risks.models import MitigationStatus, RiskStatus, Treatment
 
 DATE = forms.DateInput(attrs={"type": "date"})
+# ISO 4217 codes, the most used first, then every other one (apps.core.money checks the same list).
+COMMON_CURRENCIES = ("EUR", "USD", "GBP", "CHF", "JPY", "CAD", "AUD", "SEK", "NOK", "DKK")
+CURRENCY_CHOICES = [(code, code) for code in COMMON_CURRENCIES] + [
+    (code, code) for code in sorted(CURRENCY_CODES) if code not in COMMON_CURRENCIES
+]
+
+
+class DashboardForm(forms.Form):
+    """Labels as written ("Due date", never Django's "Due date:")."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("label_suffix", "")
+        super().__init__(*args, **kwargs)
 
 
 def service_error_to_form(form: forms.Form, error: ApplicationError) -> None:
@@ -23,30 +37,30 @@ def service_error_to_form(form: forms.Form, error: ApplicationError) -> None:
             form.add_error(target, message if target else f"{name}: {message}")
 
 
-class GrantCreateForm(forms.Form):
+class GrantCreateForm(DashboardForm):
     funder = forms.ChoiceField(label="Funder")
-    title = forms.CharField(max_length=300)
-    program = forms.CharField(max_length=300, required=False)
+    title = forms.CharField(max_length=300, label="Title")
+    program = forms.CharField(max_length=300, required=False, label="Programme")
     reference = forms.CharField(max_length=100, required=False, label="Funder's reference")
-    currency = forms.CharField(max_length=3, initial="EUR", help_text="ISO-4217 code, e.g. EUR or USD.")
+    currency = forms.ChoiceField(choices=CURRENCY_CHOICES, initial="EUR", label="Currency", help_text="ISO 4217.")
     amount_requested = forms.DecimalField(label="Amount requested", min_value=0, decimal_places=2, max_digits=18)
     period_start = forms.DateField(widget=DATE, label="Period start")
     period_end = forms.DateField(widget=DATE, label="Period end")
     focus_areas = forms.MultipleChoiceField(
         choices=FocusArea.choices, required=False, widget=forms.CheckboxSelectMultiple, label="Focus areas"
     )
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False, label="Description")
 
     def __init__(self, *args, funders=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["funder"].choices = [("", "Choose a funder")] + [(str(f.pk), f.name) for f in funders]
 
 
-class MilestoneCreateForm(forms.Form):
-    title = forms.CharField(max_length=300)
-    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18)
+class MilestoneCreateForm(DashboardForm):
+    title = forms.CharField(max_length=300, label="Milestone")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount")
     due_date = forms.DateField(widget=DATE, label="Due date")
-    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False)
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Description")
     criterion = forms.CharField(
         max_length=500,
         required=False,
@@ -55,16 +69,16 @@ class MilestoneCreateForm(forms.Form):
     )
 
 
-class EvidenceForm(forms.Form):
+class EvidenceForm(DashboardForm):
     file = forms.FileField(help_text="PDF, PNG, JPEG, XLSX, CSV, TXT or JSON.", label="File")
     description = forms.CharField(max_length=500, required=False, label="Description")
 
 
-class AssessmentEvidenceForm(forms.Form):
+class AssessmentEvidenceForm(DashboardForm):
     file = forms.FileField(help_text="PDF, PNG, JPEG, XLSX, CSV, TXT or JSON.", label="Evidence file")
 
 
-class KpiReadingForm(forms.Form):
+class KpiReadingForm(DashboardForm):
     metric = forms.ChoiceField(choices=KpiMetric.choices, label="Metric")
     value = forms.DecimalField(max_digits=24, decimal_places=6, label="Value")
     unit = forms.CharField(max_length=20, required=False, label="Unit", help_text="e.g. EUR, ms, %.")
@@ -76,30 +90,32 @@ class KpiReadingForm(forms.Form):
     note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput, label="Note")
 
 
-class NoteForm(forms.Form):
-    note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput)
+class NoteForm(DashboardForm):
+    note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput, label="Note")
 
 
-class ReasonForm(forms.Form):
-    reason = forms.CharField(max_length=2000, widget=forms.TextInput)
+class ReasonForm(DashboardForm):
+    reason = forms.CharField(max_length=2000, widget=forms.TextInput, label="Reason")
 
 
-class AwardForm(forms.Form):
+class AwardForm(DashboardForm):
     amount_awarded = forms.DecimalField(label="Amount awarded", min_value=0, decimal_places=2, max_digits=18)
 
 
-class DisbursementForm(forms.Form):
-    milestone = forms.ChoiceField()
-    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18)
+class DisbursementForm(DashboardForm):
+    milestone = forms.ChoiceField(label="Milestone")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount")
     paid_on = forms.DateField(widget=DATE, label="Paid on")
-    reference = forms.CharField(max_length=200, required=False, help_text="Bank reference or transaction hash.")
+    reference = forms.CharField(
+        max_length=200, required=False, label="Reference", help_text="Bank reference or transaction hash."
+    )
 
     def __init__(self, *args, milestones=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["milestone"].choices = [(str(m.pk), f"{m.title} ({m.amount} {m.currency})") for m in milestones]
 
 
-class AssessmentForm(forms.Form):
+class AssessmentForm(DashboardForm):
     result = forms.ChoiceField(choices=AssessmentResult.choices, label="Result")
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Notes")
 
@@ -110,7 +126,7 @@ def member_choices(memberships, *, blank: str = "") -> list[tuple[str, str]]:
     return choices + [(m.user.username, f"{m.user.username} ({m.get_role_display().lower()})") for m in memberships]
 
 
-class FindingForm(forms.Form):
+class FindingForm(DashboardForm):
     title = forms.CharField(max_length=200, label="Finding")
     severity = forms.ChoiceField(choices=Severity.choices, label="Severity")
     owner = forms.ChoiceField(label="Owner", help_text="Who remediates it.")
@@ -124,7 +140,7 @@ class FindingForm(forms.Form):
         self.fields["control"].choices = [("", "No control")] + [(c.ref, f"{c.ref} {c.title}") for c in controls]
 
 
-class RemediationActionForm(forms.Form):
+class RemediationActionForm(DashboardForm):
     description = forms.CharField(max_length=2000, label="Action", widget=forms.TextInput)
     owner = forms.ChoiceField(label="Owner")
     due_date = forms.DateField(widget=DATE, required=False, label="Due date")
@@ -134,20 +150,20 @@ class RemediationActionForm(forms.Form):
         self.fields["owner"].choices = member_choices(memberships, blank="Choose an owner")
 
 
-class ActionParamsForm(forms.Form):
+class ActionParamsForm(DashboardForm):
     """What a state machine's action may take beside its name: a reason, and an expiry for an acceptance."""
 
     note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput, label="Reason")
     expires_on = forms.DateField(widget=DATE, required=False, label="Accepted until")
 
 
-class FindingFilterForm(forms.Form):
+class FindingFilterForm(DashboardForm):
     severity = forms.ChoiceField(choices=[("", "Any severity"), *Severity.choices], required=False, label="Severity")
     status = forms.ChoiceField(choices=[("", "Any status"), *FindingStatus.choices], required=False, label="Status")
     overdue = forms.BooleanField(required=False, label="Overdue only")
 
 
-class RiskUpdateForm(forms.Form):
+class RiskUpdateForm(DashboardForm):
     title = forms.CharField(max_length=200, label="Risk")
     inherent_likelihood = forms.IntegerField(min_value=0, label="Inherent likelihood")
     inherent_impact = forms.IntegerField(min_value=0, label="Inherent impact")
@@ -159,7 +175,7 @@ class RiskUpdateForm(forms.Form):
     due_date = forms.DateField(widget=DATE, required=False, label="Due date")
 
 
-class RiskFilterForm(forms.Form):
+class RiskFilterForm(DashboardForm):
     q = forms.CharField(
         required=False, max_length=100, label="Search", widget=forms.TextInput(attrs={"type": "search"})
     )
@@ -175,29 +191,31 @@ class RiskFilterForm(forms.Form):
         ]
 
 
-class UtilizationRangeForm(forms.Form):
+class UtilizationRangeForm(DashboardForm):
     range = forms.ChoiceField(
-        choices=[("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")], required=False
+        choices=[("24h", "Last 24 hours"), ("7d", "Last 7 days"), ("30d", "Last 30 days")],
+        required=False,
+        label="Range",
     )
-    device = forms.ChoiceField(required=False)
+    device = forms.ChoiceField(required=False, label="Device")
 
     def __init__(self, *args, devices=(), **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["device"].choices = [("", "All devices")] + [(str(d.pk), d.key) for d in devices]
 
 
-class GrantFilterForm(forms.Form):
+class GrantFilterForm(DashboardForm):
     status = forms.ChoiceField(choices=[("", "Any status"), *GrantStatus.choices], required=False, label="Status")
 
 
-class InvestmentFilterForm(forms.Form):
+class InvestmentFilterForm(DashboardForm):
     status = forms.ChoiceField(choices=[("", "Any status"), *InvestmentStatus.choices], required=False, label="Status")
     instrument = forms.ChoiceField(
         choices=[("", "Any instrument"), *Instrument.choices], required=False, label="Instrument"
     )
 
 
-class PageSizeForm(forms.Form):
+class PageSizeForm(DashboardForm):
     page_size = forms.ChoiceField(choices=[("A4", "A4"), ("Letter", "US Letter")], required=False, label="Paper")
 
 
@@ -210,11 +228,11 @@ MILESTONE_ACTIONS = {
 }
 
 
-class CommentForm(forms.Form):
+class CommentForm(DashboardForm):
     body = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 2}), label="Comment")
 
 
-class AuditLogFilterForm(forms.Form):
+class AuditLogFilterForm(DashboardForm):
     action = forms.ChoiceField(required=False, label="Action")
     actor = forms.ChoiceField(required=False, label="Who")
     object_type = forms.ChoiceField(required=False, label="Object")
@@ -233,7 +251,7 @@ class AuditLogFilterForm(forms.Form):
         ]
 
 
-class RiskCreateForm(forms.Form):
+class RiskCreateForm(DashboardForm):
     register = forms.ChoiceField(label="Register")
     title = forms.CharField(max_length=200, label="Risk")
     category = forms.ChoiceField(label="Category")
@@ -253,7 +271,7 @@ class RiskCreateForm(forms.Form):
         self.fields["owner"].choices = member_choices(memberships, blank="Choose an owner")
 
 
-class MitigationForm(forms.Form):
+class MitigationForm(DashboardForm):
     title = forms.CharField(max_length=300, label="Mitigation")
     owner = forms.ChoiceField(label="Owner")
     due_date = forms.DateField(widget=DATE, required=False, label="Due date")
@@ -263,5 +281,5 @@ class MitigationForm(forms.Form):
         self.fields["owner"].choices = member_choices(memberships, blank="Choose an owner")
 
 
-class MitigationStatusForm(forms.Form):
+class MitigationStatusForm(DashboardForm):
     status = forms.ChoiceField(choices=MitigationStatus.choices, label="Status")

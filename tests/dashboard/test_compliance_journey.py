@@ -67,7 +67,7 @@ def test_a_finding_from_a_control_through_remediation_to_verification(browser_fo
     lead = browser_for(officer)
     form = lead.get(f"/compliance/audits/{audit.pk}/findings/new/?control={control.ref}").content.decode()
     assert control.text[:40] in form and f'value="{control.ref}" selected' in form
-    assert "Title:" not in form
+    assert '<label for="id_title">Finding</label>' in form
     due = timezone.localdate() - dt.timedelta(days=3)
     created = lead.post(
         f"/compliance/audits/{audit.pk}/findings/new/?control={control.ref}",

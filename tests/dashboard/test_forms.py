@@ -219,3 +219,17 @@ def test_an_engineer_updates_only_the_risks_they_own(browser_for, people, make_r
     assert response.status_code == 403
     assert "update a risk owned by someone else" in response.content.decode()
     assert Risk.objects.get(pk=others.pk).title == "Not mine"
+
+
+def test_labels_are_words_and_currency_is_an_iso_4217_choice(browser_for, people, funder):
+    page = browser_for(people[Role.FINANCE]).get("/grants/new/").content.decode()
+    assert '<label for="id_title">Title</label>' in page and "Title:" not in page
+    assert '<select name="currency"' in page and '<option value="EUR" selected>EUR</option>' in page
+    assert '<option value="XAU">' in page  # every ISO 4217 code, the common ones first
+
+
+def test_a_refused_post_puts_the_page_address_back(browser_for, people, audit):
+    officer = browser_for(people[Role.COMPLIANCE])
+    refused = officer.post(f"/compliance/audits/{audit.pk}/action/", {"action": "start_reporting"})
+    assert refused.status_code == 409
+    assert f'data-canonical-url="/compliance/audits/{audit.pk}/"' in refused.content.decode()

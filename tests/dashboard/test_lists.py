@@ -50,7 +50,7 @@ def test_a_new_risk_with_a_mitigation_and_its_score_history(browser_for, people,
     officer, engineer = people[Role.COMPLIANCE], people[Role.ENGINEER]
     client = browser_for(officer)
     form = client.get("/risks/new/").content.decode()
-    assert "Title:" not in form and f'<option value="{register.categories[0]}">' in form
+    assert '<label for="id_title">Risk</label>' in form and f'<option value="{register.categories[0]}">' in form
     created = client.post(
         "/risks/new/",
         {
