@@ -10,7 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Avg, Case, Count, Q, Sum, Value, When
+from django.db.models import Avg, Case, Count, Max, Q, Sum, Value, When
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -259,9 +259,27 @@ def disbursements_of_grant(*, user, grant):
 # --- compute -----------------------------------------------------------------------------------------------------
 
 
-def compute_overview(*, user, org) -> dict:
+LAST_DATA_WINDOW = dt.timedelta(days=1)
+
+
+def compute_overview(*, user, org, now: dt.datetime | None = None) -> dict:
+    """Sources and devices, each with when it was last heard from: a device's own stamp or its newest rollup of
+    the last day, whichever is later; a source's last successful pull, or else its devices' newest data."""
+    now = now or timezone.now()
     sources = list(source_list(user=user).filter(organization=org).annotate(device_count=Count("devices")))
     devices = list(device_list(user=user).filter(organization=org).order_by("kind", "key"))
+    newest = dict(
+        SampleRollup.objects.filter(device__organization=org, minute__gte=now - LAST_DATA_WINDOW)
+        .values("device_id")
+        .annotate(last=Max("minute"))
+        .values_list("device_id", "last")
+    )
+    for device in devices:
+        stamps = [t for t in (device.last_seen_at, newest.get(device.pk)) if t is not None]
+        device.last_data_at = max(stamps) if stamps else None
+    for source in sources:
+        stamps = [d.last_data_at for d in devices if d.source_id == source.pk and d.last_data_at is not None]
+        source.last_data_at = source.last_success_at or (max(stamps) if stamps else None)
     return {"sources": sources, "devices": devices}
 
 
