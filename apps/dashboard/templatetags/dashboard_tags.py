@@ -18,6 +18,44 @@ def money(value) -> str:
     return f"{value:,.2f}"
 
 
+def _labels() -> dict:
+    from apps.compliance.models import AuditStatus
+    from apps.funding.models import (
+        ApprovalPurpose,
+        CriterionKind,
+        CriterionStatus,
+        DisbursementKind,
+        FocusArea,
+        GrantStatus,
+        InvestmentStatus,
+        MilestoneStatus,
+    )
+    from apps.risks.models import RiskStatus
+    from apps.tenancy.models import Role
+
+    kinds = {
+        "grant": GrantStatus,
+        "investment": InvestmentStatus,
+        "milestone": MilestoneStatus,
+        "criterion": CriterionStatus,
+        "criterion_kind": CriterionKind,
+        "approval": ApprovalPurpose,
+        "disbursement": DisbursementKind,
+        "focus": FocusArea,
+        "risk": RiskStatus,
+        "audit": AuditStatus,
+        "role": Role,
+    }
+    return {kind: dict(choices.choices) for kind, choices in kinds.items()}
+
+
+@register.filter
+def label(code, kind: str) -> str:
+    """A stored code in words ("in_progress" -> "In progress"), for the report and the pages."""
+    labels = _labels().get(kind, {})
+    return labels.get(code, str(code or "").replace("_", " ").capitalize())
+
+
 COMPARISON_SIGNS = {"gte": "≥", "gt": ">", "lte": "≤", "lt": "<", "eq": "="}
 
 
