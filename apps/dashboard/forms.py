@@ -57,7 +57,7 @@ class GrantCreateForm(DashboardForm):
 
 
 class MilestoneCreateForm(DashboardForm):
-    title = forms.CharField(max_length=300, label="Milestone")
+    title = forms.CharField(max_length=300, label="Title")
     amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount")
     due_date = forms.DateField(widget=DATE, label="Due date")
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Description")

@@ -16,3 +16,12 @@ document.addEventListener("DOMContentLoaded", () => {
     window.history.replaceState(null, "", main.dataset.canonicalUrl + window.location.hash);
   }
 });
+
+// A link to a folded control (#assessment-…, e.g. after uploading its evidence) opens it.
+document.addEventListener("DOMContentLoaded", () => {
+  const target = window.location.hash && document.getElementById(window.location.hash.slice(1));
+  if (target && target.tagName === "DETAILS") {
+    target.open = true;
+    target.scrollIntoView();
+  }
+});

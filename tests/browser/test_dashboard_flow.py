@@ -70,7 +70,7 @@ def test_grant_lifecycle_in_the_browser(live_server, browser, page, people, port
     page.get_by_role("link", name="New grant").click()
     page.locator("#id_funder").select_option(label="European Innovation Agency")
     page.get_by_label("Title").fill("Sovereign edge inference pilot")
-    page.get_by_label("Currency").fill("EUR")
+    page.get_by_label("Currency").select_option("EUR")
     page.get_by_label("Amount requested").fill("400000")
     page.get_by_label("Period start").fill((today - dt.timedelta(days=30)).isoformat())
     page.get_by_label("Period end").fill((today - dt.timedelta(days=60)).isoformat())
