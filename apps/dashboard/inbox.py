@@ -22,6 +22,9 @@ from apps.risks.models import RiskStatus
 from apps.risks.selectors import risk_list
 
 INBOX_LIMIT = 50
+# Milestones asked about a decision: the machine's guards read a row or two each (the organization's policy, the
+# approvals so far), so the nearest ones by due date are asked, which bounds the inbox's queries.
+DECISION_LIMIT = 10
 # The milestone steps that are someone's decision (not starting or submitting one's own work).
 DECISIONS = ("verify", "approve_release")
 
@@ -45,7 +48,7 @@ def waiting_for(*, user, org, today: dt.date | None = None) -> list[dict]:
         .filter(organization=org, status__in=(MilestoneStatus.SUBMITTED, MilestoneStatus.VERIFIED))
         .select_related("organization", "grant", "investment")
         .prefetch_related("approvals", "criteria")
-        .order_by("due_date")[:INBOX_LIMIT]
+        .order_by("due_date")[:DECISION_LIMIT]
     )
     for milestone in milestones:
         for action in MILESTONES.actions_for(milestone, user, include_refused=False):

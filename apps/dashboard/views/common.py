@@ -7,31 +7,23 @@ from django.urls import reverse
 from apps.core.errors import ApplicationError, NotFound
 from apps.dashboard.forms import service_error_to_form
 
-# The page a refused post is shown on, by the object in its context: the browser's address bar is set back to it.
-CANONICAL_PAGES = (
-    ("finding", "dashboard:finding"),
-    ("audit", "dashboard:audit"),
-    ("risk", "dashboard:risk"),
-    ("grant", "dashboard:grant"),
-    ("investment", "dashboard:investment"),
-)
+# A detail page lives at its object's address: shown in answer to a post elsewhere (an action, a form of its own),
+# it names that address, and dashboard.js puts it back in the address bar in place of the POST endpoint.
+DETAIL_PAGES = {
+    "dashboard/audit_detail.html": ("audit", "dashboard:audit"),
+    "dashboard/finding_detail.html": ("finding", "dashboard:finding"),
+    "dashboard/risk_detail.html": ("risk", "dashboard:risk"),
+    "dashboard/grant_detail.html": ("grant", "dashboard:grant"),
+    "dashboard/investment_detail.html": ("investment", "dashboard:investment"),
+}
 
 
 def page(request, template: str, context: dict, *, section: str = "", status: int = 200):
     request.nav_section = section
-    if request.method == "POST" and not getattr(request, "htmx", False):
-        # A post answered with its errors (not redirected) would leave the POST endpoint in the address bar;
-        # dashboard.js replaces it with the page's own address, so a reload or a bookmark shows the page.
-        context["canonical_url"] = canonical_url(request, context, section)
+    if request.method == "POST" and not getattr(request, "htmx", False) and template in DETAIL_PAGES:
+        key, name = DETAIL_PAGES[template]
+        context["canonical_url"] = reverse(name, args=[context[key].pk])
     return render(request, template, context, status=status)
-
-
-def canonical_url(request, context: dict, section: str) -> str:
-    for key, name in CANONICAL_PAGES:
-        obj = context.get(key)
-        if obj is not None and getattr(obj, "pk", None) is not None:
-            return reverse(name, args=[obj.pk])
-    return reverse(section) if section else request.path
 
 
 def allowed(request, decision, *args) -> bool:
