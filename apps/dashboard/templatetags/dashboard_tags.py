@@ -1,3 +1,5 @@
+import functools
+
 from django import template
 from django.utils.safestring import mark_safe
 
@@ -18,6 +20,7 @@ def money(value) -> str:
     return f"{value:,.2f}"
 
 
+@functools.cache
 def _labels() -> dict:
     from apps.compliance.models import AuditStatus
     from apps.funding.models import (
