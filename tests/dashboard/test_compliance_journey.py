@@ -37,6 +37,7 @@ def test_fieldwork_starts_from_the_page_and_the_controls_fold_to_one_line_each(b
     page = started.content.decode()
     assert PrivacyAudit.objects.get(pk=planned_audit.pk).status == "fieldwork"
     assert "Fieldwork has started" in page
+    assert "{#" not in page and "{% comment" not in page  # template comments stay out of the page
     # Each control carries the framework's guidance and its own form, folded until opened.
     assert "Every processing activity has a documented lawful basis" in page
     assert page.count('<details class="control"') == 15 and page.count(" open>") == 0
