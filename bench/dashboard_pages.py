@@ -5,7 +5,7 @@ per-minute rollups. Prints the server time (p50/p95 over 50 requests, in-process
 of the overview and of grant pages, the PDF time of a 50-milestone grant, and the ratio of each page to the
 sign-in page measured in the same run (the baseline: a page with no data at all).
 
-Goals: pages p50 < 150 ms with a query count that does not grow with the data; PDF < 3 s.
+Goals: pages p50 < 150 ms with a query count that does not grow with the data; PDF < 1.5 s.
 Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/dashboard_pages.py
 """
 
@@ -22,7 +22,7 @@ from bench.benchdb import bench_database, django_setup, percentile
 GRANTS, MILESTONES_PER_GRANT, RISKS = 1000, 10, 100
 GPUS, BOARDS, SAMPLES = 40, 8, 1_000_000
 REQUESTS, PDF_RUNS, PDF_MILESTONES = 50, 3, 50
-PAGE_GOAL_MS, PDF_GOAL_S = 150, 3.0
+PAGE_GOAL_MS, PDF_GOAL_S = 150, 1.5
 
 
 def seed():
@@ -180,6 +180,11 @@ def main() -> None:
             f"grant page ({PDF_MILESTONES} milestones)": f"/grants/{big.pk}/",
             "compute page": "/compute/",
             "risks page": "/risks/",
+            "grants list": "/grants/",
+            "grants list, searched": "/grants/?q=grant+09&sort=-budget",
+            "compliance page": "/compliance/",
+            "waiting for me": "/waiting/",
+            "audit log": "/audit-log/",
         }
         results = {name: measure(client, path) for name, path in pages.items()}
         print(f"\nbaseline sign-in page: p50 {baseline['p50']:.1f} ms ({baseline['queries']} queries)")
@@ -207,7 +212,7 @@ def main() -> None:
         verdict = "met" if pdf < PDF_GOAL_S else "NOT met"
         print(
             f"\nPDF of a {PDF_MILESTONES}-milestone grant: median {pdf:.2f} s over {PDF_RUNS} runs "
-            f"(min {min(durations):.2f} s), {size / 1024:.0f} KiB; goal < {PDF_GOAL_S:.0f} s: {verdict}"
+            f"(min {min(durations):.2f} s), {size / 1024:.0f} KiB; goal < {PDF_GOAL_S} s: {verdict}"
         )
 
 

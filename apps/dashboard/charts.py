@@ -140,20 +140,50 @@ def verification_chart(*, devices: list[dict], threshold, unit: str = "%", for_p
     return _svg(chart, for_print=for_print)
 
 
+# Ticks of a time axis, per range: (step, label format). A day's chart ticks on the hour, longer ones at midnight.
+TIME_TICKS = {
+    "24h": (dt.timedelta(hours=3), "%H:%M"),
+    "7d": (dt.timedelta(days=1), "%-d %b"),
+    "30d": (dt.timedelta(days=5), "%-d %b"),
+}
+
+
+def time_ticks(start: dt.datetime, end: dt.datetime, range_key: str) -> list[dt.datetime]:
+    """Round times within [start, end]: every 3 hours on the hour for a day, midnights (UTC) for longer ranges, so
+    no label repeats and the axis spans the whole range whatever the data covers."""
+    step, _ = TIME_TICKS.get(range_key, TIME_TICKS["24h"])
+    if step < dt.timedelta(days=1):
+        hours = int(step.total_seconds() // 3600)
+        first = start.replace(minute=0, second=0, microsecond=0)
+        first += dt.timedelta(hours=(-first.hour) % hours)
+    else:
+        first = start.replace(hour=0, minute=0, second=0, microsecond=0) + dt.timedelta(days=1)
+    if first < start:
+        first += step
+    ticks = []
+    while first <= end:
+        ticks.append(first)
+        first += step
+    return ticks
+
+
 def utilization_chart(*, series: list[dict], start: dt.datetime, end: dt.datetime, range_key: str) -> str:
-    """Average utilization (%) over time, one line per device kind; a plain sentence when there is nothing to draw."""
+    """Average utilization (%) over time, one line per device kind; a plain sentence when there is nothing to draw.
+
+    The x axis spans the chosen range (not only the hours with data) with round ticks from `time_ticks`."""
     if not any(entry["points"] for entry in series):
         return mark_safe('<p class="muted no-data">No samples in this range.</p>')
+    _, label_format = TIME_TICKS.get(range_key, TIME_TICKS["24h"])
     chart = pygal.DateTimeLine(
         **BASE,
-        width=900,
-        height=300,
+        width=640,
+        height=260,
         range=(0, 100),
         show_legend=True,
-        x_value_formatter=(lambda d: d.strftime("%H:%M")) if range_key == "24h" else (lambda d: d.strftime("%d %b")),
-        x_labels_major_count=7,
-        show_minor_x_labels=False,
-        show_x_guides=False,
+        x_value_formatter=lambda moment: moment.strftime(label_format),
+        x_labels=time_ticks(start, end, range_key),
+        xrange=(start.timestamp(), end.timestamp()),
+        show_x_guides=True,
         dots_size=1.5,
         y_labels_major_count=5,
         show_minor_y_labels=False,

@@ -45,13 +45,16 @@ def org_view(view):
     return wrapper
 
 
+# (url name, label, the roles that see it; None: everyone).
 NAV = [
     ("dashboard:home", "Overview", None),
+    ("dashboard:inbox", "Waiting for me", None),
     ("dashboard:grants", "Grants", None),
     ("dashboard:investments", "Investments", None),
     ("dashboard:compute", "Compute", None),
     ("dashboard:compliance", "Compliance", None),
     ("dashboard:risks", "Risks", None),
+    ("dashboard:audit_log", "Audit log", {"owner", "compliance"}),
 ]
 
 
@@ -63,6 +66,6 @@ def navigation(request) -> dict:
         "current_org": org,
         "current_role": request.role,
         "org_memberships": request.memberships,
-        "nav_items": NAV,
+        "nav_items": [item for item in NAV if item[2] is None or request.role in item[2]],
         "nav_section": getattr(request, "nav_section", ""),
     }

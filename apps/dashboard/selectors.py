@@ -10,7 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Avg, Count, Exists, OuterRef, Q, Sum
+from django.db.models import Avg, Case, Count, Exists, Max, OuterRef, Q, Sum, Value, When
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -229,6 +229,15 @@ def grants_of_org(*, user, org, status: str | None = None):
     return grants
 
 
+def investments_of_org(*, user, org, status: str | None = None, instrument: str | None = None):
+    investments = investment_list(user=user).filter(organization=org)
+    if status:
+        investments = investments.filter(status=status)
+    if instrument:
+        investments = investments.filter(instrument=instrument)
+    return investments
+
+
 def grant_milestones(*, grant) -> list[Milestone]:
     """The grant's milestones in due order with criteria, evidence, approvals, disbursements and the escrow row
     (what their actions are decided from), in a constant number of queries."""
@@ -266,9 +275,27 @@ def disbursements_of_grant(*, user, grant):
 # --- compute -----------------------------------------------------------------------------------------------------
 
 
-def compute_overview(*, user, org) -> dict:
+LAST_DATA_WINDOW = dt.timedelta(days=1)
+
+
+def compute_overview(*, user, org, now: dt.datetime | None = None) -> dict:
+    """Sources and devices, each with when it was last heard from: a device's own stamp or its newest rollup of
+    the last day, whichever is later; a source's last successful pull, or else its devices' newest data."""
+    now = now or timezone.now()
     sources = list(source_list(user=user).filter(organization=org).annotate(device_count=Count("devices")))
     devices = list(device_list(user=user).filter(organization=org).order_by("kind", "key"))
+    newest = dict(
+        SampleRollup.objects.filter(device__organization=org, minute__gte=now - LAST_DATA_WINDOW)
+        .values("device_id")
+        .annotate(last=Max("minute"))
+        .values_list("device_id", "last")
+    )
+    for device in devices:
+        stamps = [t for t in (device.last_seen_at, newest.get(device.pk)) if t is not None]
+        device.last_data_at = max(stamps) if stamps else None
+    for source in sources:
+        stamps = [d.last_data_at for d in devices if d.source_id == source.pk and d.last_data_at is not None]
+        source.last_data_at = source.last_success_at or (max(stamps) if stamps else None)
     return {"sources": sources, "devices": devices}
 
 
@@ -369,9 +396,13 @@ def findings_summary(*, user, org, today: dt.date | None = None) -> dict:
     return {"buckets": [label for label, _, _ in FINDING_AGE_BUCKETS], "rows": table}
 
 
-def findings_of_org(*, user, org, severity: str | None = None, status: str | None = None):
-    findings = finding_list(user=user, organization_id=org.pk, severity=severity or None, status=status or None)
-    return findings.order_by("due_date")
+def findings_of_org(*, user, org, severity: str | None = None, status: str | None = None, overdue: bool = False):
+    findings = finding_list(
+        user=user, organization_id=org.pk, severity=severity or None, status=status or None, overdue=overdue or None
+    )
+    # Severity sorts by weight (low < medium < high < critical), not by its name.
+    rank = Case(*(When(severity=key, then=Value(i)) for i, key in enumerate(Severity.values)), default=Value(0))
+    return findings.annotate(severity_rank=rank).order_by("due_date")
 
 
 # --- risks -------------------------------------------------------------------------------------------------------
@@ -381,13 +412,14 @@ def registers_of_org(*, user, org):
     return risk_register_list(user=user).filter(organization=org).order_by("name")
 
 
-def heat_map_for(*, user, org, register_id=None) -> dict | None:
-    """The heat map (inherent, current, residual) of the chosen register, or of the organization's first one."""
+def heat_map_for(*, user, org, register_id=None, risks=None, include_closed: bool = False) -> dict | None:
+    """The heat map (inherent, current, residual) of the chosen register, or of the organization's first one;
+    `risks` (the register's filtered list) narrows what it counts to what the list shows."""
     registers = list(registers_of_org(user=user, org=org))
     if not registers:
         return None
     register = next((r for r in registers if str(r.pk) == str(register_id)), registers[0])
-    heat_map = risk_heat_map(register=register)
+    heat_map = risk_heat_map(register=register, filtered=risks, include_closed=include_closed)
     matrix = heat_map["matrix"]
     level_labels = {level["key"]: level["label"] for level in matrix["levels"]}
     rows = []
@@ -415,6 +447,11 @@ def risks_of_org(*, user, org, register_id=None, status: str | None = None, cate
     if category:
         risks = risks.filter(category=category)
     return risks.order_by("register__name", "ref")
+
+
+def risk_categories_of_org(registers) -> list[str]:
+    """Every category the organization's registers name, for the filter's choices."""
+    return sorted({category for register in registers for category in register.categories})
 
 
 def verification_reports_of_org(*, user, org):

@@ -1,11 +1,14 @@
 from django.urls import include, path
 
-from apps.dashboard.views import compliance, compute, funding, overview, risks
+from apps.dashboard.views import activity, compliance, compute, funding, overview, risks
 
 app_name = "dashboard"
 urlpatterns = [
     path("", overview.home, name="home"),
     path("organization/", overview.switch_organization, name="switch_organization"),
+    path("waiting/", activity.inbox, name="inbox"),
+    path("audit-log/", activity.audit_log_page, name="audit_log"),
+    path("comments/<str:kind>/<uuid:pk>/", activity.comment_create, name="comment_add"),
     path("grants/", funding.grants, name="grants"),
     path("grants/new/", funding.grant_create, name="grant_create"),
     path("grants/<uuid:pk>/", funding.grant_detail, name="grant"),
@@ -15,6 +18,8 @@ urlpatterns = [
     path("milestones/<uuid:pk>/evidence/", funding.evidence_add, name="evidence_add"),
     path("milestones/<uuid:pk>/action/", funding.milestone_action, name="milestone_action"),
     path("criteria/<uuid:pk>/approve/", funding.criterion_approve, name="criterion_approve"),
+    path("criteria/<uuid:pk>/evaluate/", funding.criterion_evaluate, name="criterion_evaluate"),
+    path("milestones/<uuid:pk>/kpi-readings/", funding.kpi_reading_add, name="kpi_reading_add"),
     path("investments/", funding.investments, name="investments"),
     path("investments/<uuid:pk>/", funding.investment_detail, name="investment"),
     path("compute/", compute.compute, name="compute"),
@@ -23,8 +28,26 @@ urlpatterns = [
     path("compliance/audits/<uuid:pk>/", compliance.audit_detail, name="audit"),
     path("compliance/audits/<uuid:pk>/action/", compliance.audit_action, name="audit_action"),
     path("compliance/assessments/<uuid:pk>/", compliance.assessment_record, name="assessment_record"),
+    path(
+        "compliance/assessments/<uuid:pk>/evidence/",
+        compliance.assessment_evidence_upload,
+        name="assessment_evidence_upload",
+    ),
+    path(
+        "compliance/evidence/<uuid:pk>/download/",
+        compliance.assessment_evidence_download,
+        name="assessment_evidence_download",
+    ),
+    path("compliance/audits/<uuid:pk>/findings/new/", compliance.finding_new, name="finding_new"),
+    path("compliance/findings/<uuid:pk>/", compliance.finding_detail, name="finding"),
+    path("compliance/findings/<uuid:pk>/action/", compliance.finding_action, name="finding_action"),
+    path("compliance/findings/<uuid:pk>/actions/", compliance.remediation_action_add, name="remediation_action_add"),
+    path("compliance/remediation/<uuid:pk>/done/", compliance.remediation_action_done, name="remediation_action_done"),
     path("risks/", risks.risks, name="risks"),
+    path("risks/new/", risks.risk_new, name="risk_new"),
     path("risks/<uuid:pk>/", risks.risk_detail, name="risk"),
+    path("risks/<uuid:pk>/mitigations/", risks.mitigation_add, name="mitigation_add"),
+    path("mitigations/<uuid:pk>/status/", risks.mitigation_status, name="mitigation_status"),
     path("risks/<uuid:pk>/action/", risks.risk_action, name="risk_action"),
     path("", include("apps.reports.urls")),
 ]

@@ -7,17 +7,16 @@ grant, unchanged, gives the same hash on every export.
 
 import json
 
-from django.db.models import Count
+from django.db.models import Prefetch, Q
 
 from apps.core.canonical import canonical_json, sha256_hex
 from apps.dashboard import selectors as dashboard_selectors
-from apps.funding.models import Milestone, MilestoneStatus
+from apps.funding.models import Milestone, MilestoneApproval, MilestoneStatus
 from apps.funding.selectors import funding_summary, grant_get, milestones_brief_attach
 from apps.proofs.selectors import proof_links_active_by_milestone, proof_url
 from apps.risks.selectors import risk_list
 
-REPORT_VERSION = "1"
-TOP_RISKS = 10
+REPORT_VERSION = "2"  # 2: named approvals, paid dates per milestone, the grant's own risk registers
 
 
 def grant_report_export_get(*, user, pk):
@@ -52,10 +51,16 @@ def _verification(report) -> dict:
     }
 
 
-def _risks(*, user, org) -> dict:
+def _risks(*, user, org, grant) -> dict:
+    """The open risks of the registers that cover this grant (a register's `program` names the grant's title,
+    programme or reference); a funder reads about its grant, not the company's whole strategy register."""
+    names = [name for name in (grant.title, grant.program, grant.reference) if name]
+    covers = Q()
+    for name in names:
+        covers |= Q(register__program__iexact=name)
     risks = list(
         risk_list(user=user)
-        .filter(organization=org)
+        .filter(covers, organization=org)
         .exclude(status="closed")
         .select_related(None)
         .select_related("register__matrix")
@@ -69,6 +74,7 @@ def _risks(*, user, org) -> dict:
         by_level[level] = by_level.get(level, 0) + 1
         rows.append(
             {
+                "register": risk.register.name,
                 "ref": risk.ref,
                 "title": risk.title,
                 "status": risk.status,
@@ -78,7 +84,7 @@ def _risks(*, user, org) -> dict:
             }
         )
     rows.sort(key=lambda row: (-row["residual"], row["ref"]))
-    return {"open": len(risks), "by_residual_level": by_level, "top": rows[:TOP_RISKS]}
+    return {"open": len(risks), "by_residual_level": by_level, "top": rows}
 
 
 def _compliance(*, user, org) -> list[dict]:
@@ -101,8 +107,12 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
     org = grant.organization
     milestones = list(
         Milestone.objects.filter(grant=grant)
-        .prefetch_related("criteria", "evidence")
-        .annotate(approval_count=Count("approvals"))
+        .prefetch_related(
+            "criteria",
+            "evidence",
+            "disbursements",
+            Prefetch("approvals", MilestoneApproval.objects.select_related("user").order_by("created_at")),
+        )
         .order_by("due_date", "created_at")
     )
     reports = dashboard_selectors.latest_reports_by_milestone(user=user, milestone_ids=[m.pk for m in milestones])
@@ -140,7 +150,11 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
                 "amount": m.amount,
                 "amount_disbursed": m.amount_disbursed,
                 "released_at": m.released_at,
-                "approvals": m.approval_count,
+                "paid_on": sorted({d.paid_on for d in m.disbursements.all()}),
+                "approvals": [
+                    {"user": a.user.get_username(), "role": a.role, "purpose": a.purpose, "at": a.created_at}
+                    for a in m.approvals.all()
+                ],
                 "criteria": [
                     {"kind": c.kind, "description": c.description, "status": c.status} for c in m.criteria.all()
                 ],
@@ -170,7 +184,7 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
             for d in disbursements
         ],
         "chain": chain,
-        "risks": _risks(user=user, org=org),
+        "risks": _risks(user=user, org=org, grant=grant),
         "compliance": _compliance(user=user, org=org),
     }
 

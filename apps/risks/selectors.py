@@ -103,14 +103,19 @@ def kri_event_list(*, indicator: KeyRiskIndicator) -> QuerySet:
     return KriEvent.objects.filter(indicator=indicator).order_by("-occurred_at", "-id")
 
 
-def risk_heat_map(*, register: RiskRegister, include_closed: bool = False) -> dict:
+def risk_heat_map(*, register: RiskRegister, include_closed: bool = False, filtered: QuerySet | None = None) -> dict:
     """Counts of risks per (likelihood, impact) cell for the inherent, current and residual scores.
+
+    `filtered` narrows the count to a filtered list of the register's risks (the dashboard's filters); by default
+    every risk of the register is counted.
 
     For the dashboard and the PDF: `cells` lists every cell of the matrix with its level and three counts;
     `grids[stage][likelihood - 1][impact - 1]` holds the same counts as a matrix.
     """
     matrix = register.matrix
     risks = Risk.objects.filter(register=register)
+    if filtered is not None:
+        risks = risks.filter(pk__in=filtered.order_by().values("pk"))
     if not include_closed:
         risks = risks.exclude(status=RiskStatus.CLOSED)
     grids = {stage: [[0] * matrix.impact_size for _ in range(matrix.likelihood_size)] for stage in HEAT_MAP_STAGES}

@@ -99,10 +99,11 @@ def test_dashboard_and_api_docs_load_with_no_policy_violation(
 
     # htmx swaps the utilization chart for another range without a page load, under the same policy.
     page.goto(f"{live_server.url}/compute/")
-    with page.expect_response(re.compile(r"/compute/utilization/")) as swapped:
+    with page.expect_response(re.compile(r"/compute/\?range=")) as swapped:
         page.locator("#id_range").select_option("7d")
     assert "range=7d" in swapped.value.url and swapped.value.status == 200
     page.wait_for_load_state("networkidle")
+    assert "range=7d" in page.url  # the range is kept in the address bar
     assert page.locator("#utilization svg.pygal-chart").count() == 1
     assert violations(page) == []
 

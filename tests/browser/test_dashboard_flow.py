@@ -70,7 +70,7 @@ def test_grant_lifecycle_in_the_browser(live_server, browser, page, people, port
     page.get_by_role("link", name="New grant").click()
     page.locator("#id_funder").select_option(label="European Innovation Agency")
     page.get_by_label("Title").fill("Sovereign edge inference pilot")
-    page.get_by_label("Currency").fill("EUR")
+    page.get_by_label("Currency").select_option("EUR")
     page.get_by_label("Amount requested").fill("400000")
     page.get_by_label("Period start").fill((today - dt.timedelta(days=30)).isoformat())
     page.get_by_label("Period end").fill((today - dt.timedelta(days=60)).isoformat())
@@ -120,7 +120,7 @@ def test_grant_lifecycle_in_the_browser(live_server, browser, page, people, port
     page.wait_for_load_state()
     milestone = page.locator("li", has_text="Boards shipped to pilot sites")
     assert milestone.get_by_test_id("milestone-status").inner_text() == "Released"
-    assert milestone.get_by_text("shipping-manifest.csv").is_visible()
+    assert milestone.get_by_text("shipping-manifest.csv", exact=True).first.is_visible()
 
     # The overview shows the release and the next deadline.
     page.get_by_role("link", name="Overview", exact=True).click()

@@ -21,7 +21,7 @@ def test_an_audit_button_is_disabled_with_the_reason_until_every_control_is_asse
     assert moved.status_code == 302
     assert PrivacyAudit.objects.get(pk=audit.pk).status == "reporting"
     page = officer.get(f"/compliance/audits/{audit.pk}/").content.decode()
-    assert "The audit is now reporting." in page
+    assert "The audit is now reporting: every control is assessed." in page
     assert 'data-action="close"' in page and "Its score is frozen for the trend" in page  # asks before closing
 
 
@@ -49,4 +49,6 @@ def test_risk_buttons_follow_the_role_and_the_state(browser_for, people, make_ri
     assert f"Risk {risk.ref} is now closed." in page and 'data-action="reopen"' in page
     refused = officer.post(f"/risks/{risk.pk}/action/", {"action": "close"})
     assert refused.status_code == 409 and "it is closed" in refused.content.decode()
-    assert officer.post(f"/risks/{risk.pk}/action/", {"action": "accept"}).status_code == 400  # needs an expiry
+    assert officer.post(f"/risks/{risk.pk}/action/", {"action": "reopen"}).status_code == 302
+    refused = officer.post(f"/risks/{risk.pk}/action/", {"action": "accept", "note": "Cost of fix too high"})
+    assert refused.status_code == 400 and "Give the day the acceptance ends" in refused.content.decode()

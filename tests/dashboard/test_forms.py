@@ -157,8 +157,11 @@ def test_assess_a_control_inline_with_htmx(browser_for, people, audit):
     )
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.lstrip().startswith(f'<tr id="assessment-{assessment.pk}"')
-    assert "saved" in body
+    assert body.lstrip().startswith(f'<details class="control" id="assessment-{assessment.pk}" open>')
+    assert "Saved" in body
+    # The score beside the controls is swapped out of band: 1 of 15 assessed, without a reload.
+    assert '<div class="kpis" id="audit-score" hx-swap-oob="true"' in body
+    assert '<div class="value">1/15</div>' in body
     assessment.refresh_from_db()
     assert assessment.result == AssessmentResult.COMPLIANT
 
@@ -216,3 +219,17 @@ def test_an_engineer_updates_only_the_risks_they_own(browser_for, people, make_r
     assert response.status_code == 403
     assert "update a risk owned by someone else" in response.content.decode()
     assert Risk.objects.get(pk=others.pk).title == "Not mine"
+
+
+def test_labels_are_words_and_currency_is_an_iso_4217_choice(browser_for, people, funder):
+    page = browser_for(people[Role.FINANCE]).get("/grants/new/").content.decode()
+    assert '<label for="id_title">Title</label>' in page and "Title:" not in page
+    assert '<select name="currency"' in page and '<option value="EUR" selected>EUR</option>' in page
+    assert '<option value="XAU">' in page  # every ISO 4217 code, the common ones first
+
+
+def test_a_refused_post_puts_the_page_address_back(browser_for, people, audit):
+    officer = browser_for(people[Role.COMPLIANCE])
+    refused = officer.post(f"/compliance/audits/{audit.pk}/action/", {"action": "start_reporting"})
+    assert refused.status_code == 409
+    assert f'data-canonical-url="/compliance/audits/{audit.pk}/"' in refused.content.decode()

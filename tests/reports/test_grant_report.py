@@ -242,3 +242,36 @@ def test_the_report_fetcher_reads_only_its_fonts_and_static_files(settings):
     ):
         with pytest.raises(ValueError, match="does not fetch"):
             fetcher.fetch(url)
+
+
+def test_report_names_approvers_prints_labels_and_only_the_grants_own_risks(browser_for, people, grant, tmp_path):
+    from apps.funding.services.milestones import criterion_approve, milestone_act
+    from apps.risks.services.matrices import risk_matrix_create
+    from apps.risks.services.registers import risk_register_create
+    from apps.risks.services.risks import risk_create
+
+    officer, owner = people[Role.COMPLIANCE], people[Role.OWNER]
+    milestone = grant.milestones.order_by("due_date").first()
+    milestone = milestone_act(milestone=milestone, by=people[Role.FINANCE], action="start")
+    criterion_approve(criterion=milestone.criteria.get(), by=owner)
+    matrix = risk_matrix_create(organization=grant.organization, name="5x5", preset="5x5", by=officer)
+    own = risk_register_create(organization=grant.organization, name="GPU cloud", matrix=matrix, by=officer)
+    own.program = grant.title
+    own.save(update_fields=["program"])
+    strategy = risk_register_create(organization=grant.organization, name="Strategy", matrix=matrix, by=officer)
+    for register, title in ((own, "Cluster power budget"), (strategy, "Market entry delayed")):
+        risk_create(
+            register=register,
+            title=title,
+            category=register.categories[0] if register.categories else "operational",
+            owner=officer.username,
+            inherent_likelihood=3,
+            inherent_impact=3,
+            by=officer,
+        )
+    response = browser_for(people[Role.VIEWER]).get(f"/grants/{grant.pk}/report.pdf")
+    text = " ".join(pdf_text(response.content, tmp_path).split())
+    assert f"Approved by: {owner.username} (Owner, manual criterion" in text
+    assert "In progress" in text and "in_progress" not in text
+    assert "1 open risk in the registers that cover this grant" in text and "Cluster power budget" in text
+    assert "Market entry delayed" not in text

@@ -1,3 +1,5 @@
+import functools
+
 from django import template
 from django.utils.safestring import mark_safe
 
@@ -16,6 +18,65 @@ def money(value) -> str:
     if value is None or value == "":
         return "—"
     return f"{value:,.2f}"
+
+
+@functools.cache
+def _labels() -> dict:
+    from apps.compliance.models import AuditStatus
+    from apps.funding.models import (
+        ApprovalPurpose,
+        CriterionKind,
+        CriterionStatus,
+        DisbursementKind,
+        FocusArea,
+        GrantStatus,
+        InvestmentStatus,
+        MilestoneStatus,
+    )
+    from apps.risks.models import RiskStatus
+    from apps.tenancy.models import Role
+
+    kinds = {
+        "grant": GrantStatus,
+        "investment": InvestmentStatus,
+        "milestone": MilestoneStatus,
+        "criterion": CriterionStatus,
+        "criterion_kind": CriterionKind,
+        "approval": ApprovalPurpose,
+        "disbursement": DisbursementKind,
+        "focus": FocusArea,
+        "risk": RiskStatus,
+        "audit": AuditStatus,
+        "role": Role,
+    }
+    return {kind: dict(choices.choices) for kind, choices in kinds.items()}
+
+
+@register.filter
+def label(code, kind: str) -> str:
+    """A stored code in words ("in_progress" -> "In progress"), for the report and the pages."""
+    labels = _labels().get(kind, {})
+    return labels.get(code, str(code or "").replace("_", " ").capitalize())
+
+
+COMPARISON_SIGNS = {"gte": "≥", "gt": ">", "lte": "≤", "lt": "<", "eq": "="}
+
+
+@register.filter
+def kpi_rule(config: dict) -> str:
+    """A KPI criterion's rule in words: "Revenue (sum) ≥ 100000, 1 Jan 2026 to 31 Mar 2026"."""
+    import datetime as dt
+
+    from apps.funding.models import KpiMetric
+
+    config = config or {}
+    metric = dict(KpiMetric.choices).get(config.get("metric"), config.get("metric", ""))
+    sign = COMPARISON_SIGNS.get(config.get("comparison"), config.get("comparison", ""))
+    try:
+        start, end = (dt.date.fromisoformat(config[k]).strftime("%-d %b %Y") for k in ("period_start", "period_end"))
+    except (KeyError, TypeError, ValueError):
+        start = end = "?"
+    return f"{metric} ({config.get('aggregation', 'latest')}) {sign} {config.get('threshold', '')}, {start} to {end}"
 
 
 @register.filter

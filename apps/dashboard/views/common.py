@@ -2,13 +2,27 @@
 
 from django.http import Http404
 from django.shortcuts import render
+from django.urls import reverse
 
 from apps.core.errors import ApplicationError, NotFound
 from apps.dashboard.forms import service_error_to_form
 
+# A detail page lives at its object's address: shown in answer to a post elsewhere (an action, a form of its own),
+# it names that address, and dashboard.js puts it back in the address bar in place of the POST endpoint.
+DETAIL_PAGES = {
+    "dashboard/audit_detail.html": ("audit", "dashboard:audit"),
+    "dashboard/finding_detail.html": ("finding", "dashboard:finding"),
+    "dashboard/risk_detail.html": ("risk", "dashboard:risk"),
+    "dashboard/grant_detail.html": ("grant", "dashboard:grant"),
+    "dashboard/investment_detail.html": ("investment", "dashboard:investment"),
+}
+
 
 def page(request, template: str, context: dict, *, section: str = "", status: int = 200):
     request.nav_section = section
+    if request.method == "POST" and not getattr(request, "htmx", False) and template in DETAIL_PAGES:
+        key, name = DETAIL_PAGES[template]
+        context["canonical_url"] = reverse(name, args=[context[key].pk])
     return render(request, template, context, status=status)
 
 

@@ -24,7 +24,9 @@ def _utilization(request, devices) -> dict:
 def compute(request):
     overview = selectors.compute_overview(user=request.user, org=request.org)
     context = {**overview, **_utilization(request, overview["devices"])}
-    return page(request, "dashboard/compute.html", context, section="dashboard:compute")
+    # The range form asks this page with htmx: the chart alone comes back, and the range stays in the URL.
+    template = "dashboard/partials/utilization.html" if request.htmx else "dashboard/compute.html"
+    return page(request, template, context, section="dashboard:compute")
 
 
 @org_view

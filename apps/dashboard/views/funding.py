@@ -6,11 +6,16 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
+from apps.compute import permissions as compute_permissions
+from apps.compute.services.verification import EVALUATED_STATUSES, criterion_verify
 from apps.core.errors import ApplicationError
 from apps.dashboard import charts, forms, selectors
 from apps.dashboard.context import org_view
+from apps.dashboard.listing import Column, list_page
+from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
 from apps.funding import permissions as funding_permissions
 from apps.funding.machines import GRANTS, MILESTONES, release_status
@@ -26,6 +31,7 @@ from apps.funding.selectors import (
 )
 from apps.funding.services import disbursements as disbursement_services
 from apps.funding.services import grants as grant_services
+from apps.funding.services import kpis as kpi_services
 from apps.funding.services import milestones as milestone_services
 from apps.proofs.permissions import can_share_proof
 from apps.proofs.selectors import proof_links_of_released
@@ -33,13 +39,42 @@ from apps.proofs.selectors import proof_links_of_released
 # --- grants list and creation ---------------------------------------------------------------------------------------
 
 
+GRANT_COLUMNS = [
+    Column("title", "Grant", "title", "title"),
+    Column("funder", "Funder", "funder__name", "funder.name"),
+    Column("status", "Status", "status", "status"),
+    Column("budget", "Budget", "amount_requested", "amount_requested", css="num"),
+    Column("disbursed", "Disbursed", "amount_disbursed", "amount_disbursed", css="num hide-small"),
+    Column("milestones", "Milestones", None, None, css="hide-small"),
+    Column("ends", "Ends", "period_end", "period_end", css="hide-small"),
+]
+GRANT_EXPORT_ONLY = [
+    Column("reference", "Reference", None, "reference"),
+    Column("currency", "Currency", None, "currency"),
+    Column("awarded", "Awarded", None, "amount_awarded"),
+    Column("starts", "Starts", None, "period_start"),
+]
+
+
 @org_view
 def grants(request):
     filters = forms.GrantFilterForm(request.GET or None)
     status = filters.cleaned_data.get("status") if filters.is_valid() else ""
-    rows = milestones_brief_attach(list(selectors.grants_of_org(user=request.user, org=request.org, status=status)))
+    listing = list_page(
+        request,
+        selectors.grants_of_org(user=request.user, org=request.org, status=status),
+        columns=GRANT_COLUMNS + GRANT_EXPORT_ONLY,
+        search=("title", "reference", "program", "funder__name"),
+        default_sort="-ends",
+        filename="grants",
+    )
+    if not isinstance(listing, dict):
+        return listing
+    listing["headers"] = listing["headers"][: len(GRANT_COLUMNS)]
+    rows = milestones_brief_attach(listing["rows"])
     context = {
         "grants": [{"grant": g, "summary": funding_summary(g)} for g in rows],
+        "listing": listing,
         "filters": filters,
         "can_create": allowed(request, funding_permissions.can_manage_funding),
     }
@@ -96,9 +131,27 @@ def _report_view(report) -> dict:
     }
 
 
+def _kpi_form(criteria):
+    """A reading form for a milestone with a KPI criterion, set to the criterion's metric and period."""
+    kpi = next((c for c in criteria if c.kind == CriterionKind.KPI), None)
+    if kpi is None:
+        return None
+    config = kpi.config or {}
+    return forms.KpiReadingForm(
+        initial={
+            "metric": config.get("metric"),
+            "period_start": config.get("period_start"),
+            "period_end": config.get("period_end"),
+        },
+        prefix=f"kpi-{kpi.milestone_id}",
+    )
+
+
 def milestone_views(request, milestones: list, *, reports_by_milestone: dict) -> list[dict]:
     """Each milestone with its criteria, evidence and the actions its state machine offers this user."""
     can_add_evidence = allowed(request, funding_permissions.can_work_on_milestone)
+    can_evaluate = allowed(request, compute_permissions.can_evaluate_criterion)
+    can_report_kpi = allowed(request, funding_permissions.can_report_kpi)
     views = []
     for milestone in milestones:
         criteria = list(milestone.criteria.all())
@@ -111,6 +164,12 @@ def milestone_views(request, milestones: list, *, reports_by_milestone: dict) ->
                 "milestone": milestone,
                 "criteria": criteria,
                 "approvable": approvable,
+                "evaluable": {
+                    c.pk
+                    for c in criteria
+                    if can_evaluate and c.kind == CriterionKind.COMPUTE and milestone.status in EVALUATED_STATUSES
+                },
+                "kpi_form": _kpi_form(criteria) if can_report_kpi else None,
                 "evidence": list(milestone.evidence.all()),
                 "approvals": approvals,
                 "reports": [_report_view(r) for r in reports_by_milestone.get(milestone.pk, [])],
@@ -159,6 +218,7 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "report_async": len(milestones) > settings.REPORTS_SYNC_MAX_MILESTONES,
         "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
         "can_share_proof": allowed(request, can_share_proof),
+        **feed_context(request, "grant", grant, milestones),
     }
 
 
@@ -235,10 +295,12 @@ def _milestone(request, pk):
     return get_or_404(request, milestone_get, pk=pk)
 
 
-def _back_to_parent(milestone):
+def _back_to_parent(milestone, *, anchor: bool = False):
     if milestone.grant_id:
-        return redirect("dashboard:grant", pk=milestone.grant_id)
-    return redirect("dashboard:investment", pk=milestone.investment_id)
+        url = reverse("dashboard:grant", args=[milestone.grant_id])
+    else:
+        url = reverse("dashboard:investment", args=[milestone.investment_id])
+    return redirect(f"{url}#m-{milestone.pk}" if anchor else url)
 
 
 def _parent_page(request, milestone, *, status: int, **bound_forms):
@@ -319,6 +381,65 @@ def criterion_approve(request, pk):
 
 @require_POST
 @org_view
+def kpi_reading_add(request, pk):
+    """A KPI reading entered on a milestone's page (the organization's reading, which any KPI criterion reads)."""
+    milestone = _milestone(request, pk)
+    form = forms.KpiReadingForm(request.POST, prefix=f"kpi-{milestone.pk}")
+    status = 400
+    if form.is_valid():
+        data = form.cleaned_data
+        reading, status = run_service(
+            form,
+            lambda: kpi_services.kpi_reading_create(
+                organization=milestone.organization,
+                by=request.user,
+                metric=data["metric"],
+                value=data["value"],
+                unit=data["unit"],
+                period_start=data["period_start"],
+                period_end=data["period_end"],
+                source=data["source"],
+                note=data["note"],
+            ),
+        )
+        if reading is not None:
+            messages.success(
+                request,
+                f"{reading.get_metric_display()} {reading.value.normalize():f} for "
+                f"{reading.period_start:%-d %b %Y} to {reading.period_end:%-d %b %Y} recorded; "
+                "the milestone's KPI criterion reads it when the milestone is verified.",
+            )
+            return _back_to_parent(milestone, anchor=True)
+    return _parent_page(request, milestone, status=status, action_error=form)
+
+
+@require_POST
+@org_view
+def criterion_evaluate(request, pk):
+    """Evaluates a compute criterion now (instead of waiting for beat) and shows the report it gave."""
+    try:
+        criterion = criterion_get(user=request.user, pk=pk)
+    except ApplicationError:
+        raise Http404("Criterion not found.") from None
+    milestone = _milestone(request, criterion.milestone_id)
+    form = forms.NoteForm(request.POST)
+    form.is_valid()
+    report, status = run_service(form, lambda: criterion_verify(criterion=criterion, by=request.user))
+    if report is not None:
+        outcome = "passed" if report.passed else "did not pass"
+        value = "no value" if report.value is None else f"value {report.value:.2f}"
+        messages.success(
+            request,
+            f"Evaluated now: the criterion {outcome} ({value}, {report.devices_counted} device(s), "
+            f"{report.window_start:%-d %b %Y %H:%M} to {report.window_end:%-d %b %Y %H:%M} UTC). "
+            f"Report SHA-256 {report.sha256[:12]}….",
+        )
+        return _back_to_parent(milestone, anchor=True)
+    return _parent_page(request, milestone, status=status, action_error=form)
+
+
+@require_POST
+@org_view
 def disbursement_record(request, pk):
     grant = _grant(request, pk)
     milestones = [m for m in selectors.grant_milestones(grant=grant) if m.status == MilestoneStatus.RELEASED]
@@ -348,14 +469,43 @@ def disbursement_record(request, pk):
 # --- investments ----------------------------------------------------------------------------------------------------
 
 
+INVESTMENT_COLUMNS = [
+    Column("title", "Investment", "title", "title"),
+    Column("investor", "Investor", "investor__name", "investor.name"),
+    Column("instrument", "Instrument", "instrument", "instrument"),
+    Column("status", "Status", "status", "status"),
+    Column("committed", "Committed", "committed_amount", "committed_amount", css="num"),
+    Column("disbursed", "Disbursed", "amount_disbursed", "amount_disbursed", css="num hide-small"),
+]
+INVESTMENT_EXPORT_ONLY = [
+    Column("currency", "Currency", None, "currency"),
+    Column("created", "Created", "created_at", "created_at"),
+]
+
+
 @org_view
 def investments(request):
-    from apps.funding.selectors import investment_list
-
-    rows = milestones_brief_attach(
-        list(investment_list(user=request.user).filter(organization=request.org).order_by("-created_at"))
+    filters = forms.InvestmentFilterForm(request.GET or None)
+    values = filters.cleaned_data if filters.is_valid() else {}
+    listing = list_page(
+        request,
+        selectors.investments_of_org(
+            user=request.user, org=request.org, status=values.get("status"), instrument=values.get("instrument")
+        ),
+        columns=INVESTMENT_COLUMNS + INVESTMENT_EXPORT_ONLY,
+        search=("title", "investor__name"),
+        default_sort="-created",
+        filename="investments",
     )
-    context = {"investments": [{"investment": i, "summary": funding_summary(i)} for i in rows]}
+    if not isinstance(listing, dict):
+        return listing
+    listing["headers"] = listing["headers"][: len(INVESTMENT_COLUMNS)]
+    rows = milestones_brief_attach(listing["rows"])
+    context = {
+        "investments": [{"investment": i, "summary": funding_summary(i)} for i in rows],
+        "listing": listing,
+        "filters": filters,
+    }
     return page(request, "dashboard/investments.html", context, section="dashboard:investments")
 
 
@@ -381,6 +531,7 @@ def investment_context(request, investment, **bound_forms) -> dict:
         "evidence_form": bound_forms.get("evidence_form"),
         "evidence_for": bound_forms.get("evidence_for"),
         "action_error": bound_forms.get("action_error"),
+        **feed_context(request, "investment", investment, milestones),
     }
 
 

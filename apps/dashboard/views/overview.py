@@ -5,6 +5,7 @@ from django.views.decorators.http import require_POST
 
 from apps.dashboard import charts, selectors
 from apps.dashboard.context import SESSION_KEY, current_membership, org_view
+from apps.dashboard.inbox import waiting_for
 from apps.dashboard.views.common import page
 
 
@@ -21,6 +22,7 @@ def home(request):
         "utilization": utilization,
         "utilization_chart": charts.utilization_chart(**_chart_args(utilization)),
         "chain_pending": selectors.pending_chain_transactions(org=org),
+        "waiting": waiting_for(user=user, org=org),
     }
     return page(request, "dashboard/home.html", context, section="dashboard:home")
 

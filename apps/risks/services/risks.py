@@ -229,10 +229,11 @@ def risk_reopen(*, risk: Risk, by, reason: str = "") -> Risk:
     return RISKS.run(risk, "reopen", by=by, reason=reason)
 
 
-def risk_act(*, risk: Risk, by, action: str, text: str = "") -> Risk:
-    """Runs the risk action `action` (a name from RISKS, but accept, which needs an expiry) for the dashboard."""
+def risk_act(*, risk: Risk, by, action: str, text: str = "", expires_on: dt.date | None = None) -> Risk:
+    """Runs the risk action `action` (a name from RISKS) for the dashboard; accepting takes `expires_on`."""
     services = {
         "start_treatment": lambda: risk_start_treatment(risk=risk, by=by),
+        "accept": lambda: risk_accept(risk=risk, by=by, reason=text, expires_on=expires_on),
         "close": lambda: risk_close(risk=risk, by=by, reason=text),
         "reopen": lambda: risk_reopen(risk=risk, by=by, reason=text),
     }

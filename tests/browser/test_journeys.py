@@ -1,0 +1,184 @@
+"""The compliance lead's and the finance lead's journeys in Chromium, at laptop and phone widths, with screenshots
+under var/browser/ and axe-core run on every page they touch (no serious or critical violation)."""
+
+import datetime as dt
+import re
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from apps.compliance.models import FrameworkVersion, PrivacyAudit
+from apps.compliance.services.audits import privacy_audit_create
+from apps.compliance.services.frameworks import FRAMEWORKS_DIR, framework_load
+from apps.funding.models import CriterionKind, Funder, FunderKind, KpiReading
+from apps.funding.services.grants import grant_create
+from apps.funding.services.milestones import criterion_add, milestone_create
+from apps.tenancy.models import Role
+from tests.browser.conftest import LAPTOP, PHONE, sign_in
+
+pytestmark = pytest.mark.services
+
+
+def nav(page, name: str) -> None:
+    page.get_by_role("navigation", name="Main").get_by_role("link", name=name, exact=True).click()
+    page.wait_for_load_state()
+
+
+@pytest.fixture
+def planned_audit(org, people):
+    result = framework_load(text=(FRAMEWORKS_DIR / "gdpr.yaml").read_text(encoding="utf-8"), source="gdpr.yaml")
+    version = FrameworkVersion.objects.get(framework__slug=result.slug, version=result.version)
+    officer = people[Role.COMPLIANCE]
+    return privacy_audit_create(
+        organization=org,
+        framework_version=version,
+        title="GDPR 2026",
+        period_start=dt.date(2026, 1, 1),
+        period_end=dt.date(2026, 12, 31),
+        auditor=officer.username,
+        by=officer,
+    )
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_compliance_lead_runs_an_audit(
+    live_server, page, people, planned_audit, artifacts, check_accessibility, viewport
+):
+    width = "phone" if viewport == PHONE else "laptop"
+    page.set_default_timeout(10_000)
+    page.set_viewport_size(viewport)
+    sign_in(page, live_server.url, people[Role.COMPLIANCE])
+    check_accessibility(page, "overview")
+    assert page.get_by_role("link", name=re.compile("controls? to assess")).count() == 0  # planned: nothing yet
+
+    page.goto(f"{live_server.url}/compliance/audits/{planned_audit.pk}/")
+    page.get_by_role("button", name="Start fieldwork").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Fieldwork has started").is_visible()
+    assert page.locator("details.control").count() == 15
+    page.screenshot(path=artifacts / f"audit-{width}.png", full_page=True)
+    # Folded controls, not 15 open forms (4,234 px tall before): one line per control.
+    assert page.evaluate("document.documentElement.scrollHeight") < (4000 if viewport == PHONE else 2600)
+
+    # Assess the first control with htmx: the score beside it changes without a reload.
+    first = page.locator("details.control").first
+    first.locator("summary").click()
+    assert first.locator(".guidance").is_visible()
+    first.get_by_label("Result").select_option("compliant")
+    first.get_by_role("button", name="Save assessment").click()
+    page.locator("#audit-score", has_text="1/15").wait_for()
+    assert page.locator("details.control").first.get_by_text("Saved").is_visible()
+    check_accessibility(page, "audit with a control open")
+
+    # Evidence for the second control, then a finding from it.
+    second = page.locator("details.control").nth(1)
+    second.locator("summary").click()
+    second.locator("input[type=file]").set_input_files(
+        files=[{"name": "ropa.csv", "mimeType": "text/csv", "buffer": b"activity,basis\nbilling,contract\n"}]
+    )
+    second.get_by_role("button", name="Upload").click()
+    page.wait_for_load_state()
+    assert page.get_by_text(re.compile(r"ropa\.csv added to")).is_visible()
+    page.locator("details.control[open]").get_by_role("link", name=re.compile("Record a finding for")).click()
+    page.get_by_label("Finding").fill("Two activities lack a documented basis")
+    page.get_by_label("Severity").select_option("high")
+    page.get_by_label("Owner", exact=True).select_option(people[Role.ENGINEER].username)
+    page.get_by_label("Due date").fill((timezone.localdate() - dt.timedelta(days=2)).isoformat())
+    check_accessibility(page, "finding form")
+    page.get_by_role("button", name="Record the finding").click()
+    page.wait_for_url(re.compile(r"/compliance/findings/[0-9a-f-]{36}/$"))
+    assert page.get_by_text("Overdue").first.is_visible()
+    page.get_by_role("button", name="Start remediation").click()
+    page.wait_for_load_state()
+    page.get_by_label("Action", exact=True).fill("Document the lawful basis of both")
+    page.locator("#id_owner").select_option(people[Role.ENGINEER].username)
+    page.get_by_role("button", name="Add the action").click()
+    page.wait_for_load_state()
+    assert page.get_by_text("Remediation action added").is_visible()
+    page.get_by_label("Comment").fill("Engineering owns this until the DPA is signed.")
+    page.get_by_role("button", name="Add comment").click()
+    page.wait_for_load_state()
+    assert page.locator("ol.feed").get_by_text("Finding status changed").is_visible()
+    check_accessibility(page, "finding")
+    page.screenshot(path=artifacts / f"finding-{width}.png", full_page=True)
+
+    nav(page, "Compliance")
+    assert page.locator("tr.overdue").count() == 1 and page.locator(".badge.sev-high").count() == 1
+    check_accessibility(page, "compliance")
+    page.screenshot(path=artifacts / f"compliance-{width}.png", full_page=True)
+    # Nothing is cut at this width: the findings table fits its card or scrolls inside it.
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    nav(page, "Audit log")
+    page.get_by_role("link", name="Verify the chain now").click()
+    assert page.get_by_text("Verified:").is_visible()
+    check_accessibility(page, "audit log")
+    assert PrivacyAudit.objects.get(pk=planned_audit.pk).status == "fieldwork"
+
+
+@pytest.fixture
+def kpi_grant(org, people):
+    finance = people[Role.FINANCE]
+    funder = Funder.objects.create(organization=org, name="Open Compute Commons", kind=FunderKind.FOUNDATION)
+    grant = grant_create(
+        organization=org,
+        by=finance,
+        funder=funder,
+        title="Community GPU cloud",
+        currency="EUR",
+        amount_requested=Decimal("300000"),
+        period_start=dt.date(2026, 1, 1),
+        period_end=dt.date(2027, 12, 31),
+    )
+    milestone = milestone_create(
+        parent=grant, by=finance, title="First paying customers", amount=Decimal("50000"), due_date=dt.date(2027, 3, 1)
+    )
+    criterion_add(
+        milestone=milestone,
+        by=finance,
+        kind=CriterionKind.KPI,
+        description="Q1 revenue",
+        config={
+            "metric": "revenue",
+            "aggregation": "sum",
+            "comparison": "gte",
+            "threshold": "10000",
+            "period_start": "2026-01-01",
+            "period_end": "2026-03-31",
+        },
+    )
+    return grant
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_finance_lead_finds_a_grant_and_records_a_kpi(
+    live_server, page, people, kpi_grant, artifacts, check_accessibility, viewport
+):
+    width = "phone" if viewport == PHONE else "laptop"
+    page.set_default_timeout(10_000)
+    page.set_viewport_size(viewport)
+    sign_in(page, live_server.url, people[Role.FINANCE])
+    nav(page, "Grants")
+    page.get_by_role("searchbox", name="Search").fill("gpu")
+    page.get_by_role("button", name="Apply").click()
+    page.wait_for_url(re.compile(r"q=gpu"))
+    assert page.get_by_text("1 row.").is_visible()
+    check_accessibility(page, "grants")
+    page.screenshot(path=artifacts / f"grants-{width}.png", full_page=True)
+    page.get_by_role("link", name="Community GPU cloud").click()
+    milestone = page.locator("li", has_text="First paying customers")
+    milestone.get_by_text("Record a KPI reading").click()
+    milestone.get_by_label("Value").fill("12500")
+    milestone.get_by_label("Source").fill("ledger")
+    milestone.get_by_role("button", name="Record the reading").click()
+    page.wait_for_load_state()
+    assert page.get_by_text(re.compile(r"Revenue 12500 for 1 Jan 2026 to 31 Mar 2026 recorded")).is_visible()
+    assert KpiReading.objects.filter(organization=kpi_grant.organization, metric="revenue").count() == 1
+    check_accessibility(page, "grant")
+    page.screenshot(path=artifacts / f"grant-{width}.png", full_page=True)
+    nav(page, "Waiting for me")
+    check_accessibility(page, "waiting for me")
+    nav(page, "Risks")
+    check_accessibility(page, "risks")
+    nav(page, "Compute")
+    check_accessibility(page, "compute")
