@@ -56,7 +56,8 @@ class ApiTokenScheme(OpenApiAuthenticationExtension):
             "type": "http",
             "scheme": "bearer",
             "description": (
-                "A token from POST /api/tokens/ (gt_…), made from a signed-in session. "
+                "A token (gt_…) from the API tokens page, /accounts/tokens/, or POST /api/v1/tokens/ from a signed-in "
+                "session. "
                 "A read-only token may only send GET, HEAD and OPTIONS."
             ),
         }

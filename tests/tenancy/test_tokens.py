@@ -166,3 +166,19 @@ def test_only_the_bearer_scheme_carries_a_token(api_client, client_for, finance_
     # Spaces around the token itself are forgiven: the scheme is the text before the first space.
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer  {raw} ")
     assert api_client.get("/api/me/").json()["username"] == "cfo"
+
+
+def test_the_schema_tells_an_integrator_how_to_send_a_token():
+    """What a generated client reads to authenticate: an HTTP bearer scheme, and what a read-only token may do."""
+    from drf_spectacular.generators import SchemaGenerator
+
+    from apps.tenancy.authentication import ApiTokenScheme
+
+    scheme = SchemaGenerator().get_schema(request=None, public=True)["components"]["securitySchemes"]["apiToken"]
+    assert scheme == ApiTokenScheme(None).get_security_definition(None)
+    assert (scheme["type"], scheme["scheme"]) == ("http", "bearer")
+    assert scheme["description"] == (
+        "A token (gt_…) from the API tokens page, /accounts/tokens/, or POST /api/v1/tokens/ from a signed-in "
+        "session. "
+        "A read-only token may only send GET, HEAD and OPTIONS."
+    )
