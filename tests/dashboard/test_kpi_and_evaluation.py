@@ -79,6 +79,9 @@ def test_evaluate_now_records_the_report_and_shows_it(browser_for, people, miles
         description="GPUs busy",
         config={
             "metric": "gpu.utilization",
+            # The GPUs only: a window seals after the largest lateness allowance of the devices it selects, and the
+            # edge board's (hours, for agents that spool offline) would put this one hours back.
+            "device_kind": "gpu",
             "aggregation": "avg",
             "comparison": "gte",
             "threshold": 70,
