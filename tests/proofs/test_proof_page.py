@@ -43,7 +43,8 @@ def test_the_page_needs_no_account_and_shows_the_report_the_chain_and_the_pdf_ha
         str(approved.block_number),
         escrow.agreement.contract_address,
         f"{escrow.agreement.onchain_id} · {escrow.index}",
-        "python -m compute_hooks.verify",
+        f"python3 verify.py verification-report-{report.sha256[:16]}.json --sha256 {report.sha256}",
+        f"--escrow {escrow.agreement.contract_address} --agreement {escrow.agreement.onchain_id}",
         "No grant report PDF has printed this link yet",
     ):
         assert expected in text, expected
