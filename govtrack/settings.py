@@ -330,6 +330,10 @@ CELERY_BEAT_SCHEDULE = {
 
 CELERY_BEAT_SCHEDULE |= {
     "funding-reminders": {"task": "apps.funding.tasks.funding_send_reminders", "schedule": timedelta(hours=1)},
+    "funding-period-reminders": {
+        "task": "apps.funding.tasks.funding_period_reminders",
+        "schedule": timedelta(hours=1),
+    },
     "webhook-sweep": {"task": "apps.webhooks.tasks.webhook_sweep", "schedule": timedelta(seconds=15)},
     "idempotency-forget": {"task": "apps.core.tasks.idempotency_forget_expired_keys", "schedule": timedelta(hours=1)},
 }
