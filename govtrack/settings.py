@@ -551,3 +551,6 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "ChainTxStatusEnum": "apps.escrow.models.ChainTxStatus",
     }
 )
+
+# --- Economics: rate cards, compute cost, the scaling roadmap and success metrics ---------------------------
+INSTALLED_APPS.append("apps.economics")
