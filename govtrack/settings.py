@@ -554,3 +554,14 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
 
 # --- Economics: rate cards, compute cost, the scaling roadmap and success metrics ---------------------------
 INSTALLED_APPS.append("apps.economics")
+DEMO_SEEDERS.append("apps.economics.demo.seed")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "RateCardKindEnum": "apps.economics.models.RateCardKind",
+        "SuccessMetricSourceEnum": "apps.economics.models.MetricSource",
+        "InitiativeStatusEnum": "apps.economics.models.InitiativeStatus",
+        "BudgetCategoryEnum": "apps.funding.models.BudgetCategory",
+        "ReportingPeriodStatusEnum": "apps.funding.models.PeriodStatus",
+        "BudgetAmendmentStatusEnum": "apps.funding.models.AmendmentStatus",
+    }
+)

@@ -28,6 +28,7 @@ api_patterns = [
     path("", include("apps.risks.urls")),
     path("", include("apps.compute.urls")),
     path("", include("apps.escrow.urls")),
+    path("", include("apps.economics.urls")),
 ]
 
 urlpatterns = [

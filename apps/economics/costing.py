@@ -179,7 +179,7 @@ def compute_economics(*, organization, start: dt.datetime, end: dt.datetime, top
         .order_by("created_at")
     )
     usage = usage_by_device_day(devices=devices, start=start, end=end)
-    per_device, per_day, per_line = [], defaultdict(list), defaultdict(list)
+    per_device, per_day, per_line, gpu_days = [], defaultdict(list), defaultdict(list), defaultdict(list)
     for device in devices:
         days = usage.get(device.pk, {})
         if not days:
@@ -190,6 +190,8 @@ def compute_economics(*, organization, start: dt.datetime, end: dt.datetime, top
         for day, day_usage in days.items():
             total.add(day_usage)
             per_day[day].append(usage_figures(day_usage, card))
+            if device.kind == DeviceKind.GPU:
+                gpu_days[day].append(day_usage)
         row = {
             "device": device.key,
             "device_id": device.pk,
@@ -216,8 +218,15 @@ def compute_economics(*, organization, start: dt.datetime, end: dt.datetime, top
     def summed(rows: list[dict]) -> dict:
         return {key: _money_sum(rows, key) for key in keys}
 
+    def gpu_utilization(usages: list[Usage]) -> Decimal | None:
+        pooled = Usage()
+        for one in usages:
+            pooled.add(one)
+        return usage_figures(pooled, None)["utilization_pct"]
+
     lines = {rule.budget_line_id: rule.budget_line for rule in rules}
     totals = summed(per_device)
+    totals["gpu_utilization_pct"] = gpu_utilization([u for days in gpu_days.values() for u in days])
     operations = KpiReading.objects.filter(
         organization=organization,
         metric=KpiMetric.OPERATIONS,
@@ -243,7 +252,10 @@ def compute_economics(*, organization, start: dt.datetime, end: dt.datetime, top
         },
         "operations": operation_count,
         "cost_per_operation": per_operation,
-        "trend": [{"day": day, **summed(rows)} for day, rows in sorted(per_day.items())],
+        "trend": [
+            {"day": day, **summed(rows), "gpu_utilization_pct": gpu_utilization(gpu_days.get(day, []))}
+            for day, rows in sorted(per_day.items())
+        ],
         "budget_lines": [
             {
                 "budget_line": line_id,

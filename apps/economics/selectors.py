@@ -111,12 +111,9 @@ def _kpi_series(metric: SuccessMetric, organization) -> list[tuple[dt.date, Deci
 
 
 def _compute_value(figure: str, row: dict) -> Decimal | None:
-    if figure == "utilization_pct":
-        provisioned = row.get("provisioned_hours")
-        if not provisioned:
-            return None
-        with localcontext(prec=50):
-            return (row["used_hours"] * 100 / provisioned).quantize(PCT)
+    if figure == "utilization_pct":  # of the GPUs: edge boards report CPU utilization
+        value = row.get("gpu_utilization_pct")
+        return None if value is None else value.quantize(PCT)
     return row.get(figure)
 
 
