@@ -423,6 +423,7 @@ ScorecardSerializer = inline_serializer(
         "metric": SuccessMetricSerializer(),
         "value": serializers.DecimalField(max_digits=30, decimal_places=9, allow_null=True),
         "status": serializers.ChoiceField(choices=["on_target", "at_risk", "off_target", "no_data"]),
+        "label": serializers.CharField(),
         "trend": inline_serializer(
             name="ScorecardPoint",
             many=True,

@@ -23,6 +23,7 @@ from apps.tenancy.scoping import get_scoped, scope_to_user
 SCORECARD_WINDOW_DAYS = 30
 TREND_POINTS = 8
 PCT = Decimal("0.01")
+STATUS_LABELS = {"on_target": "On target", "at_risk": "At risk", "off_target": "Off target", "no_data": "No data"}
 
 
 def rate_card_list(*, user) -> QuerySet:
@@ -141,7 +142,10 @@ def scorecard(*, organization, now: dt.datetime | None = None) -> list[dict]:
                     {"at": day["day"], "value": _compute_value(metric.compute_figure, day)}
                     for day in economics["trend"][-TREND_POINTS:]
                 ]
-        rows.append({"metric": metric, "value": value, "status": metric_status(metric, value), "trend": trend})
+        status = metric_status(metric, value)
+        rows.append(
+            {"metric": metric, "value": value, "status": status, "label": STATUS_LABELS[status], "trend": trend}
+        )
     return rows
 
 

@@ -12,6 +12,7 @@ from apps.core.errors import ApplicationError
 from apps.dashboard import charts, forms, selectors
 from apps.dashboard.context import org_view
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
+from apps.economics.selectors import grant_plan_sections
 from apps.funding import permissions as funding_permissions
 from apps.funding.machines import GRANTS, MILESTONES, release_status
 from apps.funding.models import ApprovalPurpose, CriterionKind, MilestoneStatus
@@ -153,6 +154,7 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "action_error": bound_forms.get("action_error"),
         "page_size_form": forms.PageSizeForm(),
         "report_async": len(milestones) > settings.REPORTS_SYNC_MAX_MILESTONES,
+        "plan": grant_plan_sections(grant=grant),
     }
 
 
