@@ -565,3 +565,7 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "BudgetAmendmentStatusEnum": "apps.funding.models.AmendmentStatus",
     }
 )
+CELERY_BEAT_SCHEDULE["economics-refresh-usage-days"] = {
+    "task": "apps.economics.tasks.economics_refresh_usage_days",
+    "schedule": timedelta(minutes=15),
+}

@@ -21,7 +21,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from django.db import connection
 
 from apps.compute.models import Device, DeviceKind, SampleRollup
-from apps.economics.models import CostAttribution, RateCard, RateCardKind
+from apps.economics.models import CostAttribution, RateCard, RateCardKind, UsageDay, UsageWatermark
 
 MICRO = 1_000_000
 MICRO_PLACES = Decimal("0.000001")
@@ -129,33 +129,118 @@ def attribution_for(device: Device, rules: list[CostAttribution]) -> CostAttribu
     return next(rule for rule in matching if len(rule.device_selector) == most)
 
 
+def _midnight(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
+
+
 def usage_by_device_day(*, devices: list[Device], start: dt.datetime, end: dt.datetime) -> dict:
-    """{device id: {day: Usage}} from the rollups in [start, end)."""
+    """{device id: {day: Usage}} in [start, end): whole days the daily summary holds are read from it (UsageDay),
+    the rest (a partial first or last day, days not summarised yet) from the per-minute rollups. Both give the same
+    integers, so where a day is read from makes no difference to the figures."""
     found: dict = defaultdict(lambda: defaultdict(Usage))
-    utilization_of = {d.pk: UTILIZATION_METRIC.get(d.kind, "gpu.utilization") for d in devices}
     if not devices:
         return found
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(USAGE_SQL, [list(utilization_of), USAGE_METRICS, start, end])
-            rows = cursor.fetchall()
-    else:  # the embedded default (SQLite): the same sums, in Python
-        sums: dict = defaultdict(lambda: [0, 0])
-        queryset = SampleRollup.objects.filter(
-            device_id__in=list(utilization_of), metric__in=USAGE_METRICS, minute__gte=start, minute__lt=end
-        )
-        for device_id, metric, minute, avg in queryset.values_list("device_id", "metric", "minute", "avg"):
-            entry = sums[(device_id, metric, minute.astimezone(dt.UTC).date())]
-            entry[0] += 1
-            entry[1] += round(avg * MICRO)
-        rows = [(*key, count, total) for key, (count, total) in sums.items()]
+    utilization_of = {d.pk: UTILIZATION_METRIC.get(d.kind, "gpu.utilization") for d in devices}
+    mark = UsageWatermark.objects.filter(organization_id=devices[0].organization_id).first()
+    start_utc, end_utc = start.astimezone(dt.UTC), end.astimezone(dt.UTC)
+    first_day = start_utc.date() if start_utc == _midnight(start_utc.date()) else start_utc.date() + dt.timedelta(1)
+    last_day = min(end_utc.date(), mark.through) if mark else first_day  # exclusive
+    ranges = [(start, end)]
+    if last_day > first_day:
+        rows = UsageDay.objects.filter(
+            device_id__in=list(utilization_of), metric__in=USAGE_METRICS, day__gte=first_day, day__lt=last_day
+        ).values_list("device_id", "metric", "day", "minutes", "sum_micro")
+        _add_rows(found, rows, utilization_of)
+        ranges = [(start, _midnight(first_day)), (_midnight(last_day), end)]
+    for range_start, range_end in ranges:
+        if range_end > range_start:
+            _add_rows(found, _rollup_rows(list(utilization_of), range_start, range_end), utilization_of)
+    return found
+
+
+def _add_rows(found: dict, rows, utilization_of: dict) -> None:
     for device_id, metric, day, count, total in rows:
         usage = found[device_id][day]
         if metric == utilization_of[device_id]:
-            usage.minutes, usage.utilization_micro = int(count), int(total)
+            usage.minutes += int(count)
+            usage.utilization_micro += int(total)
         elif metric == POWER_METRIC:
-            usage.power_minutes, usage.watts_micro = int(count), int(total)
-    return found
+            usage.power_minutes += int(count)
+            usage.watts_micro += int(total)
+
+
+def _rollup_rows(device_ids: list, start: dt.datetime, end: dt.datetime) -> list:
+    """(device, metric, UTC day, minutes, sum of averages in millionths) from the per-minute rollups."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(USAGE_SQL, [device_ids, USAGE_METRICS, start, end])
+            return cursor.fetchall()
+    # The embedded default (SQLite): the same sums, in Python.
+    sums: dict = defaultdict(lambda: [0, 0])
+    queryset = SampleRollup.objects.filter(
+        device_id__in=device_ids, metric__in=USAGE_METRICS, minute__gte=start, minute__lt=end
+    )
+    for device_id, metric, minute, avg in queryset.values_list("device_id", "metric", "minute", "avg"):
+        entry = sums[(device_id, metric, minute.astimezone(dt.UTC).date())]
+        entry[0] += 1
+        entry[1] += round(avg * MICRO)
+    return [(*key, count, total) for key, (count, total) in sums.items()]
+
+
+# --- the daily summary ------------------------------------------------------------------------------------------
+
+UPSERT_SQL = (
+    "INSERT INTO economics_usageday (device_id, metric, day, minutes, sum_micro) "
+    "SELECT device_id, metric, (minute AT TIME ZONE 'UTC')::date, count(*), sum(round(avg * 1000000)::bigint) "
+    "FROM compute_samplerollup WHERE device_id = ANY(%s) AND metric = ANY(%s) AND minute >= %s AND minute < %s "
+    "GROUP BY 1, 2, 3 "
+    "ON CONFLICT (device_id, metric, day) DO UPDATE SET minutes = EXCLUDED.minutes, sum_micro = EXCLUDED.sum_micro"
+)
+
+
+def usage_days_refresh(*, organization, today: dt.date | None = None, late_days: int = 2, since=None) -> int:
+    """Sums the organization's closed days into UsageDay, up to yesterday: the days since the watermark, and again
+    the last `late_days` before it (edge agents push buffered samples late). `since` rebuilds from that day.
+    Returns how many device-metric-days were written."""
+    from django.db import transaction
+    from django.utils import timezone
+
+    today = today or timezone.now().astimezone(dt.UTC).date()
+    mark = UsageWatermark.objects.filter(organization=organization).first()
+    device_ids = list(Device.objects.filter(organization=organization).values_list("pk", flat=True))
+    if since is None:
+        first = (mark.through - dt.timedelta(days=late_days)) if mark else None
+        if first is None:
+            oldest = (
+                SampleRollup.objects.filter(device_id__in=device_ids)
+                .order_by("minute")
+                .values_list("minute", flat=True)
+                .first()
+            )
+            first = oldest.astimezone(dt.UTC).date() if oldest else today
+    else:
+        first = since
+    written = 0
+    with transaction.atomic():
+        if first < today and device_ids:
+            if connection.vendor == "postgresql":
+                with connection.cursor() as cursor:
+                    cursor.execute(UPSERT_SQL, [device_ids, USAGE_METRICS, _midnight(first), _midnight(today)])
+                    written = cursor.rowcount
+            else:
+                rows = _rollup_rows(device_ids, _midnight(first), _midnight(today))
+                for device_id, metric, day, count, total in rows:
+                    UsageDay.objects.update_or_create(
+                        device_id=device_id,
+                        metric=metric,
+                        day=day,
+                        defaults={"minutes": count, "sum_micro": total},
+                    )
+                written = len(rows)
+        UsageWatermark.objects.update_or_create(
+            organization=organization, defaults={"through": today, "refreshed_at": timezone.now()}
+        )
+    return written
 
 
 def _money_sum(rows: list[dict], key: str) -> Decimal | None:
@@ -163,10 +248,11 @@ def _money_sum(rows: list[dict], key: str) -> Decimal | None:
     return sum(values, Decimal(0)) if values else None
 
 
-def compute_economics(*, organization, start: dt.datetime, end: dt.datetime, top: int = 10) -> dict:
+def compute_economics(*, organization, start: dt.datetime, end: dt.datetime, top: int = 10, usage_reader=None) -> dict:
     """GPU-hours, energy and cost of the organization's devices in [start, end): per device, per day (the trend),
     per budget line they are attributed to, the biggest idle costs, and the cost per operation (against the
-    `operations` KPI readings of the window)."""
+    `operations` KPI readings of the window). `usage_reader` replaces `usage_by_device_day` (the benchmark's raw-sample
+    baseline computes the same figures that way)."""
     from apps.funding.models import KpiMetric, KpiReading
 
     devices = list(Device.objects.filter(organization=organization).order_by("key"))
@@ -178,7 +264,7 @@ def compute_economics(*, organization, start: dt.datetime, end: dt.datetime, top
         .select_related("budget_line__grant", "budget_line__investment")
         .order_by("created_at")
     )
-    usage = usage_by_device_day(devices=devices, start=start, end=end)
+    usage = (usage_reader or usage_by_device_day)(devices=devices, start=start, end=end)
     per_device, per_day, per_line, gpu_days = [], defaultdict(list), defaultdict(list), defaultdict(list)
     for device in devices:
         days = usage.get(device.pk, {})

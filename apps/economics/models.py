@@ -188,3 +188,38 @@ class SuccessMetric(BaseModel):
 
     def __str__(self) -> str:
         return self.name
+
+
+# --- daily usage: the rollups of a closed day, summed once ---------------------------------------------------
+
+
+class UsageDay(models.Model):
+    """One device's metric over one closed UTC day: how many minutes have a rollup and the sum of their averages
+    in millionths (exact). Kept by the beat task from the per-minute rollups, so a month of cost reads 30 rows per
+    device and metric instead of 43,200; time-series shaped like the rollups (bigint key, no created/updated)."""
+
+    id = models.BigAutoField(primary_key=True)
+    device = models.ForeignKey("compute.Device", on_delete=models.CASCADE, related_name="+", db_index=False)
+    metric = models.CharField(max_length=64)
+    day = models.DateField()
+    minutes = models.PositiveIntegerField()
+    sum_micro = models.BigIntegerField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["device", "metric", "day"], name="usage_day_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.metric} {self.day}: {self.minutes} min"
+
+
+class UsageWatermark(models.Model):
+    """Up to which day (exclusive) an organization's daily usage is summarised."""
+
+    organization = models.OneToOneField(
+        "tenancy.Organization", on_delete=models.CASCADE, primary_key=True, related_name="+"
+    )
+    through = models.DateField()
+    refreshed_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"usage summarised through {self.through}"

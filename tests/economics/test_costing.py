@@ -159,3 +159,24 @@ def test_cost_goes_to_budget_lines_by_device_labels_and_per_operation(org, fleet
     total = Decimal("2.150137") + Decimal("1.200742") + Decimal("2.450000")
     assert report["totals"]["total_cost"] == total
     assert report["cost_per_operation"] == (total / 2000).quantize(Decimal("0.000000001"))
+
+
+def test_the_daily_summary_gives_the_same_figures_and_takes_late_rollups(org, fleet):
+    from apps.economics.costing import usage_days_refresh
+    from apps.economics.models import UsageDay
+
+    # A window of whole days plus a partial last one; the second day has rollups too.
+    minutes(fleet["cloud"], "gpu.utilization", [50.0] * 30, start=END + dt.timedelta(hours=3))
+    window = {"start": START, "end": END + dt.timedelta(days=1, hours=5)}
+    live = compute_economics(organization=org, **window)
+    assert usage_days_refresh(organization=org, today=(END + dt.timedelta(days=1)).date()) > 0
+    assert UsageDay.objects.filter(day=START.date()).count() == 5  # 3 utilization + 2 power series
+    summarised = compute_economics(organization=org, **window)
+    assert summarised["totals"] == live["totals"] and summarised["trend"] == live["trend"]
+    assert summarised["totals"]["provisioned_hours"] == Decimal("4.516667")  # 4 h on day one, 1 + 30 min on day two
+
+    # A board pushes an hour of the first day late: the next refresh sums that day again.
+    minutes(fleet["other"], "gpu.utilization", [100.0] * 60, start=START + dt.timedelta(hours=12))
+    usage_days_refresh(organization=org, today=(END + dt.timedelta(days=1)).date())
+    again = compute_economics(organization=org, **window)
+    assert again["totals"]["provisioned_hours"] == Decimal("5.516667")
