@@ -218,11 +218,11 @@ def _moment(value, field: str, default: dt.datetime) -> dt.datetime:
         return default
     try:
         moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            raise ValueError("naive")
+        return moment.astimezone(dt.UTC)
+    except (ValueError, OverflowError):
         raise ValidationFailed.for_field(field, "Give an ISO 8601 date and time with a time zone.") from None
-    if moment.tzinfo is None:
-        raise ValidationFailed.for_field(field, "Give an ISO 8601 date and time with a time zone.")
-    return moment.astimezone(dt.UTC)
 
 
 # --- roadmap ------------------------------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ class InitiativeInput(serializers.Serializer):
     phase = serializers.UUIDField()
     title = serializers.CharField(max_length=300)
     description = serializers.CharField(required=False, allow_blank=True, default="")
-    owner = serializers.IntegerField(required=False, allow_null=True)
+    owner = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=2**31 - 1)
     due_date = serializers.DateField()
     milestones = serializers.ListField(child=serializers.UUIDField(), required=False, default=list, max_length=200)
     risks = serializers.ListField(child=serializers.UUIDField(), required=False, default=list, max_length=200)
@@ -336,7 +336,7 @@ class InitiativeViewSet(
 ):
     queryset = Initiative.objects.none()
     serializer_class = InitiativeSerializer
-    filterset_fields = ["organization", "phase", "status", "owner"]
+    filterset_fields = ["organization", "phase", "status"]
     list_selector, get_selector = selectors.initiative_list, selectors.initiative_get
 
     def _answer(self, initiative, code=200):
