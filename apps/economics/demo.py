@@ -50,6 +50,7 @@ def seed(*, organization, users, stdout) -> None:
             budget_line=lines[category], by=finance, amount=amount, spent_on=spent_on, description=description
         )
 
+    _tag_the_pilot_payment(grant, lines, finance)
     periods = reporting_schedule_set(grant=grant, by=finance, frequency="quarterly", due_days=30)
     first = periods[0]
     period_report_submit(
@@ -149,6 +150,41 @@ def seed(*, organization, users, stdout) -> None:
         f"Economics: {len(lines)} budget lines on '{grant.title}', {len(periods)} reporting periods (the first "
         "approved), rate cards on the demo cluster and edge fleet, the seed strategy's roadmap and scorecard."
     )
+
+
+def _tag_the_pilot_payment(grant, lines, finance) -> None:
+    """The edge pilot's payment was recorded before the budget had lines: it is voided and booked again against
+    the lines it paid for (a correction, both entries kept). Left as it is when the chain pays it (escrow)."""
+    from django.db import transaction
+
+    from apps.core.errors import ApplicationError
+    from apps.funding.models import Disbursement, DisbursementKind
+    from apps.funding.services.disbursements import disbursement_record, disbursement_void
+
+    paid = Disbursement.objects.filter(
+        milestone__grant=grant,
+        kind=DisbursementKind.FIAT,
+        voids__isnull=True,
+        voided_by__isnull=True,
+        budget_line__isnull=True,
+    ).first()
+    if paid is None:
+        return
+    try:
+        with transaction.atomic():
+            reason = "Booked again against the budget lines it paid for."
+            disbursement_void(disbursement=paid, by=finance, reason=reason)
+            for category, amount in (("equipment", "90000"), ("personnel", "110000")):
+                disbursement_record(
+                    milestone=paid.milestone,
+                    by=finance,
+                    amount=amount,
+                    paid_on=paid.paid_on,
+                    reference=paid.reference,
+                    budget_line=lines[category],
+                )
+    except ApplicationError:
+        return
 
 
 def _power_rollups(organization) -> None:
