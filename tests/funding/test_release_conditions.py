@@ -111,3 +111,29 @@ def test_a_tranche_waits_for_a_passing_audit_without_serious_findings(org, peopl
     assert post(client_for(people["owner"]), milestone, "approve-release").json()["status"] == "released"
     assert ConditionReport.objects.filter(passed=True).count() == 1
     assert ReportingPeriod.objects.count() == 0
+
+
+def test_beat_verifies_a_compute_milestone_only_once_its_report_is_approved(org, people):
+    from apps.compute.services.verification import milestone_verify_if_met
+    from apps.funding.models import MilestoneCriterion
+    from apps.funding.services.milestones import criterion_add
+    from apps.funding.services.reporting import period_report_approve, period_report_submit
+
+    grant = GrantFactory(organization=org)
+    period = reporting_schedule_set(grant=grant, by=people["finance"], frequency="yearly")[0]
+    milestone = MilestoneFactory(grant=grant, amount=Decimal("10000"), status="in_progress")
+    criterion_add(
+        milestone=milestone,
+        by=people["finance"],
+        kind="report_approved",
+        description="Year report",
+        config={"period": str(period.pk)},
+    )
+    # The telemetry criterion already passed (its report is the compute app's; here only its recorded outcome).
+    MilestoneCriterion.objects.create(milestone=milestone, kind="compute", description="GPUs", status="met")
+    Milestone.objects.filter(pk=milestone.pk).update(status="submitted")
+
+    assert milestone_verify_if_met(milestone=milestone) is None
+    period_report_submit(period=period, by=people["finance"], narrative="The year")
+    period_report_approve(period=period, by=people["viewer"])
+    assert milestone_verify_if_met(milestone=milestone).status == "verified"
