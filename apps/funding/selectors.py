@@ -318,3 +318,14 @@ def kpi_snapshot(*, organization, start, end) -> list[dict]:
         }
         for r in readings.order_by("period_end", "metric", "source")
     ]
+
+
+def period_attachment_get(*, user, pk):
+    from apps.funding.models import PeriodAttachment
+
+    return get_scoped(
+        PeriodAttachment.objects.select_related("period__organization"),
+        user=user,
+        org_field="period__organization",
+        pk=pk,
+    )

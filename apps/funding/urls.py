@@ -21,5 +21,6 @@ router.register("budget-lines", budget.BudgetLineViewSet, basename="budget-line"
 router.register("expenses", budget.ExpenseViewSet, basename="expense")
 router.register("budget-amendments", budget.BudgetAmendmentViewSet, basename="budget-amendment")
 router.register("reporting-periods", budget.ReportingPeriodViewSet, basename="reporting-period")
+router.register("period-attachments", budget.PeriodAttachmentViewSet, basename="period-attachment")
 
 urlpatterns = router.urls

@@ -92,6 +92,8 @@ def test_report_is_built_from_the_ledger_submitted_returned_and_approved(grant, 
     upload = SimpleUploadedFile("q1.csv", b"item,amount\ncloud,1200\n")
     attached = finance.post(f"/api/reporting-periods/{period.pk}/attachments/", {"file": upload}, format="multipart")
     assert attached.status_code == 201
+    download = funder.get(f"/api/period-attachments/{attached.json()['id']}/download/")
+    assert b"".join(download.streaming_content) == b"item,amount\ncloud,1200\n"
 
     empty = finance.post(f"/api/reporting-periods/{period.pk}/submit/", {}, format="json")
     assert empty.status_code == 400 and list(empty.json()["extra"]["fields"]) == ["narrative"]

@@ -2,6 +2,7 @@
 re-allocations, and reporting periods with their reports. Thin: parse, call one service or selector, shape."""
 
 from django_filters import rest_framework as filters
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
@@ -17,6 +18,7 @@ from apps.core.api import (
     resolve_for_field,
 )
 from apps.core.tabular import CsvExportMixin
+from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.funding import selectors
 from apps.funding.api.serializers import Amount
 from apps.funding.budget_machines import BUDGET_AMENDMENTS, REPORTING_PERIODS
@@ -417,3 +419,25 @@ class ReportingPeriodViewSet(
             period=self.get_object(), by=request.user, upload=request.FILES.get("file")
         )
         return Response(PeriodAttachmentSerializer(attachment).data, status=status.HTTP_201_CREATED)
+
+
+class PeriodAttachmentViewSet(viewsets.GenericViewSet):
+    queryset = PeriodAttachment.objects.none()
+    serializer_class = PeriodAttachmentSerializer
+
+    @extend_schema(
+        responses={
+            **{(200, content_type): OpenApiTypes.BINARY for content_type in EVIDENCE_CONTENT_TYPES},
+            **error_responses(404),
+        }
+    )
+    @action(detail=True, methods=["get"])
+    def download(self, request, pk=None):
+        """A period report's attachment, to members of the grant's organization only."""
+        attachment = selectors.period_attachment_get(user=request.user, pk=pk)
+        return evidence_response(
+            file=attachment.file,
+            filename=attachment.original_name,
+            content_type=attachment.content_type,
+            sha256=attachment.sha256,
+        )
