@@ -453,7 +453,7 @@ class SuccessMetricViewSet(SelectorViewSetMixin, mixins.ListModelMixin, viewsets
         parameters=[OpenApiParameter("organization", str, required=False)],
         responses={200: ScorecardSerializer, **error_responses(400, 404)},
     )
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None, filter_backends=[])
     def scorecard(self, request):
         """Each metric's latest value, on target / at risk / off target, and its trend."""
         organization = organization_for_create(request, request.query_params.get("organization"))
