@@ -297,7 +297,7 @@ class RoadmapPhaseViewSet(
         return Response(RoadmapPhaseSerializer(phase, context=self.get_serializer_context()).data, status=201)
 
     @extend_schema(request=TemplateInput, responses={201: RoadmapPhaseSerializer(many=True), **TRANSITION_ERRORS})
-    @action(detail=False, methods=["post"], url_path="from-template")
+    @action(detail=False, methods=["post"], url_path="from-template", pagination_class=None, filter_backends=[])
     def from_template(self, request):
         """Fills an empty roadmap (and the success metrics) from a template, e.g. 'seed-strategy'."""
         data = _parsed(TemplateInput, request)

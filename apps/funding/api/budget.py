@@ -378,7 +378,7 @@ class ReportingPeriodViewSet(
         return ReportingPeriodSerializer(fresh, context=self.get_serializer_context()).data
 
     @extend_schema(request=ScheduleInput, responses={201: ReportingPeriodSerializer(many=True), **TRANSITION_ERRORS})
-    @action(detail=False, methods=["post"])
+    @action(detail=False, methods=["post"], pagination_class=None, filter_backends=[])
     def schedule(self, request):
         data = _parsed(ScheduleInput, request)
         grant = resolve_for_field(selectors.grant_get, request, data.pop("grant"), field="grant")
