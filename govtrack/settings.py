@@ -353,6 +353,10 @@ CELERY_BEAT_SCHEDULE = {
 
 CELERY_BEAT_SCHEDULE |= {
     "funding-reminders": {"task": "apps.funding.tasks.funding_send_reminders", "schedule": timedelta(hours=1)},
+    "funding-period-reminders": {
+        "task": "apps.funding.tasks.funding_period_reminders",
+        "schedule": timedelta(hours=1),
+    },
     "webhook-sweep": {"task": "apps.webhooks.tasks.webhook_sweep", "schedule": timedelta(seconds=15)},
     "idempotency-forget": {"task": "apps.core.tasks.idempotency_forget_expired_keys", "schedule": timedelta(hours=1)},
 }
@@ -591,3 +595,21 @@ SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
         "ChainTxStatusEnum": "apps.escrow.models.ChainTxStatus",
     }
 )
+
+# --- Economics: rate cards, compute cost, the scaling roadmap and success metrics ---------------------------
+INSTALLED_APPS.append("apps.economics")
+DEMO_SEEDERS.append("apps.economics.demo.seed")
+SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
+    {
+        "RateCardKindEnum": "apps.economics.models.RateCardKind",
+        "SuccessMetricSourceEnum": "apps.economics.models.MetricSource",
+        "InitiativeStatusEnum": "apps.economics.models.InitiativeStatus",
+        "BudgetCategoryEnum": "apps.funding.models.BudgetCategory",
+        "ReportingPeriodStatusEnum": "apps.funding.models.PeriodStatus",
+        "BudgetAmendmentStatusEnum": "apps.funding.models.AmendmentStatus",
+    }
+)
+CELERY_BEAT_SCHEDULE["economics-refresh-usage-days"] = {
+    "task": "apps.economics.tasks.economics_refresh_usage_days",
+    "schedule": timedelta(minutes=15),
+}

@@ -32,6 +32,7 @@ api_patterns = [
     path("", include("apps.compute.urls")),
     path("", include("apps.escrow.urls")),
     path("", include(proof_api_urls)),
+    path("", include("apps.economics.urls")),
 ]
 
 urlpatterns = [

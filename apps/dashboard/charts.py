@@ -191,3 +191,23 @@ def utilization_chart(*, series: list[dict], start: dt.datetime, end: dt.datetim
     for entry in series:
         chart.add(entry["label"], [(moment, value) for moment, value in entry["points"]])
     return _svg(chart, for_print=False)
+
+
+def cost_trend_chart(*, days: list[dict], currency: str) -> str:
+    """Daily compute cost and the part of it spent on idle GPU time (the compute economics page)."""
+    chart = pygal.Line(
+        **BASE,
+        width=720,
+        height=260,
+        show_legend=True,
+        value_formatter=_compact,
+        x_label_rotation=0,
+        show_minor_x_labels=False,
+        x_labels=[day["day"].isoformat() for day in days],
+        x_labels_major_every=max(1, len(days) // 6),
+        truncate_label=-1,
+        show_dots=len(days) < 60,
+    )
+    chart.add(f"Total cost ({currency})", [float(day["total_cost"] or 0) for day in days])
+    chart.add(f"Idle cost ({currency})", [float(day["idle_cost"] or 0) for day in days])
+    return _svg(chart, for_print=False)

@@ -52,6 +52,8 @@ NAV = [
     ("dashboard:grants", "Grants", None),
     ("dashboard:investments", "Investments", None),
     ("dashboard:compute", "Compute", None),
+    ("dashboard:economics", "Compute economics", None),
+    ("dashboard:scorecard", "Scorecard", None),
     ("dashboard:compliance", "Compliance", None),
     ("dashboard:risks", "Risks", None),
     ("dashboard:audit_log", "Audit log", {"owner", "compliance"}),

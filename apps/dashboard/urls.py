@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from apps.dashboard.views import activity, compliance, compute, funding, overview, risks
+from apps.dashboard.views import activity, compliance, compute, economics, funding, overview, risks
 
 app_name = "dashboard"
 urlpatterns = [
@@ -24,6 +24,8 @@ urlpatterns = [
     path("investments/<uuid:pk>/", funding.investment_detail, name="investment"),
     path("compute/", compute.compute, name="compute"),
     path("compute/utilization/", compute.utilization_partial, name="utilization"),
+    path("compute/economics/", economics.economics, name="economics"),
+    path("scorecard/", economics.scorecard, name="scorecard"),
     path("compliance/", compliance.compliance, name="compliance"),
     path("compliance/audits/<uuid:pk>/", compliance.audit_detail, name="audit"),
     path("compliance/audits/<uuid:pk>/action/", compliance.audit_action, name="audit_action"),

@@ -95,6 +95,9 @@ class Grant(BaseModel):
         help_text="Who receives the reminders.",
     )
     description = models.TextField(blank=True)
+    reallocation_needs_funder_approval = models.BooleanField(
+        default=False, help_text="Whether moving money between budget lines waits for the funder's approval."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -205,6 +208,9 @@ class Investment(BaseModel):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     description = models.TextField(blank=True)
+    reallocation_needs_funder_approval = models.BooleanField(
+        default=False, help_text="Whether moving money between budget lines waits for the investor's approval."
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -337,6 +343,8 @@ class CriterionKind(models.TextChoices):
     COMPUTE = "compute", "Compute telemetry"
     KPI = "kpi", "KPI readings"
     MANUAL = "manual", "Manual approval"
+    REPORT_APPROVED = "report_approved", "Period report approved"
+    COMPLIANCE = "compliance", "Compliance audit"
 
 
 class CriterionStatus(models.TextChoices):
@@ -353,6 +361,8 @@ class MilestoneCriterion(BaseModel):
     - compute: metric, aggregation, comparison, threshold, window_days, device_selector (labels), min_devices,
       min_coverage (evaluated by the compute app)
     - manual: approver_roles (a list of roles; one approval from each)
+    - report_approved: period (a reporting period of the milestone's grant, met once its report is approved)
+    - compliance: framework (slug), min_score, max_open_severity (no active finding at or above this severity)
     """
 
     milestone = models.ForeignKey(Milestone, on_delete=models.CASCADE, related_name="criteria")
@@ -449,6 +459,9 @@ class Disbursement(BaseModel):
     # A correction is a new entry: the void of a disbursement is a row of the opposite amount pointing at it.
     voids = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="voided_by")
     reason = models.TextField(blank=True, help_text="Why a void was recorded.")
+    budget_line = models.ForeignKey(
+        "BudgetLine", null=True, blank=True, on_delete=models.PROTECT, related_name="disbursements"
+    )
 
     class Meta:
         ordering = ["-paid_on", "-created_at"]
@@ -472,6 +485,8 @@ class KpiMetric(models.TextChoices):
     COST_PER_OPERATION = "cost_per_operation", "Cost per operation"
     GPU_HOURS = "gpu_hours", "GPU hours"
     ACTIVE_DEVICES = "active_devices", "Active devices"
+    OPERATIONS = "operations", "Operations served"
+    MARKET_PENETRATION_PCT = "market_penetration_pct", "Market penetration (%)"
 
 
 class KpiReading(BaseModel):
@@ -541,3 +556,229 @@ class OrganizationPolicy(BaseModel):
 
     def release_roles(self) -> list[str]:
         return list(self.dual_approval_roles or ["finance", "owner"])
+
+
+# --- money against plan: budget lines, expenses, re-allocations, reporting periods ----------------------------
+
+
+class BudgetCategory(models.TextChoices):
+    COMPUTE = "compute", "Compute"
+    PERSONNEL = "personnel", "Personnel"
+    EQUIPMENT = "equipment", "Equipment"
+    CLOUD = "cloud", "Cloud"
+    TRAVEL = "travel", "Travel"
+    INDIRECT = "indirect", "Indirect costs"
+
+
+class BudgetLine(BaseModel):
+    """One approved category of a grant's or an investment's budget, in its currency.
+
+    `amount` is the budget as amended: it starts at `amount_original` and moves only by applied amendments,
+    which the amendment service keeps in the same transaction (never edited by hand).
+    """
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="budget_lines")
+    grant = models.ForeignKey(Grant, null=True, blank=True, on_delete=models.PROTECT, related_name="budget_lines")
+    investment = models.ForeignKey(
+        Investment, null=True, blank=True, on_delete=models.PROTECT, related_name="budget_lines"
+    )
+    category = models.CharField(max_length=20, choices=BudgetCategory.choices)
+    name = models.CharField(max_length=200)
+    currency = CurrencyField()
+    amount_original = AmountField()
+    amount = AmountField()
+
+    class Meta:
+        ordering = ["category", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(grant__isnull=False) & Q(investment__isnull=True))
+                | (Q(grant__isnull=True) & Q(investment__isnull=False)),
+                name="budget_line_one_parent",
+            ),
+            models.CheckConstraint(condition=Q(category__in=BudgetCategory.values), name="budget_line_category_valid"),
+            models.CheckConstraint(condition=Q(amount__gte=0) & Q(amount_original__gte=0), name="budget_line_amount"),
+            models.UniqueConstraint(fields=["grant", "name"], name="budget_line_unique_name_per_grant"),
+            models.UniqueConstraint(fields=["investment", "name"], name="budget_line_unique_name_per_investment"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def parent(self):
+        return self.grant if self.grant_id else self.investment
+
+
+class Expense(BaseModel):
+    """Money spent from a budget line (an invoice, a payroll run, a cloud bill). Append-only: a correction is a
+    void, a new entry of the opposite amount pointing at the one it cancels."""
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="expenses")
+    budget_line = models.ForeignKey(BudgetLine, on_delete=models.PROTECT, related_name="expenses")
+    amount = AmountField()
+    currency = CurrencyField()
+    spent_on = models.DateField()
+    description = models.CharField(max_length=300)
+    reference = models.CharField(max_length=200, blank=True, help_text="Invoice number, payroll run, bill id.")
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    voids = models.OneToOneField("self", null=True, blank=True, on_delete=models.PROTECT, related_name="voided_by")
+    reason = models.TextField(blank=True, help_text="Why a void was recorded.")
+
+    class Meta:
+        ordering = ["-spent_on", "-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(voids__isnull=True) & Q(amount__gt=0)) | (Q(voids__isnull=False) & Q(amount__lt=0)),
+                name="expense_amount_sign",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} {self.currency}: {self.description}"
+
+
+class AmendmentStatus(models.TextChoices):
+    PROPOSED = "proposed", "Proposed"
+    APPLIED = "applied", "Applied"
+    REJECTED = "rejected", "Rejected"
+
+
+class BudgetAmendment(BaseModel):
+    """A re-allocation of `amount` from one budget line to another of the same grant or investment.
+
+    Applied at once by finance, or proposed and applied on the funder's approval where the grant or investment
+    says re-allocations need it (`reallocation_needs_funder_approval`)."""
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="budget_amendments")
+    from_line = models.ForeignKey(BudgetLine, on_delete=models.PROTECT, related_name="amendments_out")
+    to_line = models.ForeignKey(BudgetLine, on_delete=models.PROTECT, related_name="amendments_in")
+    amount = AmountField()
+    reason = models.TextField()
+    status = models.CharField(max_length=20, choices=AmendmentStatus.choices, default=AmendmentStatus.PROPOSED)
+    status_reason = models.TextField(blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="budget_amendment_amount_positive"),
+            models.CheckConstraint(condition=~Q(from_line=F("to_line")), name="budget_amendment_two_lines"),
+            models.CheckConstraint(condition=Q(status__in=AmendmentStatus.values), name="budget_amendment_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.amount} from {self.from_line_id} to {self.to_line_id}"
+
+
+class ReportingFrequency(models.TextChoices):
+    MONTHLY = "monthly", "Monthly"
+    QUARTERLY = "quarterly", "Quarterly"
+    YEARLY = "yearly", "Yearly"
+    CUSTOM = "custom", "Custom"
+
+
+class PeriodStatus(models.TextChoices):
+    DUE = "due", "Due"
+    SUBMITTED = "submitted", "Submitted"
+    RETURNED = "returned", "Returned with comments"
+    APPROVED = "approved", "Approved"
+
+
+class ReportingPeriod(BaseModel):
+    """One period of a grant's reporting schedule and its interim report.
+
+    The grantee side (owner, finance) writes the narrative and submits; the financial part (budget vs committed
+    vs actual from the ledger) and the KPI snapshot are built at submission, so what the funder approves is what
+    the ledger said then. The funder (a viewer of the organization) approves it or returns it with comments.
+    """
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="reporting_periods")
+    grant = models.ForeignKey(Grant, on_delete=models.PROTECT, related_name="reporting_periods")
+    frequency = models.CharField(max_length=20, choices=ReportingFrequency.choices)
+    start = models.DateField()
+    end = models.DateField()
+    due_date = models.DateField(db_index=True)
+    status = models.CharField(max_length=20, choices=PeriodStatus.choices, default=PeriodStatus.DUE, db_index=True)
+    status_reason = models.TextField(blank=True, help_text="The funder's comments when returned.")
+    narrative = models.TextField(blank=True)
+    financial = models.JSONField(default=dict, blank=True)
+    kpi_snapshot = models.JSONField(default=list, blank=True)
+    submitted_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["grant", "start"]
+        constraints = [
+            models.CheckConstraint(condition=Q(end__gte=F("start")), name="reporting_period_ordered"),
+            models.CheckConstraint(condition=Q(status__in=PeriodStatus.values), name="reporting_period_status"),
+            models.UniqueConstraint(fields=["grant", "start"], name="reporting_period_unique_start"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.start}..{self.end}"
+
+
+def period_attachment_upload_to(instance, filename: str) -> str:
+    return evidence_path(
+        organization_id=instance.period.organization_id,
+        kind="periods",
+        parent_id=instance.period_id,
+        file_id=instance.id,
+    )
+
+
+class PeriodAttachment(BaseModel):
+    period = models.ForeignKey(ReportingPeriod, on_delete=models.PROTECT, related_name="attachments")
+    file = models.FileField(upload_to=period_attachment_upload_to, max_length=300)
+    original_name = models.CharField(max_length=255)
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    uploaded_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+
+    class Meta:
+        ordering = ["created_at"]
+
+
+class ReminderKind(models.TextChoices):
+    UPCOMING = "upcoming", "Coming due"
+    OVERDUE = "overdue", "Overdue"
+
+
+class PeriodReminder(BaseModel):
+    """A reminder about a period's report: written by the beat task (once before the due date, weekly after), and
+    sent from this row after commit. The row is the record and what keeps a second run from sending twice."""
+
+    period = models.ForeignKey(ReportingPeriod, on_delete=models.CASCADE, related_name="reminders")
+    kind = models.CharField(max_length=20, choices=ReminderKind.choices)
+    sent_on = models.DateField()
+    recipients = models.JSONField(default=list)
+    subject = models.CharField(max_length=300)
+    body = models.TextField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-sent_on"]
+        constraints = [
+            models.UniqueConstraint(fields=["period", "kind", "sent_on"], name="period_reminder_once_a_day"),
+        ]
+
+
+class ConditionReport(BaseModel):
+    """One evaluation of a `report_approved` or `compliance` criterion: the canonical JSON of what was read and
+    decided, and its SHA-256 (the same data gives the same hash; the escrow attestation can carry it)."""
+
+    organization = models.ForeignKey("tenancy.Organization", on_delete=models.CASCADE, related_name="+")
+    criterion = models.ForeignKey("MilestoneCriterion", on_delete=models.CASCADE, related_name="condition_reports")
+    kind = models.CharField(max_length=20)
+    passed = models.BooleanField()
+    canonical_json = models.TextField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]

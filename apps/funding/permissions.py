@@ -80,3 +80,22 @@ def can_void_disbursement(user, organization: Organization) -> Decision:
 
 def can_change_policy(user, organization: Organization) -> Decision:
     return role_in(user, organization, frozenset({Role.OWNER}), "change the organization's funding policy")
+
+
+# --- budget lines and reporting periods ---------------------------------------------------------------------
+# The funder (an investor, a grant officer) is a viewer of the organization it funds: approving a re-allocation
+# that needs its word, and approving or returning a period's report, are the funder's acts, so only viewers take
+# them; the grantee side (owner, finance) keeps the budget and writes and submits the reports.
+FUNDER_ROLES = frozenset({Role.VIEWER})
+
+
+def can_manage_budget(user, organization: Organization) -> Decision:
+    return role_in(user, organization, FUNDING_MANAGERS, "keep budget lines, expenses and reporting schedules")
+
+
+def can_decide_as_funder(user, organization: Organization) -> Decision:
+    return role_in(user, organization, FUNDER_ROLES, "give the funder's decision")
+
+
+def can_submit_period_report(user, organization: Organization) -> Decision:
+    return role_in(user, organization, FUNDING_MANAGERS, "write and submit a period's report")

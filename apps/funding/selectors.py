@@ -166,3 +166,166 @@ def funding_summary(parent: Grant | Investment) -> dict:
         "uncommitted": budget - committed,
         "undisbursed": budget - parent.amount_disbursed,
     }
+
+
+# --- money against plan -----------------------------------------------------------------------------------------
+
+
+def budget_lines_with_figures(queryset: QuerySet) -> QuerySet:
+    """Annotates each line with `committed` (net disbursements tagged to it) and `actual` (net expenses)."""
+    from django.db.models import DecimalField, OuterRef, Subquery, Sum, Value
+    from django.db.models.functions import Coalesce
+
+    from apps.funding.models import Disbursement, Expense
+
+    def total(model):
+        rows = model.objects.filter(budget_line=OuterRef("pk")).order_by().values("budget_line")
+        return Coalesce(
+            Subquery(rows.annotate(total=Sum("amount")).values("total")[:1]),
+            Value(Decimal(0)),
+            output_field=DecimalField(max_digits=18, decimal_places=2),
+        )
+
+    return queryset.annotate(committed=total(Disbursement), actual=total(Expense))
+
+
+def budget_line_list(*, user) -> QuerySet:
+    from apps.funding.models import BudgetLine
+
+    return budget_lines_with_figures(scope_to_user(BudgetLine.objects.select_related("grant", "investment"), user=user))
+
+
+def budget_line_get(*, user, pk):
+    from apps.funding.models import BudgetLine
+
+    queryset = budget_lines_with_figures(BudgetLine.objects.select_related("grant", "investment", "organization"))
+    return get_scoped(queryset, user=user, pk=pk)
+
+
+def expense_list(*, user) -> QuerySet:
+    from apps.funding.models import Expense
+
+    return scope_to_user(Expense.objects.select_related("budget_line", "recorded_by"), user=user)
+
+
+def expense_get(*, user, pk):
+    from apps.funding.models import Expense
+
+    return get_scoped(Expense.objects.select_related("budget_line", "organization"), user=user, pk=pk)
+
+
+def budget_amendment_list(*, user) -> QuerySet:
+    from apps.funding.models import BudgetAmendment
+
+    return scope_to_user(BudgetAmendment.objects.select_related("from_line", "to_line"), user=user)
+
+
+def budget_amendment_get(*, user, pk):
+    from apps.funding.models import BudgetAmendment
+
+    return get_scoped(
+        BudgetAmendment.objects.select_related("from_line__grant", "from_line__investment", "to_line", "organization"),
+        user=user,
+        pk=pk,
+    )
+
+
+def reporting_period_list(*, user) -> QuerySet:
+    from apps.funding.models import ReportingPeriod
+
+    return scope_to_user(ReportingPeriod.objects.select_related("grant").prefetch_related("attachments"), user=user)
+
+
+def reporting_period_get(*, user, pk):
+    from apps.funding.models import ReportingPeriod
+
+    return get_scoped(
+        ReportingPeriod.objects.select_related("grant", "organization").prefetch_related("attachments"),
+        user=user,
+        pk=pk,
+    )
+
+
+def _sums_by_line(queryset, date_field: str, start=None, end=None) -> dict:
+    from django.db.models import Sum
+
+    if start is not None:
+        queryset = queryset.filter(**{f"{date_field}__gte": start})
+    if end is not None:
+        queryset = queryset.filter(**{f"{date_field}__lte": end})
+    rows = queryset.values("budget_line_id").annotate(total=Sum("amount"))
+    return {row["budget_line_id"]: row["total"] for row in rows}
+
+
+def budget_overview(*, parent, start=None, end=None) -> list[dict]:
+    """Per budget line of a grant or investment: the budget (as amended), what is committed (disbursements tagged
+    to the line, voids netted) and what is actual (expenses tagged to it, voids netted), within [start, end] when
+    given; the budget and the remaining are always the whole line's. Two queries, whatever the number of lines."""
+    from apps.funding.models import Disbursement, Expense, Grant
+
+    lines = list(parent.budget_lines.order_by("category", "name"))
+    ids = [line.pk for line in lines]
+    committed = _sums_by_line(Disbursement.objects.filter(budget_line_id__in=ids), "paid_on", start, end)
+    actual = _sums_by_line(Expense.objects.filter(budget_line_id__in=ids), "spent_on", start, end)
+    spent = (
+        actual
+        if start is None and end is None
+        else _sums_by_line(Expense.objects.filter(budget_line_id__in=ids), "spent_on")
+    )
+    kind = "grant" if isinstance(parent, Grant) else "investment"
+    return [
+        {
+            "id": line.pk,
+            kind: parent.pk,
+            "category": line.category,
+            "name": line.name,
+            "currency": line.currency,
+            "budget_original": line.amount_original,
+            "budget": line.amount,
+            "committed": committed.get(line.pk, Decimal(0)),
+            "actual": actual.get(line.pk, Decimal(0)),
+            "remaining": line.amount - spent.get(line.pk, Decimal(0)),
+        }
+        for line in lines
+    ]
+
+
+def period_financials(*, grant, start, end) -> dict:
+    """The financial part of a period's report, from the ledger: each line's figures within the period and the
+    line's remaining budget, as plain strings (stored with the report as it was submitted)."""
+    rows = budget_overview(parent=grant, start=start, end=end)
+    totals = {key: sum((row[key] for row in rows), Decimal(0)) for key in ("budget", "committed", "actual")}
+    return {
+        "currency": grant.currency,
+        "start": start.isoformat(),
+        "end": end.isoformat(),
+        "lines": [{k: str(v) for k, v in row.items() if k not in ("grant",)} for row in rows],
+        "totals": {key: str(value) for key, value in totals.items()},
+    }
+
+
+def kpi_snapshot(*, organization, start, end) -> list[dict]:
+    """The KPI readings whose period lies within [start, end], oldest first, as plain strings."""
+    readings = KpiReading.objects.filter(organization=organization, period_start__gte=start, period_end__lte=end)
+    return [
+        {
+            "metric": r.metric,
+            "value": str(r.value),
+            "unit": r.unit,
+            "period_start": r.period_start.isoformat(),
+            "period_end": r.period_end.isoformat(),
+            "source": r.source,
+        }
+        for r in readings.order_by("period_end", "metric", "source")
+    ]
+
+
+def period_attachment_get(*, user, pk):
+    from apps.funding.models import PeriodAttachment
+
+    return get_scoped(
+        PeriodAttachment.objects.select_related("period__organization"),
+        user=user,
+        org_field="period__organization",
+        pk=pk,
+    )

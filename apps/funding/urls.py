@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from apps.funding.api import views
+from apps.funding.api import budget, views
 
 router = SimpleRouter()
 router.register("funders", views.FunderViewSet, basename="funder")
@@ -17,5 +17,10 @@ router.register("evidence", views.EvidenceViewSet, basename="evidence")
 router.register("disbursements", views.DisbursementViewSet, basename="disbursement")
 router.register("kpi-readings", views.KpiReadingViewSet, basename="kpi-reading")
 router.register("funding-policies", views.OrganizationPolicyViewSet, basename="funding-policy")
+router.register("budget-lines", budget.BudgetLineViewSet, basename="budget-line")
+router.register("expenses", budget.ExpenseViewSet, basename="expense")
+router.register("budget-amendments", budget.BudgetAmendmentViewSet, basename="budget-amendment")
+router.register("reporting-periods", budget.ReportingPeriodViewSet, basename="reporting-period")
+router.register("period-attachments", budget.PeriodAttachmentViewSet, basename="period-attachment")
 
 urlpatterns = router.urls

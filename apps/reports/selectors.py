@@ -11,6 +11,7 @@ from django.db.models import Prefetch, Q
 
 from apps.core.canonical import canonical_json, sha256_hex
 from apps.dashboard import selectors as dashboard_selectors
+from apps.economics.selectors import grant_plan_sections
 from apps.funding.models import Milestone, MilestoneApproval, MilestoneStatus
 from apps.funding.selectors import funding_summary, grant_get, milestones_brief_attach
 from apps.proofs.selectors import proof_links_active_by_milestone, proof_url
@@ -186,6 +187,8 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
         "chain": chain,
         "risks": _risks(user=user, org=org, grant=grant),
         "compliance": _compliance(user=user, org=org),
+        # Budget lines, metered compute cost and reporting periods, when the grant has them (apps/economics).
+        **grant_plan_sections(grant=grant),
     }
 
 

@@ -18,6 +18,9 @@ indicator.
 
   e.g. "GPU utilization > 90% for 1 h" is metric "gpu_utilization", aggregation "min", window 1 h, "gt" 90.
   Until it is registered, compute indicators evaluate to "unknown" with that reason.
+- "economics" is registered by the economics app the same way: the window's compute cost figures (metric
+  idle_cost, total_cost, energy_kwh, gpu_utilization_pct or cost_per_operation), e.g. "idle cost above 2,000 over
+  30 days" is metric "idle_cost", window 30 days, "gt" 2000.
 """
 
 import datetime as dt

@@ -218,6 +218,7 @@ class RiskScoreSnapshot(models.Model):
 class IndicatorSource(models.TextChoices):
     KPI = "kpi", "KPI reading"
     COMPUTE = "compute", "Compute metric"
+    ECONOMICS = "economics", "Compute economics"
 
 
 class Aggregation(models.TextChoices):

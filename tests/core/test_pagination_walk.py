@@ -113,6 +113,71 @@ def portfolio(org, people) -> None:
     compliance_and_risks(org, people)
     webhook_and_tenancy_rows(org, people)
     proof_rows(org, people)
+    plan_rows(org, people)
+
+
+def plan_rows(org, people) -> None:
+    """Budget lines, expenses, re-allocations, reporting periods; rate cards, attributions, roadmap, metrics."""
+    from apps.economics.models import CostAttribution, Initiative, RateCard, RoadmapPhase, SuccessMetric
+    from apps.funding.models import BudgetAmendment, BudgetLine, Expense, ReportingPeriod
+
+    grant = GrantFactory(organization=org, title="Planned")
+    lines = [
+        BudgetLine.objects.create(
+            organization=org,
+            grant=grant,
+            category="compute",
+            name=f"Line {n}",
+            currency="EUR",
+            amount_original=Decimal("1000"),
+            amount=Decimal("1000"),
+        )
+        for n in range(MIN_ROWS)
+    ]
+    for n, line in enumerate(lines):
+        Expense.objects.create(
+            organization=org,
+            budget_line=line,
+            amount=Decimal("10"),
+            currency="EUR",
+            spent_on=dt.date(2026, 3, 1),
+            description="Same",
+        )
+        BudgetAmendment.objects.create(
+            organization=org, from_line=line, to_line=lines[(n + 1) % MIN_ROWS], amount=Decimal("5"), reason="Same"
+        )
+        ReportingPeriod.objects.create(
+            organization=org,
+            grant=grant,
+            frequency="monthly",
+            start=dt.date(2026, 1 + n, 1),
+            end=dt.date(2026, 1 + n, 28),
+            due_date=dt.date(2026, 6, 30),
+        )
+        RateCard.objects.create(
+            organization=org,
+            name=f"Card {n}",
+            kind="cloud",
+            currency="EUR",
+            price_per_gpu_hour=Decimal("2.5"),
+            valid_from=dt.date(2026, 1, 1),
+        )
+        CostAttribution.objects.create(
+            organization=org, name=f"Rule {n}", device_selector={"n": str(n)}, budget_line=line
+        )
+        phase = RoadmapPhase.objects.create(
+            organization=org, name=f"Phase {n}", start=dt.date(2026, 1, 1), end=dt.date(2026, 3, 31)
+        )
+        Initiative.objects.create(organization=org, phase=phase, title="Same", due_date=dt.date(2026, 3, 31))
+        SuccessMetric.objects.create(
+            organization=org,
+            key=f"metric-{n}",
+            name="Same",
+            source="kpi",
+            kpi_metric="revenue",
+            direction="gte",
+            target=Decimal("1"),
+        )
 
 
 def funding_rows(org):

@@ -50,6 +50,9 @@ logger = logging.getLogger(__name__)
 EVALUATED_STATUSES = (MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED)
 WATCHED_STATUSES = (MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED)  # what beat evaluates
 MAX_REASON = 2000
+FRAME_DEVICE_KEYS = ("id", "key")
+# Criteria the funding service evaluates as it verifies (from KPI readings, period reports, audits).
+EVALUATED_AT_VERIFY = (CriterionKind.KPI, CriterionKind.REPORT_APPROVED, CriterionKind.COMPLIANCE)
 
 
 def report_canonical_text(document: dict) -> str:
@@ -291,13 +294,13 @@ def report_supersede(
 
 
 def milestone_verify_if_met(*, milestone: Milestone) -> Milestone | None:
-    """Verifies a submitted milestone once its compute and manual criteria are met (KPIs are checked by the
-    funding service as it verifies). Returns the milestone when it was verified now."""
+    """Verifies a submitted milestone once its compute and manual criteria are met (KPIs, period reports and
+    compliance are checked by the funding service as it verifies). Returns the milestone when it was verified now."""
     milestone = Milestone.objects.select_related("organization").get(pk=milestone.pk)
     if milestone.status != MilestoneStatus.SUBMITTED:
         return None
     criteria = list(milestone.criteria.all())
-    if any(c.kind != CriterionKind.KPI and c.status != CriterionStatus.MET for c in criteria):
+    if any(c.kind not in EVALUATED_AT_VERIFY and c.status != CriterionStatus.MET for c in criteria):
         return None
     try:
         return milestone_verify(milestone=milestone, by=None)

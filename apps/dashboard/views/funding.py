@@ -17,6 +17,7 @@ from apps.dashboard.context import org_view
 from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
+from apps.economics.selectors import grant_plan_sections
 from apps.funding import permissions as funding_permissions
 from apps.funding.machines import GRANTS, MILESTONES, release_status
 from apps.funding.models import ApprovalPurpose, CriterionKind, MilestoneStatus
@@ -219,6 +220,7 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
         "can_share_proof": allowed(request, can_share_proof),
         **feed_context(request, "grant", grant, milestones),
+        "plan": grant_plan_sections(grant=grant),
     }
 
 

@@ -359,6 +359,7 @@ class DisbursementSerializer(serializers.ModelSerializer):
             "voids",
             "voided_by",
             "reason",
+            "budget_line",
             "created_at",
         ]
         extra_kwargs = {"voids": {"help_text": "Set on a void: the disbursement it cancels (amount negative)."}}
@@ -541,6 +542,9 @@ class DisbursementInput(serializers.Serializer):
     reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     note = serializers.CharField(required=False, allow_blank=True, default="")
     kind = serializers.ChoiceField(choices=DisbursementKind.choices, required=False, default=DisbursementKind.FIAT)
+    budget_line = serializers.UUIDField(
+        required=False, allow_null=True, help_text="The budget line of the grant or investment it is paid for."
+    )
 
 
 class KpiReadingInput(serializers.Serializer):

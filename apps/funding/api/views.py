@@ -502,12 +502,16 @@ class DisbursementViewSet(
         ("currency", "currency"),
         ("kind", "kind"),
         ("reference", "reference"),
+        ("budget_line_id", "budget_line_id"),
     ]
 
     @extend_schema(request=s.DisbursementInput, responses={201: s.DisbursementSerializer, **TRANSITION_ERRORS})
     def create(self, request):
         data = _parsed(s.DisbursementInput, request)
         data["milestone"] = resolve_for_field(selectors.milestone_get, request, data["milestone"], field="milestone")
+        data["budget_line"] = resolve_for_field(
+            selectors.budget_line_get, request, data.get("budget_line"), field="budget_line"
+        )
         disbursement = disbursements.disbursement_record(by=request.user, **data)
         return Response(s.DisbursementSerializer(disbursement).data, status=status.HTTP_201_CREATED)
 

@@ -27,6 +27,7 @@ def disbursement_record(
     reference: str = "",
     note: str = "",
     kind: str = DisbursementKind.FIAT,
+    budget_line=None,
 ) -> Disbursement:
     """Records money paid against a released milestone (`by=None`: the escrow indexer, from the chain).
 
@@ -42,6 +43,7 @@ def disbursement_record(
     if kind not in DisbursementKind.values:
         raise ValidationFailed.for_field("kind", f"Choose one of: {', '.join(DisbursementKind.values)}.")
     paid_on = clean_date(paid_on, field="paid_on")
+    budget_line_check(milestone, budget_line)
     if by is not None:  # the chain's payments are recorded on the date the block carries
         _paid_on_check(milestone, paid_on)
     try:
@@ -69,6 +71,7 @@ def disbursement_record(
                 reference=reference[:200],
                 note=note,
                 recorded_by=by,
+                budget_line=budget_line,
             )
             _add_to_totals(milestone, amount)
             audit_record(
@@ -83,6 +86,7 @@ def disbursement_record(
                     "kind": kind,
                     "paid_on": paid_on,
                     "reference": reference,
+                    **({"budget_line": str(budget_line.pk)} if budget_line is not None else {}),
                 },
             )
             webhook_emit(
@@ -135,6 +139,7 @@ def disbursement_void(*, disbursement: Disbursement, by, reason: str) -> Disburs
             recorded_by=by,
             voids=disbursement,
             reason=reason,
+            budget_line_id=disbursement.budget_line_id,
         )
         _add_to_totals(disbursement.milestone, -disbursement.amount)
         audit_record(
@@ -168,6 +173,19 @@ def disbursement_reverse_from_chain(*, disbursement: Disbursement, reason: str, 
     if disbursement.kind != DisbursementKind.ONCHAIN:
         raise Conflict("Only an on-chain disbursement is reversed by the chain.")
     return disbursement_void(disbursement=disbursement, by=None, reason=reason)
+
+
+def budget_line_check(milestone: Milestone, budget_line) -> None:
+    """A disbursement tagged to a budget line must name a line of the milestone's own grant or investment."""
+    if budget_line is None:
+        return
+    parent_matches = (
+        budget_line.grant_id == milestone.grant_id
+        if milestone.grant_id
+        else budget_line.investment_id == milestone.investment_id
+    )
+    if not parent_matches:
+        raise ValidationFailed.for_field("budget_line", "Not a budget line of this milestone's grant or investment.")
 
 
 def _paid_on_check(milestone: Milestone, paid_on: dt.date) -> None:

@@ -162,7 +162,13 @@ def milestone_update(*, milestone: Milestone, by, **changes) -> Milestone:
 # --- criteria -------------------------------------------------------------------------------------------
 
 
-def _clean_criterion_config(kind: str, config: dict) -> dict:
+def _clean_criterion_config(kind: str, config: dict, milestone: Milestone) -> dict:
+    from apps.funding.services.conditions import compliance_config_clean, report_approved_config_clean
+
+    if kind == CriterionKind.REPORT_APPROVED:
+        return report_approved_config_clean(config, milestone=milestone)
+    if kind == CriterionKind.COMPLIANCE:
+        return compliance_config_clean(config)
     if kind == CriterionKind.KPI:
         return kpi_config_clean(config)
     if kind == CriterionKind.MANUAL:
@@ -184,7 +190,7 @@ def criterion_add(
 ) -> MilestoneCriterion:
     check(permissions.can_manage_funding, by, milestone.organization)
     require_state(milestone, [MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS], "add criteria to")
-    config = _clean_criterion_config(kind, config or {})
+    config = _clean_criterion_config(kind, config or {}, milestone)
     with transaction.atomic():
         criterion = MilestoneCriterion.objects.create(
             milestone=milestone,
@@ -266,12 +272,18 @@ def criterion_approve(*, criterion: MilestoneCriterion, by, note: str = "") -> M
 
 
 def milestone_criteria_evaluate(*, milestone: Milestone, by=None) -> list[MilestoneCriterion]:
-    """Evaluates the KPI criteria now; returns the criteria that are not met (compute and manual as recorded)."""
+    """Evaluates the KPI criteria and the report and compliance conditions now; returns the criteria that are not
+    met (compute and manual as recorded)."""
+    from apps.funding.services.conditions import condition_evaluate
+
     unmet = []
-    for criterion in milestone.criteria.all():
+    for criterion in milestone.criteria.select_related("milestone__organization"):
         if criterion.kind == CriterionKind.KPI:
             result = kpi_evaluate(organization=milestone.organization, config=criterion.config)
             criterion = criterion_record_result(criterion=criterion, passed=result["passed"], result=result, by=by)
+        elif criterion.kind in (CriterionKind.REPORT_APPROVED, CriterionKind.COMPLIANCE):
+            condition_evaluate(criterion=criterion, by=by)
+            criterion.refresh_from_db(fields=["status"])
         if criterion.status != CriterionStatus.MET:
             unmet.append(criterion)
     return unmet
