@@ -50,7 +50,6 @@ logger = logging.getLogger(__name__)
 EVALUATED_STATUSES = (MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED)
 WATCHED_STATUSES = (MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED)  # what beat evaluates
 MAX_REASON = 2000
-FRAME_DEVICE_KEYS = ("id", "key")
 # Criteria the funding service evaluates as it verifies (from KPI readings, period reports, audits).
 EVALUATED_AT_VERIFY = (CriterionKind.KPI, CriterionKind.REPORT_APPROVED, CriterionKind.COMPLIANCE)
 
