@@ -14,6 +14,7 @@ UPLOADS = {
     ("post", "/api/v1/privacy-audits/{id}/import-findings/"),
     ("post", "/api/v1/processing-activities/import/"),
     ("post", "/api/v1/risk-registers/{id}/import/"),
+    ("post", "/api/v1/reporting-periods/{id}/attachments/"),
 }
 
 

@@ -15,7 +15,7 @@ from tests.funding.factories import GrantFactory, MilestoneFactory
 
 # The overview's and the grant page's budgets: exceeding one means a query crept in per row.
 OVERVIEW_MAX_QUERIES = 28  # 22, and the "waiting for me" list
-GRANT_PAGE_MAX_QUERIES = 23  # with the escrow section, proof links and activity feed; the same for 1 or 13 milestones
+GRANT_PAGE_MAX_QUERIES = 25  # escrow section, proof links, activity feed, budget plan: the same for 1 or 13 milestones
 
 
 def test_signing_in_is_required(client):

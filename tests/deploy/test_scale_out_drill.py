@@ -21,7 +21,7 @@ import pytest
 import requests
 from django.db import connection
 
-from apps.compute.models import DeviceKind, Sample
+from apps.compute.models import ComputeSource, DeviceKind, LateSample, Sample
 from apps.compute.services.devices import device_create
 from apps.funding.models import Grant
 from apps.tenancy.models import TokenScope
@@ -207,7 +207,14 @@ def test_two_webs_two_workers_one_beat_survive_a_killed_worker_and_a_redis_resta
             webhook_endpoint_create(organization=org, by=finance, url=receiver.url, events=[])
             grant_ids = [str(GrantFactory(organization=org, status="draft").pk) for _ in range(GRANTS)]
             _token, raw_token = api_token_create(user=finance, name="drill", scope=TokenScope.READ_WRITE)
-            device, device_token = device_create(organization=org, by=engineer, key="drill-gpu", kind=DeviceKind.GPU)
+            # The agent replays a day back (never ahead of the clock): its source allows that lateness, so the
+            # samples are on time and go to Sample and the rollups, the path under test.
+            spool = ComputeSource.objects.create(
+                organization=org, name="drill spool", kind="push", lateness_seconds=3 * 86400
+            )
+            device, device_token = device_create(
+                organization=org, by=engineer, key="drill-gpu", kind=DeviceKind.GPU, source=spool
+            )
 
             through_pgbouncer = {
                 "DATABASE_URL": pgbouncer.url(),
@@ -293,3 +300,4 @@ def test_two_webs_two_workers_one_beat_survive_a_killed_worker_and_a_redis_resta
         # Every sample sent was accepted and stored once.
         assert load.samples_accepted == by_kind["ingest"] * 50
         assert Sample.objects.filter(device=device).count() == load.samples_accepted
+        assert not LateSample.objects.filter(device=device).exists()

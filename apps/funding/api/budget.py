@@ -6,7 +6,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api import (
@@ -413,7 +413,7 @@ class ReportingPeriodViewSet(
         )
 
     @extend_schema(request=AttachmentInput, responses={201: PeriodAttachmentSerializer, **TRANSITION_ERRORS})
-    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser])
     def attachments(self, request, pk=None):
         attachment = reporting.period_attachment_add(
             period=self.get_object(), by=request.user, upload=request.FILES.get("file")
