@@ -59,7 +59,7 @@ run: install system-deps contracts-deps
 	$(BIN)/python manage.py seed_demo && \
 	echo && \
 	echo "  govtrack is starting: open http://$(HOST):$(PORT)/ and sign in with a user printed above." && \
-	echo "  API docs: http://$(HOST):$(PORT)/api/docs/   Admin: http://$(HOST):$(PORT)/admin/ (platform-admin)" && \
+	echo "  API docs: http://$(HOST):$(PORT)/api/v1/docs/   Admin: http://$(HOST):$(PORT)/admin/ (platform-admin)" && \
 	echo "  Local chain: $$ETH_RPC_URL (anvil, chain 31337; state in var/anvil-state.json)" && \
 	echo && \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
