@@ -459,7 +459,6 @@ COMPUTE_SAMPLES_RAW_MAX_SECONDS = env_int("COMPUTE_SAMPLES_RAW_MAX_SECONDS", 6 *
 COMPUTE_DEMO_PROMETHEUS_URL = os.environ.get("COMPUTE_DEMO_PROMETHEUS_URL", "")
 if COMPUTE_DEMO_PROMETHEUS_URL:  # the operator named it: the demo source may reach it, wherever it is
     EGRESS_ALLOW_HOSTS.append(COMPUTE_DEMO_PROMETHEUS_URL.split("//", 1)[-1].split("/", 1)[0].rsplit("@", 1)[-1])
-# The nvidia-smi program that nvidia_smi sources run: the operator's choice, never a tenant's.
 # Sealed windows (docs/compute.md): a sample is on time until its ts plus its source's lateness allowance, or the
 # allowance of its device's kind; a window is evaluated once its end plus the allowance (plus the margin) has passed.
 COMPUTE_LATENESS_SECONDS = {
@@ -469,6 +468,7 @@ COMPUTE_LATENESS_SECONDS = {
 }
 COMPUTE_SEAL_MARGIN_SECONDS = env_int("COMPUTE_SEAL_MARGIN_SECONDS", 5)  # an ingest in flight commits within it
 COMPUTE_DEFAULT_CADENCE_SECONDS = env_int("COMPUTE_DEFAULT_CADENCE_SECONDS", 10)  # push sources, devices without one
+# The nvidia-smi program that nvidia_smi sources run: the operator's choice, never a tenant's.
 COMPUTE_NVIDIA_SMI_BINARY = os.environ.get("COMPUTE_NVIDIA_SMI_BINARY", "nvidia-smi")
 COMPUTE_CRITERION_VALIDATOR = "apps.compute.criteria.criterion_config_clean"
 CELERY_BEAT_SCHEDULE["compute-schedule-sources"] = {
