@@ -66,6 +66,24 @@ class ApiErrorBodyMiddleware:
         return JsonResponse(body, status=status)
 
 
+class NulQueryParameterMiddleware:
+    """Under /api/, a query parameter (name or value) holding a NUL character is a 400 naming it: PostgreSQL text
+    cannot hold one, so any view that filtered by it would fail with a 500 (found by the API fuzzing gate on a
+    framework filter). Request bodies need no such check: DRF's and Django's CharFields refuse NUL themselves."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if request.path.startswith("/api/"):
+            for name, values in request.GET.lists():
+                if "\x00" in name or any("\x00" in value for value in values):
+                    shown = name.replace("\x00", "\\0")
+                    message = "Query parameters cannot contain the NUL character."
+                    return JsonResponse(error_body(f"{shown}: {message}", {"fields": {shown: [message]}}), status=400)
+        return self.get_response(request)
+
+
 class DeprecatedApiPathMiddleware:
     """The unversioned `/api/...` paths answer as `/api/v1/...` does, for one release, and say so on every answer:
     `Deprecation: true`, `Sunset` (settings.API_UNVERSIONED_SUNSET) and a `Link` to the successor path."""

@@ -84,3 +84,24 @@ def test_api_docs_are_served_locally_without_a_cdn(client_for):
     assert "cdn" not in html.lower()
     schema = client.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
     assert schema["openapi"].startswith("3.") and "/api/v1/tokens/" in schema["paths"]
+
+
+def test_a_nul_character_in_a_query_parameter_is_a_400_naming_it(client_for):
+    """Found by the API fuzzing gate: `?framework=…%00…` on the audit score trend reached PostgreSQL (a 500)."""
+    from apps.tenancy.models import Role
+    from tests.factories import OrganizationFactory, member
+
+    organization = OrganizationFactory()
+    client = client_for(member(organization, Role.VIEWER))
+    for path in ("/api/v1/privacy-audits/trend/", "/api/v1/grants/"):
+        response = client.get(path, {"organization": str(organization.pk), "framework": "gdpr\x00"})
+        assert response.status_code == 400, path
+        assert response.json()["extra"]["fields"] == {
+            "framework": ["Query parameters cannot contain the NUL character."]
+        }
+    assert (
+        client.get(
+            "/api/v1/privacy-audits/trend/", {"organization": str(organization.pk), "framework": "gdpr"}
+        ).status_code
+        == 200
+    )
