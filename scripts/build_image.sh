@@ -57,6 +57,7 @@ fi
 # image installs exactly requirements.lock without reaching an index itself.
 echo "== wheels of requirements.lock"
 SECONDS=0
+mkdir -p "$WORK"  # a fresh clone with the base image already built has no var/ yet
 PY=${PYTHON:-$(command -v python3.11 || command -v python3)}
 # Markers dropped: the image's Python (3.11.2 on bookworm) may need a package this one does not (async-timeout).
 "$PY" -m pip wheel --quiet --disable-pip-version-check --no-deps -w "$WORK/wheels" \
@@ -75,7 +76,14 @@ ctr=$(buildah from "$TAG")
 trap 'buildah rm "$ctr" >/dev/null 2>&1 || true' EXIT
 smoke_env=(--env SECRET_KEY=smoke-test-secret-key-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGH
   --env ALLOWED_HOSTS=127.0.0.1 --env SECURE_SSL_REDIRECT=1 --env SECURE_PROXY_SSL_HEADER=1)
-uid=$(buildah run --isolation chroot "${smoke_env[@]}" "$ctr" -- id -u)
+# Asked up to three times: once, right after a build, `buildah run` here answered nothing on stdout (exit 0).
+uid=""
+for attempt in 1 2 3; do
+  uid=$(buildah run --isolation chroot "${smoke_env[@]}" "$ctr" -- id -u 2>"$WORK/smoke.err" || true)
+  [ -n "$uid" ] && break
+  echo "   id -u answered nothing (attempt $attempt): $(tail -c 300 "$WORK/smoke.err")" >&2
+  sleep 2
+done
 [ "$uid" = 10001 ] || { echo "the image runs as uid $uid, not 10001" >&2; exit 1; }
 buildah run --isolation chroot "${smoke_env[@]}" "$ctr" -- python manage.py check --deploy --fail-level WARNING
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
