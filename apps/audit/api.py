@@ -3,6 +3,7 @@ from rest_framework import mixins, serializers, viewsets
 
 from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_event_list
+from apps.core.filtering import UtcIsoDateTimeFilter
 from apps.core.pagination import CreatedCursorPagination
 from apps.core.strict import StrictQueryParameters
 
@@ -31,10 +32,10 @@ class AuditEventSerializer(serializers.ModelSerializer):
 
 class AuditEventFilter(filters.FilterSet):
     # A time window is half-open, [after, before), so consecutive windows neither overlap nor leave a gap.
-    occurred_after = filters.IsoDateTimeFilter(
+    occurred_after = UtcIsoDateTimeFilter(
         field_name="occurred_at", lookup_expr="gte", help_text="Occurred at or after this time (inclusive)."
     )
-    occurred_before = filters.IsoDateTimeFilter(
+    occurred_before = UtcIsoDateTimeFilter(
         field_name="occurred_at", lookup_expr="lt", help_text="Occurred before this time (exclusive)."
     )
 

@@ -105,3 +105,20 @@ def test_a_nul_character_in_a_query_parameter_is_a_400_naming_it(client_for):
         ).status_code
         == 200
     )
+
+
+def test_a_time_filter_with_an_offset_postgresql_cannot_hold_is_read_as_utc(client_for):
+    """Found by the API fuzzing gate: `occurred_after=…-17:08` (Python takes offsets to ±23:59, PostgreSQL to
+    ±15:59) was a 500. The bound is the same instant in UTC, so the window still means what was asked."""
+    from apps.audit.services import audit_record
+    from apps.tenancy.models import Role
+    from tests.factories import OrganizationFactory, member
+
+    organization = OrganizationFactory()
+    client = client_for(member(organization, Role.OWNER))
+    audit_record(action="grant.updated", organization=organization, obj=organization)
+    query = {"organization": str(organization.pk)}
+    later = client.get("/api/v1/audit-events/", {**query, "occurred_after": "3428-07-25T00:31:31-17:08"})
+    earlier = client.get("/api/v1/audit-events/", {**query, "occurred_after": "2000-01-01T00:00:00-17:08"})
+    assert later.status_code == 200 and later.json()["results"] == []
+    assert earlier.status_code == 200 and [e["action"] for e in earlier.json()["results"]] == ["grant.updated"]
