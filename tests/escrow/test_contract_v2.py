@@ -60,8 +60,13 @@ def test_rogue_approver_cannot_block_honest_two_of_three(chain, org, people):
     # The rogue approver attests a wrong hash first (in v1 this bound the milestone and blocked everyone else).
     chain.transact(escrow.attest(agreement.onchain_id, 0, bytes.fromhex(ROGUE_HASH[2:])), rogue)
     verify_and_approve(first, people)
-    sync()
-    attest = ChainTx.objects.get(kind=ChainTxKind.ATTEST)
+    # The approval's own after-commit round may hold the row while this one runs (rows are taken skip-locked):
+    # the next round confirms what that one left mined, as beat's next tick would.
+    for _ in range(5):
+        sync()
+        attest = ChainTx.objects.get(kind=ChainTxKind.ATTEST)
+        if attest.status == ChainTxStatus.CONFIRMED:
+            break
     assert attest.status == ChainTxStatus.CONFIRMED, attest.last_error
     escrow_first = EscrowMilestone.objects.get(milestone=first)
     report_hash = escrow_first.evidence_hash
