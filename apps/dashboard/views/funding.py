@@ -388,7 +388,7 @@ def milestone_amend(request, pk):
             names = ", ".join(str(form.fields[name].label).lower() for name in changes)
             messages.success(request, f"“{updated.title}” amended ({names}); the audit trail keeps what it was before.")
             return _back_to_parent(milestone, anchor=True)
-    return _parent_page(request, milestone, status=status, amend_form=form, amend_for=milestone.pk)
+    return _parent_page(request, milestone, status=status, amend_form=form, amend_for=milestone.pk, action_error=form)
 
 
 @require_POST
