@@ -311,6 +311,12 @@ def _milestone(request, pk):
     return get_or_404(request, milestone_get, pk=pk)
 
 
+def _parent_url(milestone) -> str:
+    if milestone.grant_id:
+        return reverse("dashboard:grant", args=[milestone.grant_id])
+    return reverse("dashboard:investment", args=[milestone.investment_id])
+
+
 def _back_to_parent(milestone, *, anchor: bool = False):
     url = _parent_url(milestone)
     return redirect(f"{url}#m-{milestone.pk}" if anchor else url)
@@ -346,12 +352,6 @@ def evidence_add(request, pk):
             messages.success(request, f"Evidence “{evidence.original_name}” added (SHA-256 {evidence.sha256[:12]}…).")
             return _back_to_parent(milestone)
     return _parent_page(request, milestone, status=status, evidence_form=form, evidence_for=milestone.pk)
-
-
-def _parent_url(milestone) -> str:
-    if milestone.grant_id:
-        return reverse("dashboard:grant", args=[milestone.grant_id])
-    return reverse("dashboard:investment", args=[milestone.investment_id])
 
 
 @require_POST

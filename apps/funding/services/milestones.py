@@ -463,10 +463,10 @@ def milestone_outcome(milestone: Milestone, action: str) -> str:
     if action == "return_for_changes":
         return f"“{milestone.title}” is back in progress; the submitter reads your reason: “{milestone.status_reason}”."
     if action == "resolve_conflict":
-        paid = (
-            f" {milestone.amount_disbursed} {milestone.currency} withdrawn on chain is recorded as disbursed."
-            if (milestone.amount_disbursed)
-            else ""
-        )
-        return f"The chain's approval of “{milestone.title}” is accepted: it is released.{paid}"
+        accepted = f"The chain's approval of “{milestone.title}” is accepted: it is released."
+        if milestone.amount_disbursed:
+            accepted += (
+                f" {milestone.amount_disbursed} {milestone.currency} withdrawn on chain is recorded as disbursed."
+            )
+        return accepted
     return f"“{milestone.title}” is {milestone.get_status_display().lower()}."
