@@ -95,7 +95,12 @@ class NoteForm(DashboardForm):
 
 
 class ReasonForm(DashboardForm):
-    reason = forms.CharField(max_length=2000, widget=forms.TextInput, label="Reason")
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.TextInput,
+        label="Reason",
+        error_messages={"required": "Say why: a reason is required for this step."},
+    )
 
 
 class AwardForm(DashboardForm):

@@ -251,7 +251,7 @@ def test_finance_voids_a_disbursement_both_entries_show_and_the_totals_follow(br
     assert "Void this payment of 1,500.00 EUR?" in page and "This cannot be undone." in page  # asks first
 
     refused = finance.post(f"/disbursements/{disbursement.pk}/void/", {"reason": ""})
-    assert refused.status_code == 400 and "Reason: This field is required." in text(refused)
+    assert refused.status_code == 400 and "Reason: Say why: a reason is required for this step." in text(refused)
     assert not Disbursement.objects.filter(voids=disbursement).exists()
 
     posted = finance.post(f"/disbursements/{disbursement.pk}/void/", {"reason": "Paid to the wrong account"})
