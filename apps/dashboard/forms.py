@@ -6,7 +6,7 @@ from django import forms
 from apps.compliance.models import AssessmentResult, FindingStatus, Severity
 from apps.core.errors import ApplicationError
 from apps.core.money import CURRENCY_CODES
-from apps.funding.models import FocusArea, GrantStatus, Instrument, InvestmentStatus, KpiMetric, MilestoneStatus
+from apps.funding.models import FocusArea, GrantStatus, Instrument, InvestmentStatus, KpiMetric
 from apps.risks.models import MitigationStatus, RiskStatus, Treatment
 
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -95,7 +95,12 @@ class NoteForm(DashboardForm):
 
 
 class ReasonForm(DashboardForm):
-    reason = forms.CharField(max_length=2000, widget=forms.TextInput, label="Reason")
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.TextInput,
+        label="Reason",
+        error_messages={"required": "Say why: a reason is required for this step."},
+    )
 
 
 class AwardForm(DashboardForm):
@@ -151,10 +156,45 @@ class RemediationActionForm(DashboardForm):
 
 
 class ActionParamsForm(DashboardForm):
-    """What a state machine's action may take beside its name: a reason, and an expiry for an acceptance."""
+    """What a state machine's action may take beside its name: a reason, an expiry for an acceptance, the amount of
+    an award, the outcome of a dispute. Whether the step needs them is its machine's (a missing reason the step
+    requires, or an award without an amount, is refused by the engine naming the field)."""
 
     note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput, label="Reason")
     expires_on = forms.DateField(widget=DATE, required=False, label="Accepted until")
+    amount_awarded = forms.DecimalField(
+        required=False, min_value=0, decimal_places=2, max_digits=18, label="Amount awarded"
+    )
+    outcome = forms.ChoiceField(
+        choices=[("resubmit", "Back to review"), ("missed", "Missed")], required=False, label="Outcome"
+    )
+
+    def params(self) -> dict:
+        """The parameters given, for the step's service (the note is its reason)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "note" and v not in (None, "")}
+
+
+class MilestoneAmendForm(DashboardForm):
+    """The planned fields of a milestone not yet verified. For an escrowed one the amount and due date are the
+    contract's: shown read-only, and a change posted anyway is the service's to refuse, with its reason."""
+
+    title = forms.CharField(max_length=300, label="Title")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Description")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount")
+    due_date = forms.DateField(widget=DATE, label="Due date")
+
+    def __init__(self, *args, milestone, escrowed: bool = False, **kwargs):
+        initial = {name: getattr(milestone, name) for name in ("title", "description", "amount", "due_date")}
+        super().__init__(*args, initial=initial, prefix=f"amend-{milestone.pk}", **kwargs)
+        self.escrowed = escrowed
+        if escrowed:
+            for name in ("amount", "due_date"):
+                self.fields[name].widget.attrs["readonly"] = True
+                self.fields[name].help_text = "Held in the escrow contract: it cannot change."
+
+    def changes(self) -> dict:
+        """Only the fields the person changed."""
+        return {name: self.cleaned_data[name] for name in self.changed_data}
 
 
 class FindingFilterForm(DashboardForm):
@@ -217,15 +257,6 @@ class InvestmentFilterForm(DashboardForm):
 
 class PageSizeForm(DashboardForm):
     page_size = forms.ChoiceField(choices=[("A4", "A4"), ("Letter", "US Letter")], required=False, label="Paper")
-
-
-MILESTONE_ACTIONS = {
-    # action: (label, statuses it applies to)
-    "start": ("Start work", {MilestoneStatus.PLANNED}),
-    "submit": ("Submit for verification", {MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS}),
-    "verify": ("Verify", {MilestoneStatus.SUBMITTED}),
-    "approve_release": ("Approve release", {MilestoneStatus.VERIFIED}),
-}
 
 
 class CommentForm(DashboardForm):

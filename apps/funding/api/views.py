@@ -421,6 +421,14 @@ class MilestoneViewSet(
         return self._transition(milestones.milestone_resolve_dispute, s.ResolveDisputeInput)
 
     @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="resolve-conflict")
+    def resolve_conflict(self, request, pk=None):
+        """The owner accepts the escrow contract's approval of a milestone held in conflict (a hash other than
+        govtrack's report was approved on chain): released, with the reason; what was withdrawn meanwhile is
+        recorded as on-chain disbursements."""
+        return self._transition(milestones.milestone_resolve_conflict, s.ReasonInput)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"], url_path="mark-missed")
     def mark_missed(self, request, pk=None):
         return self._transition(milestones.milestone_mark_missed, s.ReasonInput)
