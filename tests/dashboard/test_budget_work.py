@@ -180,3 +180,45 @@ def _upload(name: str, content: bytes):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
     return SimpleUploadedFile(name, content, content_type="text/csv")
+
+
+def test_waiting_for_me_shows_the_funder_its_decisions_and_finance_its_reports(browser_for, people, make_grant):
+    """The funder sees a submitted report and an asked re-allocation; finance sees an overdue report flagged, one
+    falling due within two weeks, and none further out."""
+    from django.utils import timezone
+
+    from apps.funding.services.budget import budget_amendment_propose
+    from apps.funding.services.reporting import period_report_submit, reporting_schedule_set
+
+    today = timezone.localdate()
+    day = lambda offset: today + dt.timedelta(days=offset)  # noqa: E731
+    grant = make_grant(title="Fleet pilot", amount="1000", period_start=day(-200), period_end=day(400))
+    Grant.objects.filter(pk=grant.pk).update(reallocation_needs_funder_approval=True)
+    grant.refresh_from_db()
+    finance = people[Role.FINANCE]
+    gpu = budget_line_add(parent=grant, by=finance, category="compute", name="GPU hours", amount=Decimal("600"))
+    staff = budget_line_add(parent=grant, by=finance, category="personnel", name="Engineers", amount=Decimal("400"))
+    spans = [(-200, -150, -120), (-149, -60, -30), (-59, -20, 10), (-19, 30, 60)]
+    reporting_schedule_set(
+        grant=grant,
+        by=finance,
+        frequency="custom",
+        periods=[{"start": day(a), "end": day(b), "due_date": day(c)} for a, b, c in spans],
+    )
+    periods = list(ReportingPeriod.objects.filter(grant=grant).order_by("start"))
+    period_report_submit(period=periods[0], by=finance, narrative="First months")
+    budget_amendment_propose(from_line=gpu, to_line=staff, by=finance, amount="70", reason="x")
+
+    def words(period):
+        return f"{period.start:%-d %b %Y} to {period.end:%-d %b %Y} of Fleet pilot"
+
+    funder_inbox = text(browser_for(people[Role.VIEWER]).get("/waiting/"))
+    assert f"Review the report for {words(periods[0])}" in funder_inbox
+    assert "Decide moving 70.00 EUR from GPU hours to Engineers (Fleet pilot)" in funder_inbox
+    assert "Write the report" not in funder_inbox
+
+    finance_inbox = text(browser_for(finance).get("/waiting/"))
+    assert f"Write the report for {words(periods[1])}" in finance_inbox  # overdue
+    assert f"Write the report for {words(periods[2])}" in finance_inbox  # due in 10 days
+    assert words(periods[3]) not in finance_inbox  # due in 60 days
+    assert "Review the report" not in finance_inbox
