@@ -6,7 +6,15 @@ from django import forms
 from apps.compliance.models import AssessmentResult, FindingStatus, Severity
 from apps.core.errors import ApplicationError
 from apps.core.money import CURRENCY_CODES
-from apps.funding.models import FocusArea, GrantStatus, Instrument, InvestmentStatus, KpiMetric
+from apps.funding.models import (
+    BudgetCategory,
+    FocusArea,
+    GrantStatus,
+    Instrument,
+    InvestmentStatus,
+    KpiMetric,
+    ReportingFrequency,
+)
 from apps.risks.models import MitigationStatus, RiskStatus, Treatment
 
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -314,3 +322,71 @@ class MitigationForm(DashboardForm):
 
 class MitigationStatusForm(DashboardForm):
     status = forms.ChoiceField(choices=MitigationStatus.choices, label="Status")
+
+
+# --- budget and reporting (apps/dashboard/views/budget.py) ----------------------------------------------------------
+
+
+def _line_choices(lines: list[dict]) -> list[tuple[str, str]]:
+    """`lines`: apps.dashboard.budget_work.line_options, or the page's plan rows (id, name, budget, currency)."""
+    return [(str(line["id"]), f"{line['name']} ({line['budget']} {line['currency']})") for line in lines]
+
+
+class BudgetWorkForm(DashboardForm):
+    """The budget section shares the grant page with other forms: ids of its own (`id_amount` is the milestone's)."""
+
+    prefix_id = "budget_%s"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", self.prefix_id)
+        super().__init__(*args, **kwargs)
+
+
+class BudgetLineForm(BudgetWorkForm):
+    prefix_id = "line_%s"
+    category = forms.ChoiceField(choices=BudgetCategory.choices, label="Category")
+    name = forms.CharField(max_length=200, label="Line")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Budget")
+
+
+class ExpenseForm(BudgetWorkForm):
+    prefix_id = "expense_%s"
+    budget_line = forms.ChoiceField(label="Budget line")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount spent")
+    spent_on = forms.DateField(widget=DATE, label="Spent on")
+    description = forms.CharField(max_length=300, label="What it paid for")
+    reference = forms.CharField(max_length=200, required=False, label="Invoice or payroll reference")
+
+    def __init__(self, *args, lines=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["budget_line"].choices = _line_choices(lines)
+
+
+class AmendmentForm(BudgetWorkForm):
+    prefix_id = "realloc_%s"
+    from_line = forms.ChoiceField(label="Move from")
+    to_line = forms.ChoiceField(label="Move to")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount to move")
+    reason = forms.CharField(max_length=2000, widget=forms.TextInput, label="Why")
+
+    def __init__(self, *args, lines=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from_line"].choices = self.fields["to_line"].choices = _line_choices(lines)
+
+
+class ScheduleForm(BudgetWorkForm):
+    prefix_id = "schedule_%s"
+    frequency = forms.ChoiceField(
+        choices=[c for c in ReportingFrequency.choices if c[0] != ReportingFrequency.CUSTOM], label="Reports every"
+    )
+    due_days = forms.IntegerField(min_value=0, max_value=365, initial=30, label="Due days after the period ends")
+
+
+class PeriodSubmitForm(DashboardForm):
+    narrative = forms.CharField(
+        max_length=50_000, widget=forms.Textarea(attrs={"rows": 5}), label="Narrative", required=False
+    )
+
+
+class PeriodAttachmentForm(DashboardForm):
+    file = forms.FileField(label="Attachment")

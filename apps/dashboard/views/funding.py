@@ -13,6 +13,7 @@ from apps.compute import permissions as compute_permissions
 from apps.compute.services.verification import EVALUATED_STATUSES, criterion_verify
 from apps.core.errors import ApplicationError
 from apps.dashboard import charts, forms, selectors
+from apps.dashboard.budget_work import budget_work_context
 from apps.dashboard.context import org_view
 from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
@@ -206,6 +207,7 @@ def grant_context(request, grant, **bound_forms) -> dict:
     can_manage = allowed(request, funding_permissions.can_manage_funding)
     can_status = allowed(request, funding_permissions.can_change_grant_status)
     released = [m for m in milestones if m.status == MilestoneStatus.RELEASED and m.amount_disbursed < m.amount]
+    plan = grant_plan_sections(grant=grant)
     return {
         "grant": grant,
         "summary": summary,
@@ -236,7 +238,8 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
         "can_share_proof": allowed(request, can_share_proof),
         **feed_context(request, "grant", grant, milestones),
-        "plan": grant_plan_sections(grant=grant),
+        "plan": plan,
+        "budget_work": budget_work_context(request, grant, plan, bound_forms.get("budget_forms")),
     }
 
 
