@@ -54,7 +54,7 @@ def test_finance_records_an_expense_and_voids_it_with_a_reason(browser_for, peop
     expense = Expense.objects.get(description="November H200 hours")
 
     refused = finance.post(f"/expenses/{expense.pk}/void/", {"reason": ""})
-    assert refused.status_code == 400 and "Reason: This field is required." in text(refused)
+    assert refused.status_code == 400 and "Reason: Say why: a reason is required for this step." in text(refused)
     voided = finance.post(f"/expenses/{expense.pk}/void/", {"reason": "Billed twice"}, follow=True)
     assert "Expense voided by an entry of -1,250.50 EUR; both stay on record." in text(voided)
     assert "voided" in text(voided) and "(reason: Billed twice)" in text(voided)
