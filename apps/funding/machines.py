@@ -198,7 +198,10 @@ def _hooks(name: str) -> list:
 
 
 def milestone_lock_first(milestone: Milestone) -> list:
-    return [row for hook in _hooks("MILESTONE_LOCK_HOOKS") for row in hook(milestone)]
+    """The grant or investment first (a step's hooks may record a disbursement, which takes it), then what the
+    hooks name (an escrowed milestone's agreement and escrow milestone), then the milestone: docs/controls.md."""
+    parent = (Grant, milestone.grant_id) if milestone.grant_id else (Investment, milestone.investment_id)
+    return [parent, *(row for hook in _hooks("MILESTONE_LOCK_HOOKS") for row in hook(milestone))]
 
 
 def held_in_escrow(milestone: Milestone) -> bool:
