@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.throttling.RateLimitHeadersMiddleware",
     "apps.core.middleware.ApiErrorBodyMiddleware",
     "apps.core.middleware.NulQueryParameterMiddleware",
     "apps.core.middleware.DeprecatedApiPathMiddleware",
