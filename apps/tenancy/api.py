@@ -6,7 +6,6 @@ from rest_framework.views import APIView
 
 from apps.audit.verification import verify_chain
 from apps.core.api import error_responses, organization_for_create, resolve_for_field
-from apps.core.strict import StrictQueryParameters
 from apps.tenancy import permissions, selectors, services
 from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Organization, Role, TokenScope
 
@@ -52,7 +51,7 @@ class MeView(APIView):
 
 class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OrganizationSerializer
-    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
+    filter_backends: list = []  # no filters, a fixed order
 
     def get_queryset(self):
         return selectors.organization_list(user=self.request.user)
@@ -166,7 +165,7 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
 class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ApiTokenSerializer
     queryset = ApiToken.objects.none()  # for the schema; requests use the user's own tokens
-    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
+    filter_backends: list = []  # no filters, a fixed order
 
     def get_queryset(self):
         return selectors.api_token_list(user=self.request.user)
@@ -249,7 +248,7 @@ class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = InvitationSerializer
     queryset = Invitation.objects.none()  # for the schema; requests use the scoped selectors
-    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
+    filter_backends: list = []  # no filters, a fixed order
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

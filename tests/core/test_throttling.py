@@ -1,6 +1,7 @@
 """API rate limits: per token, per user and per address, answered with 429 and Retry-After; counted in Redis."""
 
 import time
+import uuid
 
 import pytest
 import redis
@@ -114,16 +115,17 @@ def test_every_counted_answer_says_how_many_requests_are_left(rates, user, token
     rates(token="4/min")
     client = token_client_for(user)
 
-    # An error after the count (a bad query parameter) counts and carries them too.
-    answers = [client.get("/api/milestones/?colour=red")] + [client.get("/api/me/") for _ in range(4)]
+    # An error after the count (an id not in the user's organizations) counts and carries them too.
+    answers = [client.get(f"/api/milestones/{uuid.uuid4()}/")] + [client.get("/api/me/") for _ in range(4)]
 
-    assert [a.status_code for a in answers] == [400, 200, 200, 200, 429]
+    assert [a.status_code for a in answers] == [404, 200, 200, 200, 429]
     assert [_rate_limit(a)[:2] for a in answers] == [(4, 3), (4, 2), (4, 1), (4, 0), (4, 0)]
     assert all(1 <= _rate_limit(a)[2] <= 60 for a in answers)
     # The 429 says the same wait twice: Retry-After and RateLimit-Reset.
     assert int(answers[-1]["Retry-After"]) == _rate_limit(answers[-1])[2]
-    # A request refused before the count (not signed in) carries none.
+    # A request refused before the count (not signed in, an unknown query parameter) carries none.
     assert "RateLimit-Limit" not in APIClient().get("/api/me/")
+    assert "RateLimit-Limit" not in client.get("/api/milestones/?colour=red")
 
 
 @pytest.mark.services
