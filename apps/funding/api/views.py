@@ -8,6 +8,7 @@ from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api import SelectorViewSetMixin, error_responses, organization_for_create, resolve_for_field
+from apps.core.serializer_fields import decimal_normalized
 from apps.core.tabular import CsvExportMixin
 from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.funding import selectors
@@ -561,7 +562,7 @@ class KpiReadingViewSet(SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMi
     csv_columns = [
         ("id", "id"),
         ("metric", "metric"),
-        ("value", "value"),
+        ("value", lambda reading: decimal_normalized(reading.value)),  # as the JSON answers it
         ("unit", "unit"),
         ("period_start", "period_start"),
         ("period_end", "period_end"),
