@@ -11,7 +11,9 @@ rather than on each view:
 - media types: a CSV answer (`?format=csv`, apps/core/tabular.py) is text, never the JSON page;
 - parameters: a non-GET operation takes its input in the body, so it declares no query parameters; a query
   parameter's choices are a shared enum component (`MilestoneStatusEnum`), never one model per operation;
-- every operation has a summary (from its view's docstring or else from its method and path).
+- every operation has a summary (from its view's docstring or else from its method and path);
+- descriptions: a request body's field without its own description means what the answer's field of the same name
+  means, and says so (`MilestoneInputRequest.amount` is `Milestone.amount`).
 """
 
 import re
@@ -119,11 +121,28 @@ def postprocess(result, generator, request, public):
     for _, _, operation in operations:
         if operation.get("description", "").startswith(INHERITED_DESCRIPTIONS):
             del operation["description"]
+    for _, _, operation in operations:
+        _describe_input_fields(operation, schemas)
     descriptions = Counter(operation.get("description", "") for _, _, operation in operations)
     for path, method, operation in operations:
         own = descriptions[operation.get("description", "")] == 1
         _operation(path, method, operation, enums, own_description=own, throttled=(path, method) in throttled)
     return result
+
+
+def _component(body: dict | None, schemas: dict) -> dict:
+    ref = ((body or {}).get("content", {}).get("application/json", {}).get("schema") or {}).get("$ref", "")
+    return schemas.get(ref.rpartition("/")[2], {}) if ref else {}
+
+
+def _describe_input_fields(operation: dict, schemas: dict) -> None:
+    taken = _component(operation.get("requestBody"), schemas)
+    answers = [_component(r, schemas) for code, r in operation.get("responses", {}).items() if code.startswith("2")]
+    answered = answers[0].get("properties", {}) if answers else {}
+    for name, prop in (taken.get("properties") or {}).items():
+        description = (answered.get(name) or {}).get("description")
+        if description and not prop.get("description"):
+            prop["description"] = description
 
 
 def _throttled_operations(generator) -> set[tuple[str, str]]:

@@ -5,6 +5,7 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
+    extend_schema_view,
     inline_serializer,
 )
 from rest_framework import mixins, serializers, status, viewsets
@@ -371,6 +372,24 @@ class FindingViewSet(
         )
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List remediation actions",
+        description="The actions that remediate your organizations' findings, newest first.",
+    ),
+    create=extend_schema(
+        summary="Create a remediation action",
+        description="Adds an action to a finding: what is done, by whom, by when.",
+    ),
+    retrieve=extend_schema(
+        summary="Get a remediation action",
+        description="One remediation action of a finding.",
+    ),
+    complete=extend_schema(
+        summary="Complete a remediation action",
+        description="Marks a remediation action done, now; audited.",
+    ),
+)
 class RemediationActionViewSet(
     SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):

@@ -171,7 +171,7 @@ class GrantSerializer(serializers.ModelSerializer):
             title='The grant\'s name ("Edge inference pilot").',
             program="The funder's programme it belongs to, if any.",
             reference="The funder's reference number.",
-            focus_areas='Labels of what it funds (["edge", "inference"]).',
+            focus_areas='What it funds, from a fixed list (["edge_computing", "research"]).',
             amount_requested=f"What was asked for. {MONEY}",
             amount_awarded=f"What the funder awarded, once awarded; else null. {MONEY}",
             amount_disbursed=f"Paid so far (every disbursement of its milestones, net of voids). {MONEY}",

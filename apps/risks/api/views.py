@@ -1,6 +1,6 @@
 """The risks API's views. Thin: parse, call a service or selector, shape the answer."""
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view, inline_serializer
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -62,6 +62,27 @@ class RiskMatrixViewSet(
         return Response(s.RiskMatrixSerializer(matrix).data)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List risk registers",
+        description="The risk registers of your organizations, newest first.",
+    ),
+    create=extend_schema(
+        summary="Create a risk register",
+        description=(
+            "Adds a risk register to an organization, scored on a risk matrix (the organization's default when "
+            "none is named)."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="Get a risk register",
+        description="One risk register and its matrix.",
+    ),
+    partial_update=extend_schema(
+        summary="Update a risk register",
+        description="Changes a register's name, description or matrix; the fields left out keep their values.",
+    ),
+)
 class RiskRegisterViewSet(
     SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -261,6 +282,26 @@ class RiskViewSet(
         return Response(s.RiskScoreSnapshotSerializer(history, many=True).data)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List mitigations",
+        description="The mitigations of your organizations' risks, newest first.",
+    ),
+    create=extend_schema(
+        summary="Create a mitigation",
+        description="Adds a mitigation to a risk: what is done about it, by whom, by when.",
+    ),
+    retrieve=extend_schema(
+        summary="Get a mitigation",
+        description="One mitigation of a risk.",
+    ),
+    partial_update=extend_schema(
+        summary="Update a mitigation",
+        description=(
+            "Changes a mitigation's description, owner, due date or status; the fields left out keep their values."
+        ),
+    ),
+)
 class MitigationViewSet(
     SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
