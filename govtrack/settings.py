@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.throttling.RateLimitHeadersMiddleware",
     "apps.core.middleware.ApiErrorBodyMiddleware",
     "apps.core.middleware.NulQueryParameterMiddleware",
     "apps.core.middleware.DeprecatedApiPathMiddleware",
@@ -178,11 +179,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         "apps.tenancy.authentication.ApiTokenScopeAllows",
+        "apps.core.strict.KnownQueryParameters",  # an unknown query parameter on a GET is a 400 naming it
     ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "apps.core.strict.StrictQueryParameters",  # an unknown query parameter is a 400 naming it
         "django_filters.rest_framework.DjangoFilterBackend",
         "apps.core.ordering.StableOrderingFilter",
     ],
