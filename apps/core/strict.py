@@ -36,7 +36,19 @@ def _as_serializer(candidate):
     return candidate if isinstance(candidate, serializers.BaseSerializer) else None
 
 
-def declared_query_parameters(view, request, queryset) -> set[str]:
+# What a view's operation declares depends on its class, action and method only (filter sets, paginator and
+# schema overrides are class attributes): worked out once per process, not on every request of a list.
+_declared_by_operation: dict[tuple, frozenset[str]] = {}
+
+
+def declared_query_parameters(view, request, queryset) -> frozenset[str]:
+    operation = (type(view), getattr(view, "action", None), request.method)
+    if operation not in _declared_by_operation:
+        _declared_by_operation[operation] = frozenset(_declared_query_parameters(view, request, queryset))
+    return _declared_by_operation[operation]
+
+
+def _declared_query_parameters(view, request, queryset) -> set[str]:
     # `ordering` on a list of fixed order is refused by the paginator, with a better message than "unknown".
     names = {api_settings.URL_FORMAT_OVERRIDE, api_settings.ORDERING_PARAM}
     for backend_class in getattr(view, "filter_backends", []):
@@ -105,8 +117,18 @@ def unknown_fields(serializer, data, prefix: str = "") -> list[str]:
     """The dotted names of the keys of `data` that `serializer` has no field for, nested serializers included."""
     if isinstance(serializer, serializers.ListSerializer):
         items = data if isinstance(data, list) else []
+        child = serializer.child
+        flat = isinstance(child, serializers.Serializer) and not any(
+            isinstance(field, serializers.BaseSerializer) and not field.read_only for field in child.fields.values()
+        )
+        # An item of a flat child whose keys are all fields needs no walk: one set comparison (an ingest batch has
+        # thousands of samples).
+        known = set(child.fields) if flat else set()
         return [
-            name for n, item in enumerate(items) for name in unknown_fields(serializer.child, item, f"{prefix}{n}.")
+            name
+            for n, item in enumerate(items)
+            if not (flat and isinstance(item, dict) and item.keys() <= known)
+            for name in unknown_fields(child, item, f"{prefix}{n}.")
         ]
     if not isinstance(serializer, serializers.Serializer) or not isinstance(data, dict):
         return []
