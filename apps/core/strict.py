@@ -46,9 +46,22 @@ def _is_list(schema) -> bool:
         return False
 
 
-def declared_query_parameters(view, request) -> tuple[set[str], bool]:
+# What a view's operation declares depends on its class, action and method only (filter sets, paginator and
+# schema overrides are class attributes): worked out once per process, not on every request.
+_declared_by_operation: dict[tuple, tuple[frozenset[str], bool]] = {}
+
+
+def declared_query_parameters(view, request) -> tuple[frozenset[str], bool]:
     """The query parameters the operation's schema declares (`format` everywhere, as content negotiation reads it),
     and whether the operation is a list."""
+    operation = (type(view), getattr(view, "action", None), request.method)
+    if operation not in _declared_by_operation:
+        names, is_list = _declared_query_parameters(view, request)
+        _declared_by_operation[operation] = (frozenset(names), is_list)
+    return _declared_by_operation[operation]
+
+
+def _declared_query_parameters(view, request) -> tuple[set[str], bool]:
     names = {api_settings.URL_FORMAT_OVERRIDE}
     schema = _operation_schema(view, request.method)
     is_list = _is_list(schema)
@@ -128,8 +141,18 @@ def unknown_fields(serializer, data, prefix: str = "") -> list[str]:
     """The dotted names of the keys of `data` that `serializer` has no field for, nested serializers included."""
     if isinstance(serializer, serializers.ListSerializer):
         items = data if isinstance(data, list) else []
+        child = serializer.child
+        flat = isinstance(child, serializers.Serializer) and not any(
+            isinstance(field, serializers.BaseSerializer) and not field.read_only for field in child.fields.values()
+        )
+        # An item of a flat child whose keys are all fields needs no walk: one set comparison (an ingest batch has
+        # thousands of samples).
+        known = set(child.fields) if flat else set()
         return [
-            name for n, item in enumerate(items) for name in unknown_fields(serializer.child, item, f"{prefix}{n}.")
+            name
+            for n, item in enumerate(items)
+            if not (flat and isinstance(item, dict) and item.keys() <= known)
+            for name in unknown_fields(child, item, f"{prefix}{n}.")
         ]
     if not isinstance(serializer, serializers.Serializer) or not isinstance(data, dict):
         return []
