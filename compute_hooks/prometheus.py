@@ -13,6 +13,12 @@ factor, which labels to keep).  Two sets of mappings ship:
 :class:`~compute_hooks.samples.Sample` objects; :func:`query_mapping_range`
 runs a range query for one mapping over a window (for evaluating criteria over
 a whole fleet and a period of time).
+
+The client speaks to Prometheus and to stores with its query API; the
+``victoriametrics`` flavour (VictoriaMetrics, whose MetricsQL reads PromQL)
+also has :func:`query_mapping_step_averages`: each step's value is the average
+of the raw samples in that step, so a week over a thousand GPUs can be read
+in hourly steps without losing the samples between them.
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ ANSWER_MAX_DEPTH = 64
 DCGM_INT32_BLANK = 0x7FFFFFF0
 DCGM_INT64_BLANK = 0x7FFFFFFFFFFFFFF0
 DCGM_FP64_BLANK = 140737488355328.0  # 2**47
+
+PROMETHEUS = "prometheus"
+VICTORIAMETRICS = "victoriametrics"
+FLAVOURS = (PROMETHEUS, VICTORIAMETRICS)
 
 
 def is_non_finite(value: float) -> bool:
@@ -192,6 +202,7 @@ class PrometheusClient:
     :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
     :param headers: extra HTTP headers (e.g. ``X-Scope-OrgID`` for Mimir/Thanos).
     :param max_answer_bytes: a longer answer is refused (a :class:`PrometheusError`) without being parsed.
+    :param flavour: ``"prometheus"`` or ``"victoriametrics"`` (range queries ask for the exact window).
 
     Every warning Prometheus sends is logged, kept on the returned
     :class:`QueryResult` and appended to :attr:`warnings` (the last 100).
@@ -207,7 +218,10 @@ class PrometheusClient:
         headers: Mapping[str, str] | None = None,
         session: requests.Session | None = None,
         max_answer_bytes: int = ANSWER_MAX_BYTES,
+        flavour: str = PROMETHEUS,
     ):
+        if flavour not in FLAVOURS:
+            raise CollectorConfigError(f"unknown flavour {flavour!r}; known: {', '.join(FLAVOURS)}")
         if not base_url or not re.match(r"^https?://", base_url):
             raise CollectorConfigError(f"Prometheus URL must start with http:// or https://, got {base_url!r}")
         if bearer_token and basic_auth:
@@ -215,6 +229,7 @@ class PrometheusClient:
         if timeout <= 0:
             raise CollectorConfigError("Prometheus timeout must be positive")
         self.base_url = base_url.rstrip("/")
+        self.flavour = flavour
         self.timeout = float(timeout)
         self.max_answer_bytes = max_answer_bytes
         self.verify = verify
@@ -254,6 +269,10 @@ class PrometheusClient:
             "step": _to_api_step(step),
             "timeout": f"{self.timeout:g}s",
         }
+        if self.flavour == VICTORIAMETRICS:
+            # Without it VictoriaMetrics rounds start and end to a multiple of step (for its cache) once a series
+            # has 50 points or more: the answer would be of another window than the one asked.
+            params["nocache"] = "1"
         return self._call("/api/v1/query_range", params, expr)
 
     # -- internals ---------------------------------------------------------
@@ -645,7 +664,41 @@ def query_mapping_range(
     Series without the device label are left out (and logged).
     """
     expr = mapping.render(selector)
-    result = client.query_range(expr, start, end, step)
+    return _mapped_series(mapping, client.query_range(expr, start, end, step))
+
+
+def step_average_expr(mapping: MetricMapping, step_seconds: int, selector: str | Mapping[str, str] | None = None):
+    """MetricsQL whose value at ``t`` is the average of the mapping's raw samples in ``(t - step, t]``.
+
+    A mapping that is an expression rather than one series (the node exporter's CPU rate) is evaluated by
+    MetricsQL as a subquery at the step: its value at each step's end.  With ``dcgm_blanks`` a step that holds a
+    blank sentinel is left out (a sentinel would otherwise be averaged in), so it counts as a step without data.
+    """
+    inner = f"({mapping.render(selector)})[{int(step_seconds)}s]"
+    expr = f"avg_over_time({inner})"
+    if mapping.dcgm_blanks:
+        expr = f"{expr} and max_over_time({inner}) < {DCGM_INT32_BLANK}"
+    return expr
+
+
+def query_mapping_step_averages(
+    client: PrometheusClient,
+    mapping: MetricMapping,
+    start: datetime,
+    end: datetime,
+    step_seconds: int,
+    selector: str | Mapping[str, str] | None = None,
+) -> tuple[str, list[MappedSeries]]:
+    """The query and, per series, one point per step of ``[start, end)`` (VictoriaMetrics): the average of the
+    raw samples of ``(t - step, t]`` at each step's end ``t``, from ``start + step`` to ``end``."""
+    if client.flavour != VICTORIAMETRICS:
+        raise CollectorConfigError("step averages are read from a VictoriaMetrics source (flavour victoriametrics)")
+    expr = step_average_expr(mapping, step_seconds, selector)
+    first = start + timedelta(seconds=step_seconds)
+    return expr, _mapped_series(mapping, client.query_range(expr, first, end, step_seconds))
+
+
+def _mapped_series(mapping: MetricMapping, result: QueryResult) -> list[MappedSeries]:
     out = []
     for series in result:
         key = mapping.device_key(series.labels)
@@ -748,6 +801,7 @@ __all__ = [
     "DCGM_INT32_BLANK",
     "DCGM_INT64_BLANK",
     "DCGM_LABELS",
+    "FLAVOURS",
     "METRICS",
     "MappedSeries",
     "MetricMapping",
@@ -760,5 +814,7 @@ __all__ = [
     "is_dcgm_blank",
     "node_exporter_mappings",
     "query_mapping_range",
+    "query_mapping_step_averages",
     "resolve_mappings",
+    "step_average_expr",
 ]

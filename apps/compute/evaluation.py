@@ -18,10 +18,10 @@ from django.conf import settings
 from apps.compute.models import COLLECTED_KINDS, ComputeSource, Device, LateSample, Sample, SampleRollup, SourceKind
 from apps.compute.services.collectors import collection_failure_text, collector_for_run
 from apps.core.errors import ApplicationError, Conflict, ValidationFailed
-from compute_hooks import CollectorError, query_mapping_range, resolve_mappings
+from compute_hooks import CollectorError, query_mapping_range, query_mapping_step_averages, resolve_mappings
 from compute_hooks.evidence import merkle_root as _merkle_root
 from compute_hooks.evidence import micro_text, sample_leaf, ts_text, value_text
-from compute_hooks.prometheus import format_selector
+from compute_hooks.prometheus import VICTORIAMETRICS, format_selector
 
 VALUE_PLACES = Decimal("0.000001")  # the risk indicators' rounding (apps.compute.indicators)
 
@@ -222,7 +222,11 @@ def rollup_query_text(*, metric: str, window: Window, device_count: int) -> str:
 
 def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tuple[str, list[dict]]:
     """Runs the metric's mapping of the Prometheus source over the window; returns the query and, per device, its
-    labels and points (each step a point of count 1: [unix seconds, value, value, value, 1])."""
+    labels and points (each step a point of count 1: [unix seconds, value, value, value, 1]).
+
+    A Prometheus step's value is the series' value at the step (from start to end - step); a VictoriaMetrics
+    step's is the average of the raw samples in (t - step, t] (from start + step to end), so a long step still
+    reads every sample of the window."""
     if source.kind != SourceKind.PROMETHEUS:
         raise ValidationFailed.for_field("config.source", "PromQL criteria need a Prometheus source.")
     source_config = dict(source.config)
@@ -243,9 +247,15 @@ def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tup
     parts = [format_selector(source_config.get("selector")), format_selector(config.get("device_selector") or None)]
     selector = ",".join(part for part in parts if part)
     step = window.step_seconds
-    last = window.end - dt.timedelta(seconds=step)
     try:
-        mapped = query_mapping_range(collector.client, mapping, window.start, last, step, selector or None)
+        if collector.client.flavour == VICTORIAMETRICS:
+            query, mapped = query_mapping_step_averages(
+                collector.client, mapping, window.start, window.end, step, selector or None
+            )
+        else:
+            query = mapping.render(selector or None)
+            last = window.end - dt.timedelta(seconds=step)
+            mapped = query_mapping_range(collector.client, mapping, window.start, last, step, selector or None)
     except CollectorError as exc:
         reason = collection_failure_text(exc).removeprefix("Prometheus: ")
         raise EvaluationUnavailable(f"Prometheus could not answer: {reason}.") from None
@@ -260,4 +270,4 @@ def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tup
     for key, entry in sorted(by_device.items()):
         points = [[ts, micro_text(v), micro_text(v), micro_text(v), 1] for ts, v in sorted(entry["points"].items())]
         devices.append({"key": key, "labels": entry["labels"], "points": points})
-    return mapping.render(selector or None), devices
+    return query, devices
