@@ -14,11 +14,11 @@ factor, which labels to keep).  Two sets of mappings ship:
 runs a range query for one mapping over a window (for evaluating criteria over
 a whole fleet and a period of time).
 
-The client speaks to Prometheus and to stores with its query API; the
+The client speaks to Prometheus and to stores with its query API; for the
 ``victoriametrics`` flavour (VictoriaMetrics, whose MetricsQL reads PromQL)
-also has :func:`query_mapping_step_averages`: each step's value is the average
-of the raw samples in that step, so a week over a thousand GPUs can be read
-in hourly steps without losing the samples between them.
+:func:`query_mapping_step_rollups` reads each step's avg, min, max and count
+of raw samples, as govtrack's per-minute rollups keep them, so a week over a
+thousand GPUs can be read in long steps without losing the samples between.
 """
 
 from __future__ import annotations
@@ -667,35 +667,89 @@ def query_mapping_range(
     return _mapped_series(mapping, client.query_range(expr, start, end, step))
 
 
-def step_average_expr(mapping: MetricMapping, step_seconds: int, selector: str | Mapping[str, str] | None = None):
-    """MetricsQL whose value at ``t`` is the average of the mapping's raw samples in ``(t - step, t]``.
+# A rendered mapping that is one series selector: its range reads the raw samples themselves.
+_BARE_SELECTOR = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
+STEP_STATISTICS = ("avg", "min", "max", "count")
 
-    A mapping that is an expression rather than one series (the node exporter's CPU rate) is evaluated by
-    MetricsQL as a subquery at the step: its value at each step's end.  With ``dcgm_blanks`` a step that holds a
-    blank sentinel is left out (a sentinel would otherwise be averaged in), so it counts as a step without data.
+
+@dataclass
+class SteppedSeries:
+    """A device's steps (VictoriaMetrics): at each step's end ``t``, the ``(avg, min, max, count)`` of its samples
+    in ``(t - step, t]``."""
+
+    device_key: str
+    metric: str
+    labels: dict[str, str]
+    steps: dict[int, tuple[float, float, float, int]]
+
+
+def step_rollup_expr(
+    mapping: MetricMapping, step_seconds: int, cadence_seconds: int, selector: str | Mapping[str, str] | None = None
+) -> str:
+    """MetricsQL answering, at each step's end ``t``, the avg, min, max and count of the mapping's raw samples in
+    ``(t - step, t]``: VictoriaMetrics's ``rollup()`` (series labelled ``rollup="avg|min|max"``) beside
+    ``count_over_time`` (labelled ``rollup="count"``), in one query.
+
+    A mapping that is an expression rather than one series (the node exporter's CPU rate) is read as a subquery
+    evaluated every ``cadence_seconds``: its samples are those evaluations.
     """
-    inner = f"({mapping.render(selector)})[{int(step_seconds)}s]"
-    expr = f"avg_over_time({inner})"
-    if mapping.dcgm_blanks:
-        expr = f"{expr} and max_over_time({inner}) < {DCGM_INT32_BLANK}"
-    return expr
+    rendered = mapping.render(selector)
+    if _BARE_SELECTOR.match(rendered):
+        window = f"{rendered}[{int(step_seconds)}s]"
+    else:
+        window = f"({rendered})[{int(step_seconds)}s:{int(cadence_seconds)}s]"
+    return f'union(rollup({window}), label_set(count_over_time({window}), "rollup", "count"))'
 
 
-def query_mapping_step_averages(
+def query_mapping_step_rollups(
     client: PrometheusClient,
     mapping: MetricMapping,
     start: datetime,
     end: datetime,
     step_seconds: int,
+    cadence_seconds: int,
     selector: str | Mapping[str, str] | None = None,
-) -> tuple[str, list[MappedSeries]]:
-    """The query and, per series, one point per step of ``[start, end)`` (VictoriaMetrics): the average of the
-    raw samples of ``(t - step, t]`` at each step's end ``t``, from ``start + step`` to ``end``."""
+) -> tuple[str, list[SteppedSeries]]:
+    """The query and each device's steps over ``[start, end)`` (a VictoriaMetrics source): one per step end from
+    ``start + step`` to ``end``, with the avg, min, max and count of the step's raw samples.
+
+    A step whose minimum or maximum is blank (a DCGM sentinel, NaN, an infinity) is left out rather than averaged
+    in. Series of one device (its labels changed within the window, a new pod on the GPU) are merged step by step:
+    count-weighted average, least minimum, greatest maximum, added counts.
+    """
     if client.flavour != VICTORIAMETRICS:
-        raise CollectorConfigError("step averages are read from a VictoriaMetrics source (flavour victoriametrics)")
-    expr = step_average_expr(mapping, step_seconds, selector)
+        raise CollectorConfigError("step rollups are read from a VictoriaMetrics source (flavour victoriametrics)")
+    expr = step_rollup_expr(mapping, step_seconds, cadence_seconds, selector)
     first = start + timedelta(seconds=step_seconds)
-    return expr, _mapped_series(mapping, client.query_range(expr, first, end, step_seconds))
+    by_series: dict[tuple, dict[int, dict[str, float]]] = {}
+    names: dict[tuple, tuple[str, dict[str, str]]] = {}
+    for series in client.query_range(expr, first, end, step_seconds):
+        statistic, key = series.labels.get("rollup"), mapping.device_key(series.labels)
+        if key is None or statistic not in STEP_STATISTICS:
+            log.warning("VictoriaMetrics series without %r label skipped: %s", mapping.device_label, series.labels)
+            continue
+        identity = tuple(sorted((k, v) for k, v in series.labels.items() if k not in ("rollup", "__name__")))
+        names[identity] = (key, mapping.map_labels(series.labels))
+        steps = by_series.setdefault(identity, {})
+        for ts, value in series.points:
+            steps.setdefault(round(ts), {})[statistic] = value
+    devices: dict[str, SteppedSeries] = {}
+    for identity, steps in by_series.items():
+        key, labels = names[identity]
+        device = devices.setdefault(key, SteppedSeries(key, mapping.metric, {}, {}))
+        device.labels.update(labels)
+        for ts, found in steps.items():
+            if len(found) < len(STEP_STATISTICS) or mapping.is_blank(found["max"]) or mapping.is_blank(found["min"]):
+                continue
+            avg, low, high = (found[name] * mapping.scale for name in ("avg", "min", "max"))
+            count = int(found["count"])
+            before = device.steps.get(ts)
+            if before is not None:
+                total = before[3] + count
+                avg = (before[0] * before[3] + avg * count) / total
+                low, high, count = min(before[1], low), max(before[2], high), total
+            device.steps[ts] = (avg, low, high, count)
+    return expr, [devices[key] for key in sorted(devices) if devices[key].steps]
 
 
 def _mapped_series(mapping: MetricMapping, result: QueryResult) -> list[MappedSeries]:
@@ -809,12 +863,13 @@ __all__ = [
     "PrometheusCollector",
     "QueryResult",
     "Series",
+    "SteppedSeries",
     "dcgm_mappings",
     "format_selector",
     "is_dcgm_blank",
     "node_exporter_mappings",
     "query_mapping_range",
-    "query_mapping_step_averages",
+    "query_mapping_step_rollups",
     "resolve_mappings",
-    "step_average_expr",
+    "step_rollup_expr",
 ]

@@ -93,7 +93,7 @@ def remote_writing_prometheus(victoria, tmp_path):
         page.stop()
 
 
-def victoria_source(org, people, url, **config):
+def victoria_source(org, people, url, *, cadence_seconds, **config):
     return source_create(
         organization=org,
         by=people["engineer"],
@@ -101,6 +101,7 @@ def victoria_source(org, people, url, **config):
         kind="prometheus",
         config={"url": url, "flavour": "victoriametrics", "mappings": "dcgm", **config},
         enabled=False,
+        cadence_seconds=cadence_seconds,
         lateness_seconds=0,
     )
 
@@ -114,7 +115,7 @@ def test_a_criterion_reads_what_prometheus_remote_wrote_into_victoriametrics(
         return len(series) == 2 and all(float(s["value"][1]) >= 4 for s in series)
 
     _wait_for(written, 60, "Prometheus's remote writes in VictoriaMetrics", remote_writing_prometheus)
-    source = victoria_source(org, people, victoria, selector={"job": "fleet"})
+    source = victoria_source(org, people, victoria, cadence_seconds=1, selector={"job": "fleet"})
     minute = timezone.now().replace(second=0, microsecond=0)
     end = minute + dt.timedelta(minutes=1)
     criterion = compute_criterion(
@@ -124,7 +125,7 @@ def test_a_criterion_reads_what_prometheus_remote_wrote_into_victoriametrics(
         mode="per_device",
         promql=True,
         source=str(source.pk),
-        step_seconds=1,
+        step_seconds=10,
         start=(minute - dt.timedelta(minutes=1)).isoformat(),
         end=end.isoformat(),
         min_coverage="0.02",
@@ -132,13 +133,15 @@ def test_a_criterion_reads_what_prometheus_remote_wrote_into_victoriametrics(
     report = criterion_verify(criterion=criterion, now=sealed(end, lateness=0))
     document = json.loads(report.canonical_json)
     assert report.source == "promql" and report.passed, document["result"]
-    inner = '(DCGM_FI_DEV_GPU_UTIL{job="fleet"})[1s]'
-    assert report.query == f"avg_over_time({inner}) and max_over_time({inner}) < 2147483632"
+    steps = 'DCGM_FI_DEV_GPU_UTIL{job="fleet"}[10s]'
+    assert report.query == f'union(rollup({steps}), label_set(count_over_time({steps}), "rollup", "count"))'
     by_key = {d["key"]: d for d in document["devices"]}
     assert sorted(by_key) == ["GPU-busy", "GPU-idle"]
     assert by_key["GPU-busy"]["labels"] == {"host": "node-1", "index": "0", "name": "NVIDIA H200"}
-    assert {tuple(p[1:]) for p in by_key["GPU-busy"]["points"]} == {("91", "91", "91", 1)}
-    assert {tuple(p[1:]) for p in by_key["GPU-idle"]["points"]} == {("55", "55", "55", 1)}
+    # Each 10 s step: avg, min, max and count of the scrapes Prometheus wrote (one a second).
+    assert {tuple(p[1:4]) for p in by_key["GPU-busy"]["points"]} == {("91", "91", "91")}
+    assert {tuple(p[1:4]) for p in by_key["GPU-idle"]["points"]} == {("55", "55", "55")}
+    assert 4 <= by_key["GPU-busy"]["samples"] <= by_key["GPU-busy"]["expected_samples"] == 120
     assert (by_key["GPU-busy"]["passes"], by_key["GPU-idle"]["passes"]) == (True, False)
     assert document["result"]["devices_counted"] == 1
 
@@ -177,7 +180,7 @@ def test_imported_values_give_exact_step_averages_verdict_and_coverage(org, peop
             "GPU-spotty": [(ts, 2147483632.0 if ts == blank_at else 90.0) for ts in inside],
         },
     )
-    source = victoria_source(org, people, victoria, selector={"job": "dcgm-import"})
+    source = victoria_source(org, people, victoria, cadence_seconds=10, selector={"job": "dcgm-import"})
     criterion = compute_criterion(
         milestone,
         people["finance"],
@@ -196,9 +199,14 @@ def test_imported_values_give_exact_step_averages_verdict_and_coverage(org, peop
     by_key = {d["key"]: d for d in document["devices"]}
     step_ends = [first + 600 * i for i in range(1, 13)]
     assert [p[0] for p in by_key["GPU-a"]["points"]] == step_ends
-    assert {tuple(p[1:]) for p in by_key["GPU-a"]["points"]} == {("82.5", "82.5", "82.5", 1)}
-    assert (by_key["GPU-a"]["coverage"], by_key["GPU-b"]["value"]) == ("1", "60")
-    # The step holding a blank is left out, not averaged in: 11 of 12 steps, below the 0.95 coverage asked.
+    # Each step: avg, min, max and count of its 60 raw samples, as a per-minute rollup keeps a minute.
+    assert {tuple(p[1:]) for p in by_key["GPU-a"]["points"]} == {("82.5", "80", "85", 60)}
+    assert (by_key["GPU-b"]["samples"], by_key["GPU-b"]["expected_samples"], by_key["GPU-b"]["value"]) == (
+        720,
+        720,
+        "60",
+    )
+    # The step holding a blank is left out, not averaged in: 660 of 720 samples, below the 0.95 coverage asked.
     spotty = by_key["GPU-spotty"]
     assert len(spotty["points"]) == 11 and spotty["points"][2][0] == step_ends[3]
     assert (spotty["coverage"], spotty["covered"]) == ("0.9166", False)
