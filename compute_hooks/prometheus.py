@@ -710,8 +710,9 @@ def query_mapping_step_rollups(
     cadence_seconds: int,
     selector: str | Mapping[str, str] | None = None,
 ) -> tuple[str, list[SteppedSeries]]:
-    """The query and each device's steps over ``[start, end)`` (a VictoriaMetrics source): one per step end from
-    ``start + step`` to ``end``, with the avg, min, max and count of the step's raw samples.
+    """The query and each device's steps over the window (a VictoriaMetrics source): one per step end from
+    ``start + step`` to ``end``, with the avg, min, max and count of the step's raw samples (those of
+    ``(start, end]`` in all).
 
     A step whose minimum or maximum is blank (a DCGM sentinel, NaN, an infinity) is left out rather than averaged
     in. Series of one device (its labels changed within the window, a new pod on the GPU) are merged step by step:
@@ -726,7 +727,7 @@ def query_mapping_step_rollups(
     for series in client.query_range(expr, first, end, step_seconds):
         statistic, key = series.labels.get("rollup"), mapping.device_key(series.labels)
         if key is None or statistic not in STEP_STATISTICS:
-            log.warning("VictoriaMetrics series without %r label skipped: %s", mapping.device_label, series.labels)
+            log.warning("series without %r or a rollup label skipped: %s", mapping.device_label, series.labels)
             continue
         identity = tuple(sorted((k, v) for k, v in series.labels.items() if k not in ("rollup", "__name__")))
         names[identity] = (key, mapping.map_labels(series.labels))
@@ -734,7 +735,7 @@ def query_mapping_step_rollups(
         for ts, value in series.points:
             steps.setdefault(round(ts), {})[statistic] = value
     devices: dict[str, SteppedSeries] = {}
-    for identity, steps in by_series.items():
+    for identity, steps in sorted(by_series.items()):  # in label order: the same labels whatever the answer's order
         key, labels = names[identity]
         device = devices.setdefault(key, SteppedSeries(key, mapping.metric, {}, {}))
         device.labels.update(labels)
