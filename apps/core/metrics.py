@@ -13,6 +13,7 @@ default (DEBUG on) and answers 404 in production.
 import hmac
 import logging
 import os
+import re
 import time
 
 from django.conf import settings
@@ -45,6 +46,11 @@ INGEST_SAMPLES = Counter(
 )
 
 
+# A regular-expression route (the unversioned API's `^api/(?!v1/)`, govtrack/urls.py) labelled as the plain path
+# pattern it stands for: `api/me/`, as the other routes are.
+REGEX_SYNTAX = re.compile(r"\^|\$|\(\?!.*?\)")
+
+
 class RequestMetricsMiddleware:
     """Times each request; the route label is the URL pattern that answered, so ids never become labels."""
 
@@ -55,7 +61,7 @@ class RequestMetricsMiddleware:
         started = time.perf_counter()
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
-        route = (match.route or match.view_name) if match else "<unmatched>"
+        route = REGEX_SYNTAX.sub("", match.route or match.view_name) if match else "<unmatched>"
         REQUEST_DURATION.labels(route=route, method=request.method, status=f"{response.status_code // 100}xx").observe(
             time.perf_counter() - started
         )
