@@ -223,7 +223,7 @@ def _bounds(window: Window) -> dict:
 def rollup_points(
     *, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None = None
 ) -> dict[uuid.UUID, list[list]]:
-    """Per device (with rollups in the window), its points: [unix minute, avg, min, max, count] of each minute with
+    """Per device with samples in the window, its points: [unix minute, avg, min, max, count] of each minute with
     samples, in minute order.
 
     A superseding report also merges the late samples received up to `late_until` (in ts order, as ingest would

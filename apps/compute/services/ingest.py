@@ -4,10 +4,11 @@ A sample is identified by (device, metric, ts): storing the same batch twice sto
 leaves the rollups as they were. Each newly stored sample is merged into its (device, metric, minute) rollup, so the
 rollups never depend on the order or the number of deliveries, and outlive the raw samples' retention.
 
-A sample that arrives more than its lateness allowance after its ts is late: it is stored apart (LateSample) and
-counted on its device and on the reports whose window it falls in, and never enters Sample or the rollups, so no
-sealed window's evidence changes (docs/compute.md, "Sealed windows"). An ingest that brings a waiting criterion's
-fixed window past its seal queues that criterion's evaluation once the transaction commits.
+A sample that arrives more than its lateness allowance after its ts, or into a window a report has already read, is
+late: it is stored apart (LateSample) and counted on its device and on the reports whose window it falls in, and
+never enters Sample or the rollups, so no sealed window's evidence changes (docs/compute.md, "Sealed windows").
+An ingest that brings a waiting criterion's fixed window past its seal queues that criterion's evaluation once the
+transaction commits.
 """
 
 import bisect
