@@ -120,28 +120,28 @@ def sample_leaf(ts: str, value: str) -> bytes:
 class MerkleTree:
     """RFC 6962's Merkle tree hash, fed one leaf hash (already SHA-256(0x00 || data)) at a time, in order.
 
-    It keeps only the roots of the perfect subtrees so far, largest first (one per bit of the count): the tree hash
+    It keeps only the roots of the perfect subtrees so far, largest first, one per 1 bit of the count: the tree hash
     of n leaves is its largest power-of-two subtree hashed with the tree of the rest, which folds those roots from
     the right. Memory stays logarithmic however many samples a window holds.
     """
 
     def __init__(self):
         self.count = 0
-        self._peaks: list[tuple[int, bytes]] = []  # (leaves below it, its hash)
+        self._peaks: list[bytes] = []
 
     def add(self, leaf: bytes) -> None:
+        node, below = leaf, self.count
+        while below & 1:  # each trailing 1 bit is a subtree as large as the one being built: join them
+            node = _node(self._peaks.pop(), node)
+            below >>= 1
+        self._peaks.append(node)
         self.count += 1
-        size, node = 1, leaf
-        while self._peaks and self._peaks[-1][0] == size:
-            node = _node(self._peaks.pop()[1], node)
-            size *= 2
-        self._peaks.append((size, node))
 
     def root(self) -> str:
         if not self._peaks:
             return hashlib.sha256(b"").hexdigest()
-        node = self._peaks[-1][1]
-        for _, left in reversed(self._peaks[:-1]):
+        node = self._peaks[-1]
+        for left in reversed(self._peaks[:-1]):
             node = _node(left, node)
         return node.hex()
 
