@@ -43,11 +43,18 @@ def main() -> None:
 
         from apps.compute.models import Sample, SampleRollup
         from apps.compute.services.devices import device_create
+        from apps.compute.services.sources import source_create
 
         organization, _, engineer = organization_with_engineer()
+        # The batches are four hours of readings, pushed at once as a spool is: on time within a 5 h allowance.
+        spool = source_create(
+            organization=organization, by=engineer, name="bench push", kind="push", lateness_seconds=5 * 3600
+        )
         tokens, device_ids = {}, {}
         for d in range(DEVICES):
-            device, token = device_create(organization=organization, by=engineer, key=f"GPU-bench-{d:03d}")
+            device, token = device_create(
+                organization=organization, by=engineer, key=f"GPU-bench-{d:03d}", source=spool
+            )
             tokens[device.key], device_ids[device.key] = token, device.pk
         start = (timezone.now() - dt.timedelta(hours=4)).replace(second=0, microsecond=0)
         batches = payloads(list(tokens), start)
