@@ -154,10 +154,16 @@ def devices_selected(*, organization, selector: dict, kind: str | None) -> list[
 
 
 # On PostgreSQL the evidence is read as the report writes it: a minute as unix seconds, a raw sample's ts already in
-# the leaf's text (to_char gives exactly ts_text), so no datetime is built per row (most of the Python time of a
-# week of 10 s samples). Other databases (SQLite, the embedded default) read the same rows through the ORM.
+# the leaf's text (to_char gives exactly ts_text), a rollup's avg, min and max in whole millionths as micro_text
+# writes them (the double product rounded half to even by rint, then exact numeric), so no datetime or Decimal is
+# built per row. Beyond 10^12 the millionths leave bigint: those (and merged late minutes) are written in Python.
+# Other databases (SQLite, the embedded default) read the same rows through the ORM.
 ROLLUP_ROWS_SQL = """
-SELECT extract(epoch FROM minute)::bigint, avg, min, max, count FROM compute_samplerollup
+SELECT extract(epoch FROM minute)::bigint, avg, min, max, count,
+    CASE WHEN abs(avg) < 1e12 THEN trim_scale(round(avg * 1000000)::bigint * 0.000001)::text END,
+    CASE WHEN abs(min) < 1e12 THEN trim_scale(round(min * 1000000)::bigint * 0.000001)::text END,
+    CASE WHEN abs(max) < 1e12 THEN trim_scale(round(max * 1000000)::bigint * 0.000001)::text END
+FROM compute_samplerollup
 WHERE device_id = %(device)s AND metric = %(metric)s AND minute >= %(start)s AND minute < %(end)s
 ORDER BY minute
 """
@@ -187,8 +193,9 @@ def _late_rows(*, device_ids: list, metric: str, window: Window, late_until: dt.
     ).order_by("device_id", "ts")
 
 
-def _rollup_rows(*, device_id, metric: str, window: Window) -> list[tuple[int, float, float, float, int]]:
-    """A device's rollups in the window, in minute order: (unix seconds of the minute, avg, min, max, count)."""
+def _rollup_rows(*, device_id, metric: str, window: Window) -> list[tuple]:
+    """A device's rollups in the window, in minute order: (unix seconds of the minute, avg, min, max, count, and
+    the texts of avg, min and max where the database wrote them, else None)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute(ROLLUP_ROWS_SQL, {"device": device_id, "metric": metric, **_bounds(window)})
@@ -197,7 +204,8 @@ def _rollup_rows(*, device_id, metric: str, window: Window) -> list[tuple[int, f
         device_id=device_id, metric=metric, minute__gte=window.start, minute__lt=window.end
     ).order_by("minute")
     return [
-        (int(minute.timestamp()), *rest) for minute, *rest in rows.values_list("minute", "avg", "min", "max", "count")
+        (int(minute.timestamp()), *rest, None, None, None)
+        for minute, *rest in rows.values_list("minute", "avg", "min", "max", "count")
     ]
 
 
@@ -241,15 +249,15 @@ def rollup_points(
             rows = _late_merged(rows, late[str(device_id)])
         if rows:
             points[device_id] = [
-                [minute, micro_text(avg), micro_text(low), micro_text(high), count]
-                for minute, avg, low, high, count in rows
+                [minute, avg_text or micro_text(avg), low_text or micro_text(low), high_text or micro_text(high), n]
+                for minute, avg, low, high, n, avg_text, low_text, high_text in rows
             ]
     return points
 
 
 def _late_merged(rows: list[tuple], late: list[tuple[int, float]]) -> list[tuple]:
     """Rollup rows with late samples ((unix minute, value), in ts order) merged in as ingest merges a sample."""
-    minutes = {row[0]: list(row[1:]) for row in rows}
+    minutes = {row[0]: list(row[1:5]) for row in rows}
     for minute, value in late:
         current = minutes.get(minute)
         if current is None:
@@ -257,7 +265,7 @@ def _late_merged(rows: list[tuple], late: list[tuple[int, float]]) -> list[tuple
         else:
             avg, low, high, count = current
             current[:] = [(avg * count + value) / (count + 1), min(low, value), max(high, value), count + 1]
-    return [(minute, *values) for minute, values in sorted(minutes.items())]
+    return [(minute, *values, None, None, None) for minute, values in sorted(minutes.items())]
 
 
 def raw_merkle(

@@ -284,6 +284,18 @@ def test_the_evidence_read_in_sql_is_the_text_the_report_format_defines(org, peo
     assert device["points"][0][1:4] == ["0.007812"] * 3  # rounded half to even
     assert report_rebuild(report=report).ok
 
+    # Memory in bytes beyond 10^12, whose millionths leave the database's bigint: the same text all the same.
+    big = [wire(minute + dt.timedelta(seconds=i), 2.5e12 + i / 3, metric="gpu.memory.used_bytes") for i in (1, 2)]
+    samples_ingest(device=h200, samples=big, now=minute + dt.timedelta(seconds=25))
+    memory = compute_criterion(
+        milestone, people["finance"], metric="gpu.memory.used_bytes", start=_iso(minute), end=_iso(end), min_coverage=0
+    )
+    point = json.loads(criterion_verify(criterion=memory, now=end + dt.timedelta(minutes=1)).canonical_json)["devices"][
+        0
+    ]["points"][0]
+    rollup = SampleRollup.objects.get(device=h200, metric="gpu.memory.used_bytes")
+    assert point[1:4] == [evidence.micro_text(x) for x in (rollup.avg, rollup.min, rollup.max)]
+
 
 @pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 6, 7, 8, 9, 31, 33, 64, 100])
 def test_the_merkle_root_is_the_rfc_6962_tree_hash(count):
