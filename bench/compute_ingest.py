@@ -3,11 +3,12 @@ rollups) against a bare psycopg COPY of the same rows into a table of the same s
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/test .venv/bin/python bench/compute_ingest.py
 
-Goal: the API reaches at least 0.3 of the bare COPY rate.
+Goal: the API reaches at least half of the bare COPY rate.
 """
 
 import datetime as dt
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,10 @@ from compute_common import bench_database, organization_with_engineer
 DEVICES = 40
 METRICS = ("gpu.utilization", "gpu.power.watts", "gpu.temperature.c", "gpu.memory.used_bytes", "gpu.sm_clock.mhz")
 READINGS_PER_METRIC = 1000  # 10 s apart: a batch of 5,000 samples covers 2 h 47 min of one GPU
-GOAL = 0.3
+GOAL = 0.5
+# The batches reach 2 h 47 min back: an allowance that keeps them on time (an edge device's is 6 h), so the figure
+# is of the usual path into Sample and the rollups, not of the late samples' one (stored apart, plain ORM).
+os.environ.setdefault("COMPUTE_LATENESS_SECONDS_GPU", str(6 * 3600))
 
 
 def payloads(keys: list[str], start: dt.datetime) -> list[dict]:
@@ -43,18 +47,11 @@ def main() -> None:
 
         from apps.compute.models import Sample, SampleRollup
         from apps.compute.services.devices import device_create
-        from apps.compute.services.sources import source_create
 
         organization, _, engineer = organization_with_engineer()
-        # The batches are four hours of readings, pushed at once as a spool is: on time within a 5 h allowance.
-        spool = source_create(
-            organization=organization, by=engineer, name="bench push", kind="push", lateness_seconds=5 * 3600
-        )
         tokens, device_ids = {}, {}
         for d in range(DEVICES):
-            device, token = device_create(
-                organization=organization, by=engineer, key=f"GPU-bench-{d:03d}", source=spool
-            )
+            device, token = device_create(organization=organization, by=engineer, key=f"GPU-bench-{d:03d}")
             tokens[device.key], device_ids[device.key] = token, device.pk
         start = (timezone.now() - dt.timedelta(hours=4)).replace(second=0, microsecond=0)
         batches = payloads(list(tokens), start)
@@ -62,6 +59,7 @@ def main() -> None:
         total = sum(len(batch["samples"]) for batch in batches)
 
         client = Client()
+        client.get("/healthz")  # a running server has loaded its URLs and views already
         started = time.perf_counter()
         for batch, body in zip(batches, bodies, strict=True):
             response = client.post(

@@ -35,6 +35,7 @@ from .prometheus import (
     is_dcgm_blank,
     node_exporter_mappings,
     query_mapping_range,
+    query_mapping_step_rollups,
     resolve_mappings,
 )
 from .samples import (
@@ -83,6 +84,7 @@ __all__ = [
     "parse_nvidia_smi_csv",
     "parse_ts",
     "query_mapping_range",
+    "query_mapping_step_rollups",
     "resolve_mappings",
     "samples_to_payload",
     "utcnow",

@@ -12,7 +12,8 @@
     "verify": bool | str (CA bundle path) = true, "headers": {str: str}?,
     "mappings": "dcgm" | "node_exporter" | [preset or mapping dict, ...] = "dcgm",
     "selector": str | {label: value}?, "rate_window": str = "5m",
-    "device_label": str?, "strict": bool = true}``
+    "device_label": str?, "strict": bool = true,
+    "flavour": "prometheus" | "victoriametrics" = "prometheus"}``
 
 Unknown keys are rejected so that a typo in stored configuration shows up as
 a clear :class:`~compute_hooks.errors.CollectorConfigError`.
@@ -42,6 +43,7 @@ _ALLOWED = {
         "rate_window",
         "device_label",
         "strict",
+        "flavour",
     },
 }
 
@@ -113,7 +115,7 @@ def build_collector(kind: str, config: Mapping[str, Any] | None = None, *, sessi
             host=_typed(config, "host", str, None, "a string"),
         )
 
-    from .prometheus import PrometheusClient, PrometheusCollector
+    from .prometheus import FLAVOURS, PrometheusClient, PrometheusCollector
 
     url = config.get("url")
     if not isinstance(url, str) or not url:
@@ -124,6 +126,9 @@ def build_collector(kind: str, config: Mapping[str, Any] | None = None, *, sessi
     headers = config.get("headers") or None
     if headers is not None and not isinstance(headers, Mapping):
         raise CollectorConfigError("'headers' must be an object of header names to values")
+    flavour = config.get("flavour", "prometheus")
+    if flavour not in FLAVOURS:
+        raise CollectorConfigError(f"'flavour' must be one of {', '.join(FLAVOURS)}, got {flavour!r}")
     client = PrometheusClient(
         url,
         timeout=_positive(config, "timeout", 10.0),
@@ -132,6 +137,7 @@ def build_collector(kind: str, config: Mapping[str, Any] | None = None, *, sessi
         verify=verify,
         headers={str(k): str(v) for k, v in (headers or {}).items()},
         session=session,
+        flavour=flavour,
     )
     selector = config.get("selector")
     if selector is not None and not isinstance(selector, (str, Mapping)):

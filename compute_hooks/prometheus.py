@@ -13,6 +13,12 @@ factor, which labels to keep).  Two sets of mappings ship:
 :class:`~compute_hooks.samples.Sample` objects; :func:`query_mapping_range`
 runs a range query for one mapping over a window (for evaluating criteria over
 a whole fleet and a period of time).
+
+The client speaks to Prometheus and to stores with its query API; for the
+``victoriametrics`` flavour (VictoriaMetrics, whose MetricsQL reads PromQL)
+:func:`query_mapping_step_rollups` reads each step's avg, min, max and count
+of raw samples, as govtrack's per-minute rollups keep them, so a week over a
+thousand GPUs can be read in long steps without losing the samples between.
 """
 
 from __future__ import annotations
@@ -56,6 +62,10 @@ ANSWER_MAX_DEPTH = 64
 DCGM_INT32_BLANK = 0x7FFFFFF0
 DCGM_INT64_BLANK = 0x7FFFFFFFFFFFFFF0
 DCGM_FP64_BLANK = 140737488355328.0  # 2**47
+
+PROMETHEUS = "prometheus"
+VICTORIAMETRICS = "victoriametrics"
+FLAVOURS = (PROMETHEUS, VICTORIAMETRICS)
 
 
 def is_non_finite(value: float) -> bool:
@@ -192,6 +202,7 @@ class PrometheusClient:
     :param verify: TLS verification: ``True``, ``False`` or a CA bundle path.
     :param headers: extra HTTP headers (e.g. ``X-Scope-OrgID`` for Mimir/Thanos).
     :param max_answer_bytes: a longer answer is refused (a :class:`PrometheusError`) without being parsed.
+    :param flavour: ``"prometheus"`` or ``"victoriametrics"`` (range queries ask for the exact window).
 
     Every warning Prometheus sends is logged, kept on the returned
     :class:`QueryResult` and appended to :attr:`warnings` (the last 100).
@@ -207,7 +218,10 @@ class PrometheusClient:
         headers: Mapping[str, str] | None = None,
         session: requests.Session | None = None,
         max_answer_bytes: int = ANSWER_MAX_BYTES,
+        flavour: str = PROMETHEUS,
     ):
+        if flavour not in FLAVOURS:
+            raise CollectorConfigError(f"unknown flavour {flavour!r}; known: {', '.join(FLAVOURS)}")
         if not base_url or not re.match(r"^https?://", base_url):
             raise CollectorConfigError(f"Prometheus URL must start with http:// or https://, got {base_url!r}")
         if bearer_token and basic_auth:
@@ -215,6 +229,7 @@ class PrometheusClient:
         if timeout <= 0:
             raise CollectorConfigError("Prometheus timeout must be positive")
         self.base_url = base_url.rstrip("/")
+        self.flavour = flavour
         self.timeout = float(timeout)
         self.max_answer_bytes = max_answer_bytes
         self.verify = verify
@@ -254,6 +269,10 @@ class PrometheusClient:
             "step": _to_api_step(step),
             "timeout": f"{self.timeout:g}s",
         }
+        if self.flavour == VICTORIAMETRICS:
+            # Without it VictoriaMetrics rounds start and end to a multiple of step (for its cache) once a series
+            # has 50 points or more: the answer would be of another window than the one asked.
+            params["nocache"] = "1"
         return self._call("/api/v1/query_range", params, expr)
 
     # -- internals ---------------------------------------------------------
@@ -645,7 +664,96 @@ def query_mapping_range(
     Series without the device label are left out (and logged).
     """
     expr = mapping.render(selector)
-    result = client.query_range(expr, start, end, step)
+    return _mapped_series(mapping, client.query_range(expr, start, end, step))
+
+
+# A rendered mapping that is one series selector: its range reads the raw samples themselves.
+_BARE_SELECTOR = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*(\{[^{}]*\})?$")
+STEP_STATISTICS = ("avg", "min", "max", "count")
+
+
+@dataclass
+class SteppedSeries:
+    """A device's steps (VictoriaMetrics): at each step's end ``t``, the ``(avg, min, max, count)`` of its samples
+    in ``(t - step, t]``."""
+
+    device_key: str
+    metric: str
+    labels: dict[str, str]
+    steps: dict[int, tuple[float, float, float, int]]
+
+
+def step_rollup_expr(
+    mapping: MetricMapping, step_seconds: int, cadence_seconds: int, selector: str | Mapping[str, str] | None = None
+) -> str:
+    """MetricsQL answering, at each step's end ``t``, the avg, min, max and count of the mapping's raw samples in
+    ``(t - step, t]``: VictoriaMetrics's ``rollup()`` (series labelled ``rollup="avg|min|max"``) beside
+    ``count_over_time`` (labelled ``rollup="count"``), in one query.
+
+    A mapping that is an expression rather than one series (the node exporter's CPU rate) is read as a subquery
+    evaluated every ``cadence_seconds``: its samples are those evaluations.
+    """
+    rendered = mapping.render(selector)
+    if _BARE_SELECTOR.match(rendered):
+        window = f"{rendered}[{int(step_seconds)}s]"
+    else:
+        window = f"({rendered})[{int(step_seconds)}s:{int(cadence_seconds)}s]"
+    return f'union(rollup({window}), label_set(count_over_time({window}), "rollup", "count"))'
+
+
+def query_mapping_step_rollups(
+    client: PrometheusClient,
+    mapping: MetricMapping,
+    start: datetime,
+    end: datetime,
+    step_seconds: int,
+    cadence_seconds: int,
+    selector: str | Mapping[str, str] | None = None,
+) -> tuple[str, list[SteppedSeries]]:
+    """The query and each device's steps over the window (a VictoriaMetrics source): one per step end from
+    ``start + step`` to ``end``, with the avg, min, max and count of the step's raw samples (those of
+    ``(start, end]`` in all).
+
+    A step whose minimum or maximum is blank (a DCGM sentinel, NaN, an infinity) is left out rather than averaged
+    in. Series of one device (its labels changed within the window, a new pod on the GPU) are merged step by step:
+    count-weighted average, least minimum, greatest maximum, added counts.
+    """
+    if client.flavour != VICTORIAMETRICS:
+        raise CollectorConfigError("step rollups are read from a VictoriaMetrics source (flavour victoriametrics)")
+    expr = step_rollup_expr(mapping, step_seconds, cadence_seconds, selector)
+    first = start + timedelta(seconds=step_seconds)
+    by_series: dict[tuple, dict[int, dict[str, float]]] = {}
+    names: dict[tuple, tuple[str, dict[str, str]]] = {}
+    for series in client.query_range(expr, first, end, step_seconds):
+        statistic, key = series.labels.get("rollup"), mapping.device_key(series.labels)
+        if key is None or statistic not in STEP_STATISTICS:
+            log.warning("series without %r or a rollup label skipped: %s", mapping.device_label, series.labels)
+            continue
+        identity = tuple(sorted((k, v) for k, v in series.labels.items() if k not in ("rollup", "__name__")))
+        names[identity] = (key, mapping.map_labels(series.labels))
+        steps = by_series.setdefault(identity, {})
+        for ts, value in series.points:
+            steps.setdefault(round(ts), {})[statistic] = value
+    devices: dict[str, SteppedSeries] = {}
+    for identity, steps in sorted(by_series.items()):  # in label order: the same labels whatever the answer's order
+        key, labels = names[identity]
+        device = devices.setdefault(key, SteppedSeries(key, mapping.metric, {}, {}))
+        device.labels.update(labels)
+        for ts, found in steps.items():
+            if len(found) < len(STEP_STATISTICS) or mapping.is_blank(found["max"]) or mapping.is_blank(found["min"]):
+                continue
+            avg, low, high = (found[name] * mapping.scale for name in ("avg", "min", "max"))
+            count = int(found["count"])
+            before = device.steps.get(ts)
+            if before is not None:
+                total = before[3] + count
+                avg = (before[0] * before[3] + avg * count) / total
+                low, high, count = min(before[1], low), max(before[2], high), total
+            device.steps[ts] = (avg, low, high, count)
+    return expr, [devices[key] for key in sorted(devices) if devices[key].steps]
+
+
+def _mapped_series(mapping: MetricMapping, result: QueryResult) -> list[MappedSeries]:
     out = []
     for series in result:
         key = mapping.device_key(series.labels)
@@ -748,6 +856,7 @@ __all__ = [
     "DCGM_INT32_BLANK",
     "DCGM_INT64_BLANK",
     "DCGM_LABELS",
+    "FLAVOURS",
     "METRICS",
     "MappedSeries",
     "MetricMapping",
@@ -755,10 +864,13 @@ __all__ = [
     "PrometheusCollector",
     "QueryResult",
     "Series",
+    "SteppedSeries",
     "dcgm_mappings",
     "format_selector",
     "is_dcgm_blank",
     "node_exporter_mappings",
     "query_mapping_range",
+    "query_mapping_step_rollups",
     "resolve_mappings",
+    "step_rollup_expr",
 ]

@@ -73,6 +73,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "apps.core.middleware.RequestIdMiddleware",
+    "apps.core.throttling.RateLimitHeadersMiddleware",
     "apps.core.middleware.ApiErrorBodyMiddleware",
     "apps.core.middleware.NulQueryParameterMiddleware",
     "apps.core.middleware.DeprecatedApiPathMiddleware",
@@ -178,11 +179,11 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
         "apps.tenancy.authentication.ApiTokenScopeAllows",
+        "apps.core.strict.KnownQueryParameters",  # an unknown query parameter on a GET is a 400 naming it
     ],
     "DEFAULT_PAGINATION_CLASS": "apps.core.pagination.CreatedCursorPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
-        "apps.core.strict.StrictQueryParameters",  # an unknown query parameter is a 400 naming it
         "django_filters.rest_framework.DjangoFilterBackend",
         "apps.core.ordering.StableOrderingFilter",
     ],
@@ -372,6 +373,8 @@ IDEMPOTENCY_KEY_TTL_HOURS = env_int("IDEMPOTENCY_KEY_TTL_HOURS", 24)
 MILESTONE_LOCK_HOOKS: list[str] = []  # callables(milestone) -> [(model, pk)] locked before the milestone
 FUNDING_BRIEF_HOOKS: list[str] = []  # callables(parents) adding figures to a page of grants or investments
 MILESTONE_RELEASE_HOOKS: list[str] = []  # callables(milestone=, by=) run in the transaction approving a release
+# callables(milestone=, by=) run in the transaction in which the owner accepts the chain's approval of a conflict
+MILESTONE_CONFLICT_HOOKS: list[str] = []
 COMPUTE_CRITERION_VALIDATOR = ""  # set by the compute app: validates compute criteria configs
 
 # --- Webhooks ---------------------------------------------------------------------------
@@ -587,6 +590,7 @@ CELERY_BEAT_SCHEDULE["escrow-refund-expired"] = {
 MILESTONE_LOCK_HOOKS.append("apps.escrow.services.attestations.escrow_milestone_lock_rows")
 FUNDING_BRIEF_HOOKS.append("apps.escrow.selectors.escrow_held_attach")
 MILESTONE_RELEASE_HOOKS.append("apps.escrow.services.attestations.escrow_milestone_release_approved")
+MILESTONE_CONFLICT_HOOKS.append("apps.escrow.services.evidence.conflict_withdrawals_record")
 DEMO_SEEDERS.append("apps.escrow.demo.seed")
 SPECTACULAR_SETTINGS["ENUM_NAME_OVERRIDES"].update(
     {

@@ -7,11 +7,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APP_PY=${APP_PY:-.venv/bin/python}
 CLIENTS_VENV=${CLIENTS_VENV:-.venv-clients}
 CLIENTS_PYTHON=${CLIENTS_PYTHON:-python3.11}
 REQUIREMENTS=clients/python/requirements.txt
-ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 OUT=var/clients
 
 # Tool venv and npm packages, rebuilt when their pins change (the same stamps as the fuzzing gate and contracts/).
@@ -26,36 +24,13 @@ if [ "$(cat clients/typescript/node_modules/.ci-lock-sha256 2>/dev/null)" != "$w
   (cd clients/typescript && npm ci --no-audit --no-fund --silent) && echo "$want" > clients/typescript/node_modules/.ci-lock-sha256
 fi
 
-if ! psql -q "${ADMIN_URL%/*}/postgres" -c "SELECT 1" >/dev/null 2>&1; then
-  if [ "${GOVTRACK_REQUIRE_SERVICES:-0}" = "1" ]; then
-    echo "generated clients: PostgreSQL at ${ADMIN_URL%/*} is not reachable" >&2; exit 1
-  fi
-  echo "generated clients: skipped (no PostgreSQL at ${ADMIN_URL%/*}; set DATABASE_URL)"; exit 0
-fi
-
-work=$(mktemp -d)
-db="govtrack_clients_$$_$(date +%s)"
-admin_base=${ADMIN_URL%/*}
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  psql -q "$admin_base/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-psql -q "$admin_base/postgres" -c "CREATE DATABASE \"$db\"" >/dev/null
-
-port=$("$APP_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-export DATABASE_URL="$admin_base/$db" DEBUG=0 SECRET_KEY="clients-$(date +%s%N)" ALLOWED_HOSTS=127.0.0.1 \
-  SECURE_SSL_REDIRECT=0 API_DOCS_PUBLIC=1 CELERY_TASK_ALWAYS_EAGER=0 MEDIA_ROOT="$work/media" \
-  API_THROTTLE_ANON=100000/min API_THROTTLE_USER=100000/min API_THROTTLE_TOKEN=100000/min
-unset REDIS_URL ETH_RPC_URL
+# shellcheck source=scripts/live_server.sh
+source scripts/live_server.sh
+live_require_postgres "generated clients"
+live_database govtrack_clients
 "$APP_PY" manage.py migrate --noinput -v 0
 token=$(ORGANIZATION_CREATE=anyone "$APP_PY" manage.py shell -v 0 < clients/seed.py | tail -n 1)
-.venv/bin/gunicorn govtrack.wsgi:application --bind "127.0.0.1:$port" --workers 2 --timeout 60 \
-  --log-level warning >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
+live_serve
 
 rm -rf "$OUT/python" clients/typescript/generated clients/typescript/build && mkdir -p "$OUT/python"
 curl -fsS --max-time 120 -H "Authorization: Bearer $token" "http://127.0.0.1:$port/api/v1/schema/?format=json" \

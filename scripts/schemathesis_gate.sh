@@ -6,7 +6,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APP_PY=${APP_PY:-.venv/bin/python}
 ST_VENV=${ST_VENV:-.venv-schemathesis}
 ST_REQUIREMENTS=scripts/schemathesis/requirements.txt
 ST_PYTHON=${ST_PYTHON:-}
@@ -19,7 +18,6 @@ GATE_WORKERS=${GATE_WORKERS:-2}
 GATE_SEED=${GATE_SEED:-20261201}
 GATE_REPORT_DIR=${GATE_REPORT_DIR:-test-artifacts/schemathesis}
 BASELINE=scripts/schemathesis/baseline.json
-ADMIN_URL=${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}
 
 # The tool venv: its own interpreter (schemathesis 4 crashed in its coverage phase on Python 3.11.7 with two
 # workers), rebuilt when the pinned requirements change.
@@ -38,33 +36,11 @@ if [ ! -f "$stamp" ]; then
 fi
 
 # Like the tests that need a service: skipped without PostgreSQL, unless GOVTRACK_REQUIRE_SERVICES=1 (CI).
-if ! psql -q "${ADMIN_URL%/*}/postgres" -c "SELECT 1" >/dev/null 2>&1; then
-  if [ "${GOVTRACK_REQUIRE_SERVICES:-0}" = "1" ]; then
-    echo "schemathesis gate: PostgreSQL at ${ADMIN_URL%/*} is not reachable" >&2; exit 1
-  fi
-  echo "schemathesis gate: skipped (no PostgreSQL at ${ADMIN_URL%/*}; set DATABASE_URL)"; exit 0
-fi
-
-work=$(mktemp -d)
-db="govtrack_fuzz_$$_$(date +%s)"
-admin_base=${ADMIN_URL%/*}
-server_pid=""
-cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
-  psql -q "$admin_base/postgres" -c "DROP DATABASE IF EXISTS \"$db\" WITH (FORCE)" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
-psql -q "$admin_base/postgres" -c "CREATE DATABASE \"$db\"" >/dev/null
-
-port=$("$APP_PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-# Production shape (DEBUG=0, PostgreSQL, gunicorn). No broker: tasks queue in memory and are not run, so
-# nothing leaves the process and the shared Redis is left alone; rate limits generous so the run is not a 429.
-export DATABASE_URL="$admin_base/$db" DEBUG=0 SECRET_KEY="fuzz-gate-$(date +%s%N)" ALLOWED_HOSTS=127.0.0.1 \
-  SECURE_SSL_REDIRECT=0 API_DOCS_PUBLIC=1 CELERY_TASK_ALWAYS_EAGER=0 STATIC_ROOT="$PWD/var/fuzz-static" \
-  MEDIA_ROOT="$work/media" API_THROTTLE_ANON=100000/min API_THROTTLE_USER=100000/min \
-  API_THROTTLE_TOKEN=100000/min GATE_TOKENS_FILE="$work/tokens.json"
-unset REDIS_URL ETH_RPC_URL
+# shellcheck source=scripts/live_server.sh
+source scripts/live_server.sh
+live_require_postgres "schemathesis gate"
+live_database govtrack_fuzz
+export STATIC_ROOT="$PWD/var/fuzz-static" GATE_TOKENS_FILE="$work/tokens.json"
 echo "== preparing database $db (migrate, static files, demo data, tokens)"
 "$APP_PY" manage.py migrate --noinput -v 0
 echo "   migrated in $SECONDS s"
@@ -76,10 +52,7 @@ fi
 echo "   static files ready in $SECONDS s"
 # The owner creates the organization as on the embedded default; the server keeps the production rule.
 ORGANIZATION_CREATE=anyone "$APP_PY" manage.py shell -v 0 < scripts/schemathesis/seed.py
-.venv/bin/gunicorn govtrack.wsgi:application --bind "127.0.0.1:$port" --workers 2 --timeout 60 \
-  --log-level warning >"$work/server.log" 2>&1 &
-server_pid=$!
-for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break; sleep 0.2; done
+live_serve
 # The schema, read once from the server as an integrator would (its first build takes a while on a busy machine).
 curl -fsS --max-time 120 "http://127.0.0.1:$port/api/v1/schema/?format=json" -o "$work/openapi.json"
 

@@ -5,7 +5,6 @@ from apps.audit.models import AuditEvent
 from apps.audit.selectors import audit_event_list
 from apps.core.filtering import UtcIsoDateTimeFilter
 from apps.core.pagination import CreatedCursorPagination
-from apps.core.strict import StrictQueryParameters
 
 
 class AuditEventSerializer(serializers.ModelSerializer):
@@ -55,7 +54,7 @@ class AuditEventViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = AuditEvent.objects.none()  # for the schema; requests use the scoped selector
     filterset_class = AuditEventFilter
     pagination_class = OccurredCursorPagination
-    filter_backends = [StrictQueryParameters, filters.DjangoFilterBackend]  # newest first, always
+    filter_backends = [filters.DjangoFilterBackend]  # newest first, always
 
     def get_queryset(self):
         return audit_event_list(user=self.request.user)

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from apps.compliance.api import (
+from apps.compliance.api.views import (
     AssessmentEvidenceViewSet,
     ControlAssessmentViewSet,
     DpiaViewSet,

@@ -15,7 +15,8 @@ min_coverage    the fraction of the samples expected at the device's cadence ove
 mode            fleet (the aggregate across the counted devices passes) or per_device (each counted device
                 passes on its own) (default fleet)
 promql, source  evaluate with PromQL against that Prometheus source instead of the stored rollups;
-                step_seconds is the range query's step (default 60)
+                step_seconds is the range query's step (default 60); a source of flavour victoriametrics
+                answers each step's avg, min, max and count of raw samples (apps.compute.evaluation)
 """
 
 import datetime as dt

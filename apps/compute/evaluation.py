@@ -22,9 +22,9 @@ from django.db.models import Exists, OuterRef
 from apps.compute.models import COLLECTED_KINDS, ComputeSource, Device, LateSample, Sample, SampleRollup, SourceKind
 from apps.compute.services.collectors import collection_failure_text, collector_for_run
 from apps.core.errors import ApplicationError, Conflict, ValidationFailed
-from compute_hooks import CollectorError, query_mapping_range, resolve_mappings
+from compute_hooks import CollectorError, query_mapping_range, query_mapping_step_rollups, resolve_mappings
 from compute_hooks.evidence import MerkleTree, micro_text, sample_leaf, ts_text, value_text
-from compute_hooks.prometheus import format_selector
+from compute_hooks.prometheus import VICTORIAMETRICS, format_selector
 
 VALUE_PLACES = Decimal("0.000001")  # the risk indicators' rounding (apps.compute.indicators)
 
@@ -79,15 +79,18 @@ def _iso(moment: dt.datetime) -> str:
 # --- cadence and lateness ---------------------------------------------------------------------------------------
 
 
-def device_cadence_seconds(device: Device) -> int:
-    """Seconds between two samples of the device: its source's cadence, else its schedule (collected kinds), else
-    COMPUTE_DEFAULT_CADENCE_SECONDS."""
-    source = device.source
+def source_cadence_seconds(source: ComputeSource | None) -> int:
+    """Seconds between two samples of one device and metric: the source's cadence, else its schedule (collected
+    kinds), else COMPUTE_DEFAULT_CADENCE_SECONDS."""
     if source is not None and source.cadence_seconds:
         return source.cadence_seconds
     if source is not None and source.kind in COLLECTED_KINDS:
         return source.schedule_seconds
     return settings.COMPUTE_DEFAULT_CADENCE_SECONDS
+
+
+def device_cadence_seconds(device: Device) -> int:
+    return source_cadence_seconds(device.source)
 
 
 def device_lateness_seconds(device: Device) -> int:
@@ -303,7 +306,12 @@ def rollup_query_text(*, metric: str, window: Window, device_count: int) -> str:
 
 def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tuple[str, list[dict]]:
     """Runs the metric's mapping of the Prometheus source over the window; returns the query and, per device, its
-    labels and points (each step a point of count 1: [unix seconds, value, value, value, 1])."""
+    labels, `expected_samples` and points ([unix seconds, avg, min, max, count]).
+
+    Prometheus: each step is the series' value at it (start to end - step), a point of count 1, and a device
+    expects one per step. VictoriaMetrics: each step end t (start + step to end) carries the avg, min, max and
+    count of the raw samples in (t - step, t], and a device expects the window's seconds over the source's
+    cadence, as over the rollups: a long step still reads every sample of the window."""
     if source.kind != SourceKind.PROMETHEUS:
         raise ValidationFailed.for_field("config.source", "PromQL criteria need a Prometheus source.")
     source_config = dict(source.config)
@@ -322,14 +330,19 @@ def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tup
             "config.metric", f"The source's mappings do not read {config['metric']} from Prometheus."
         )
     parts = [format_selector(source_config.get("selector")), format_selector(config.get("device_selector") or None)]
-    selector = ",".join(part for part in parts if part)
-    step = window.step_seconds
-    last = window.end - dt.timedelta(seconds=step)
+    selector = ",".join(part for part in parts if part) or None
     try:
-        mapped = query_mapping_range(collector.client, mapping, window.start, last, step, selector or None)
+        if collector.client.flavour == VICTORIAMETRICS:
+            return _victoria_devices(collector.client, mapping, window, source_cadence_seconds(source), selector)
+        return _prometheus_devices(collector.client, mapping, window, selector)
     except CollectorError as exc:
         reason = collection_failure_text(exc).removeprefix("Prometheus: ")
         raise EvaluationUnavailable(f"Prometheus could not answer: {reason}.") from None
+
+
+def _prometheus_devices(client, mapping, window: Window, selector: str | None) -> tuple[str, list[dict]]:
+    last = window.end - dt.timedelta(seconds=window.step_seconds)
+    mapped = query_mapping_range(client, mapping, window.start, last, window.step_seconds, selector)
     by_device: dict[str, dict] = {}
     for series in mapped:
         entry = by_device.setdefault(series.device_key, {"labels": {}, "points": {}})
@@ -340,5 +353,27 @@ def promql_series(*, source: ComputeSource, config: dict, window: Window) -> tup
     devices = []
     for key, entry in sorted(by_device.items()):
         points = [[ts, micro_text(v), micro_text(v), micro_text(v), 1] for ts, v in sorted(entry["points"].items())]
-        devices.append({"key": key, "labels": entry["labels"], "points": points})
-    return mapping.render(selector or None), devices
+        devices.append(
+            {"key": key, "labels": entry["labels"], "expected_samples": window.expected_steps, "points": points}
+        )
+    return mapping.render(selector), devices
+
+
+def _victoria_devices(client, mapping, window: Window, cadence: int, selector: str | None) -> tuple[str, list[dict]]:
+    query, stepped = query_mapping_step_rollups(
+        client, mapping, window.start, window.end, window.step_seconds, cadence, selector
+    )
+    devices = [
+        {
+            "key": series.device_key,
+            "labels": {str(k): str(v) for k, v in series.labels.items()},
+            "cadence_seconds": cadence,
+            "expected_samples": window.seconds // cadence,
+            "points": [
+                [ts, micro_text(avg), micro_text(low), micro_text(high), count]
+                for ts, (avg, low, high, count) in sorted(series.steps.items())
+            ],
+        }
+        for series in stepped
+    ]
+    return query, devices

@@ -14,6 +14,26 @@ ErrorSerializer = inline_serializer(
 )
 
 
+# What the fields every object has mean, wherever they appear (`field_help`).
+COMMON_FIELD_HELP = {
+    "id": "The object's id (a UUID); the `{id}` of its paths.",
+    "organization": "The organization it belongs to (a UUID, one of yours: see `GET /api/v1/me/`).",
+    "currency": "ISO-4217 code of its amounts (EUR, USD); every amount of the object is in it.",
+    "status_reason": "Why it is in its status, as given with the last state change (empty if none was given).",
+    "created_at": "When it was recorded, in UTC (ISO 8601).",
+    "updated_at": "When it last changed, in UTC (ISO 8601).",
+    "note": "Free text for people; never read by govtrack.",
+    "description": "Free text for people: what it is about.",
+}
+
+
+def field_help(fields, **specific: str) -> dict[str, dict[str, str]]:
+    """A ModelSerializer's `extra_kwargs` giving each of its `fields` a help_text: the common meaning of `id`,
+    `organization`, `created_at`... (COMMON_FIELD_HELP) unless `specific` says what it means here."""
+    texts = COMMON_FIELD_HELP | specific
+    return {name: {"help_text": texts[name]} for name in fields if name in texts}
+
+
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
     descriptions = {
         400: "Invalid input; `extra.fields` names each bad field.",

@@ -69,7 +69,7 @@ class ApiErrorBodyMiddleware:
 class NulQueryParameterMiddleware:
     """Under /api/, a query parameter (name or value) holding a NUL character is a 400 naming it: PostgreSQL text
     cannot hold one, so any view that filtered by it would fail with a 500 (found by the API fuzzing gate on a
-    framework filter). Request bodies need no such check: DRF's and Django's CharFields refuse NUL themselves."""
+    framework filter). A JSON body's strings and keys are checked by the parser (apps/core/parsers.py)."""
 
     def __init__(self, get_response):
         self.get_response = get_response

@@ -4,12 +4,16 @@ Each rule below is true of every API view because one piece of apps/core makes i
 rather than on each view:
 - errors: one `Error` shape (apps/core/exceptions.py) for 400, 401, 403, 404, 413, 422 and 429 wherever they can
   occur; 429 with `Retry-After` (apps/core/throttling.py);
+- rate limits: `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every answer of an operation its
+  throttles count, and 429 only there (apps/core/throttling.py; the device ingest is not rate limited);
 - headers: `X-Request-ID` on every answer (apps/core/middleware.py), `Idempotency-Key` on every POST and
   `Idempotent-Replayed` on its replays (apps/core/idempotency.py);
 - media types: a CSV answer (`?format=csv`, apps/core/tabular.py) is text, never the JSON page;
 - parameters: a non-GET operation takes its input in the body, so it declares no query parameters; a query
   parameter's choices are a shared enum component (`MilestoneStatusEnum`), never one model per operation;
-- every operation has a summary (from its view's docstring or else from its method and path).
+- every operation has a summary (from its view's docstring or else from its method and path);
+- descriptions: a request body's field without its own description means what the answer's field of the same name
+  means, and says so (`MilestoneInputRequest.amount` is `Milestone.amount`).
 """
 
 import re
@@ -70,6 +74,21 @@ REPLAYED_HEADER = {
     "schema": {"type": "string", "enum": ["true"]},
 }
 RETRY_AFTER_HEADER = {"description": "Seconds to wait before the next request.", "schema": {"type": "integer"}}
+RATE_LIMIT_HEADERS = {
+    "RateLimit-Limit": {
+        "description": "Requests allowed per window in the rate-limit scope closest to its limit (per token, per user "
+        "or per address); sent on every answer the limit counted.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+    "RateLimit-Remaining": {
+        "description": "Requests left in the current window of that scope; 0 on a 429.",
+        "schema": {"type": "integer", "minimum": 0},
+    },
+    "RateLimit-Reset": {
+        "description": "Seconds until that window ends and `RateLimit-Remaining` is back to `RateLimit-Limit`.",
+        "schema": {"type": "integer", "minimum": 1},
+    },
+}
 CSV_SCHEMA = {"type": "string", "description": "CSV text: a header line, then one line per row (docs/api.md)."}
 WRITE_METHODS = ("post", "put", "patch", "delete")
 # Docstrings of shared base classes, which a viewset without its own docstring inherits: not about the operation.
@@ -85,11 +104,13 @@ def current_version_only(endpoints, **kwargs):
 def postprocess(result, generator, request, public):
     schemas = result.setdefault("components", {}).setdefault("schemas", {})
     schemas["Error"] = ERROR_SCHEMA
+    result["components"].setdefault("headers", {}).update(RATE_LIMIT_HEADERS)
     for component in schemas.values():
         for prop in (component.get("properties") or {}).values():
             if prop.get("description", "").startswith("Deprecated"):
                 prop["deprecated"] = True
     enums = _EnumComponents(schemas)
+    throttled = _throttled_operations(generator)
     operations = [
         (path, method, operation)
         for path, item in result.get("paths", {}).items()
@@ -100,14 +121,43 @@ def postprocess(result, generator, request, public):
     for _, _, operation in operations:
         if operation.get("description", "").startswith(INHERITED_DESCRIPTIONS):
             del operation["description"]
+    for _, _, operation in operations:
+        _describe_input_fields(operation, schemas)
     descriptions = Counter(operation.get("description", "") for _, _, operation in operations)
     for path, method, operation in operations:
         own = descriptions[operation.get("description", "")] == 1
-        _operation(path, method, operation, enums, own_description=own)
+        _operation(path, method, operation, enums, own_description=own, throttled=(path, method) in throttled)
     return result
 
 
-def _operation(path: str, method: str, operation: dict, enums: "_EnumComponents", *, own_description: bool) -> None:
+def _component(body: dict | None, schemas: dict) -> dict:
+    ref = ((body or {}).get("content", {}).get("application/json", {}).get("schema") or {}).get("$ref", "")
+    return schemas.get(ref.rpartition("/")[2], {}) if ref else {}
+
+
+def _describe_input_fields(operation: dict, schemas: dict) -> None:
+    taken = _component(operation.get("requestBody"), schemas)
+    answers = [_component(r, schemas) for code, r in operation.get("responses", {}).items() if code.startswith("2")]
+    answered = answers[0].get("properties", {}) if answers else {}
+    for name, prop in (taken.get("properties") or {}).items():
+        description = (answered.get(name) or {}).get("description")
+        if description and not prop.get("description"):
+            prop["description"] = description
+
+
+def _throttled_operations(generator) -> set[tuple[str, str]]:
+    """(path, method) of the operations whose view has throttles (all but the device ingest)."""
+    found = set()
+    for path, _regex, method, callback in generator.endpoints or []:
+        view = generator.create_view(callback, method)
+        if view.throttle_classes:
+            found.add((generator.coerce_path(path, method, view), method.lower()))
+    return found
+
+
+def _operation(
+    path: str, method: str, operation: dict, enums: "_EnumComponents", *, own_description: bool, throttled: bool
+) -> None:
     parameters = operation.setdefault("parameters", [])
     if method != "get":
         parameters[:] = [p for p in parameters if p.get("in") != "query"]
@@ -123,7 +173,9 @@ def _operation(path: str, method: str, operation: dict, enums: "_EnumComponents"
 
     responses = operation.setdefault("responses", {})
     anonymous = {} in operation.get("security", [])
-    codes = {"429"}
+    codes = {"429"} if throttled else set()
+    if not throttled:
+        responses.pop("429", None)
     if not anonymous:
         codes |= {"401", "403"}
     if any(p.get("in") == "path" for p in parameters):
@@ -137,12 +189,12 @@ def _operation(path: str, method: str, operation: dict, enums: "_EnumComponents"
     for code in sorted(codes):
         responses.setdefault(code, {"description": ERROR_DESCRIPTIONS[code]})
     for code, response in responses.items():
-        _response(method, code, response)
+        _response(method, code, response, throttled=throttled)
     if not operation.get("summary"):
         operation["summary"] = _summary(path, method, operation, own_description=own_description)
 
 
-def _response(method: str, code: str, response: dict) -> None:
+def _response(method: str, code: str, response: dict, *, throttled: bool) -> None:
     content = response.get("content")
     if code in ERROR_DESCRIPTIONS and code[0] == "4":
         response["description"] = response.get("description") or ERROR_DESCRIPTIONS[code]
@@ -160,6 +212,10 @@ def _response(method: str, code: str, response: dict) -> None:
         headers.setdefault("Idempotent-Replayed", REPLAYED_HEADER)
     if code == "429":
         headers.setdefault("Retry-After", RETRY_AFTER_HEADER)
+    # Refused before a throttle counts them (apps/core/throttling.py): authentication and permission errors.
+    if throttled and code not in ("401", "403"):
+        for name in RATE_LIMIT_HEADERS:
+            headers.setdefault(name, {"$ref": f"#/components/headers/{name}"})
 
 
 def _summary(path: str, method: str, operation: dict, *, own_description: bool) -> str:

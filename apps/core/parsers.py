@@ -4,7 +4,9 @@ DRF's own JSONParser reads `request.body` (the whole body, up to DATA_UPLOAD_MAX
 then recurses once per bracket. This one reads the stream itself, at most `max_bytes` of it, and counts the
 nesting before `json.loads` runs (compute_hooks/json_limits.py, shared with the Prometheus client). It is the
 default parser (settings.REST_FRAMEWORK); the ingest API subclasses it with its own size limit. A field the
-operation does not declare is a 400 naming it (apps/core/strict.py).
+operation does not declare is a 400 naming it (apps/core/strict.py). A string or key holding the NUL character
+is a 400 naming where it is: PostgreSQL stores NUL neither in text nor in jsonb (`\\u0000`), and JSON fields such
+as a device's labels reach jsonb with no CharField in between.
 """
 
 from django.conf import settings
@@ -19,6 +21,32 @@ from compute_hooks.json_limits import JSONLimitError, json_loads_bounded
 
 def body_too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"The request body is larger than {limit} bytes.", {"max_bytes": limit})
+
+
+def _nul_path(value, path: str) -> str | None:
+    if isinstance(value, str):
+        return path if "\x00" in value else None
+    if isinstance(value, dict):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            if "\x00" in key:
+                return path or "body"
+            found = _nul_path(item, inner)
+            if found:
+                return found
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _nul_path(item, f"{path}[{index}]" if path else f"[{index}]")
+            if found:
+                return found
+    return None
+
+
+def refuse_nul_characters(data) -> None:
+    """Called only when the text holds `\\u0000`, so a body without one costs a substring search."""
+    path = _nul_path(data, "")
+    if path is not None:
+        raise ValidationFailed.for_field(path, "Text cannot contain the NUL character.")
 
 
 class BoundedJSONParser(BaseParser):
@@ -48,11 +76,14 @@ class BoundedJSONParser(BaseParser):
         if len(raw) > limit:
             raise body_too_large(limit)
         try:
-            data = json_loads_bounded(raw.decode(encoding), max_depth=self.max_depth, strict_constants=self.strict)
+            text = raw.decode(encoding)
+            data = json_loads_bounded(text, max_depth=self.max_depth, strict_constants=self.strict)
         except JSONLimitError as exc:
             raise ValidationFailed.for_field("body", f"The request body is JSON {exc}.") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
+        if "\\u0000" in text:
+            refuse_nul_characters(data)
         if request is not None:
             refuse_unknown_body_fields(context.get("view"), request.method, data)
         return data

@@ -1,5 +1,7 @@
 """Serializer fields shared by every app's API."""
 
+from decimal import Decimal
+
 from rest_framework import serializers
 
 
@@ -30,3 +32,22 @@ class JSONObjectField(serializers.DictField):
         if not isinstance(data, dict):
             self.fail("not_an_object", input_type=json_type_name(data))
         return super().to_internal_value(data)
+
+
+def decimal_normalized(value: Decimal) -> Decimal:
+    """The same number without trailing zeros and without an exponent: 125000.500000 -> 125000.5, 42.000000 -> 42."""
+    normalized = value.normalize()
+    return normalized.quantize(Decimal(1)) if normalized.as_tuple().exponent > 0 else normalized
+
+
+class NormalizedDecimalField(serializers.DecimalField):
+    """A measured value (a KPI reading) as a decimal string without the column's padding: "125000.5", "42", "-0.25".
+
+    Exact, as every decimal of the API is a string rather than a JSON number, but as short as the number is: the
+    column's six decimal places are its precision, not part of what was measured. Input takes any decimal string
+    with at most `decimal_places` decimals."""
+
+    def to_representation(self, value):
+        if value is None:
+            return None
+        return str(decimal_normalized(self.quantize(Decimal(value))))

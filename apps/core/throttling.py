@@ -6,11 +6,19 @@ a list of timestamps, read and written back unlocked, so workers lose each other
 429 with `Retry-After` (the seconds until its window ends) and the usual error body. Rates come from
 REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] ("<n>/<s|min|hour|day>"); a scope without a rate is not limited.
 
+Every answer to a counted request says where the caller stands, in the IETF draft's three fields
+(draft-ietf-httpapi-ratelimit-headers): `RateLimit-Limit` (requests per window), `RateLimit-Remaining` (left in this
+window) and `RateLimit-Reset` (seconds until the window ends), for the scope closest to its limit
+(`RateLimitHeadersMiddleware`). A request that several scopes count (a token's, and its user's) reports the one with
+the fewest requests left, so a tool that paces itself by the headers is never refused by another scope.
+
 A cache that cannot be reached lets the request through (and logs it): a dead Redis must not take the API down.
 """
 
 import logging
+import math
 import time
+from dataclasses import dataclass
 
 from django.core.cache import cache
 from rest_framework.settings import api_settings
@@ -43,6 +51,25 @@ def client_ip(request) -> str:
     return hops[-min(proxies, len(hops))] if hops else remote
 
 
+@dataclass(frozen=True)
+class RateLimitState:
+    """Where one request left its caller in one scope's window."""
+
+    limit: int
+    remaining: int
+    reset: int  # whole seconds until the window ends, at least 1
+
+    def tighter_than(self, other: "RateLimitState | None") -> bool:
+        return other is None or (self.remaining, -self.reset) < (other.remaining, -other.reset)
+
+
+def _record(request, state: RateLimitState) -> None:
+    """Keeps the tightest scope's state on the Django request, for RateLimitHeadersMiddleware."""
+    request = getattr(request, "_request", request)
+    if state.tighter_than(getattr(request, "rate_limit", None)):
+        request.rate_limit = state
+
+
 class FixedWindowThrottle(BaseThrottle):
     scope = ""
 
@@ -68,9 +95,11 @@ class FixedWindowThrottle(BaseThrottle):
         except Exception:  # the cache is down: count nothing rather than refuse everyone
             logger.warning("Rate limit cache unavailable; %s request not counted", self.scope, exc_info=True)
             return True
+        reset = max(1, math.ceil((window + 1) * period - now))
+        _record(request, RateLimitState(limit=limit, remaining=max(0, limit - count), reset=reset))
         if count <= limit:
             return True
-        self.retry_after = max(1.0, (window + 1) * period - now)
+        self.retry_after = reset
         return False
 
     def wait(self) -> float | None:
@@ -110,3 +139,21 @@ class ApiTokenThrottle(FixedWindowThrottle):
         from apps.tenancy.models import ApiToken  # tenancy builds on core
 
         return str(request.auth.pk) if isinstance(request.auth, ApiToken) else None
+
+
+class RateLimitHeadersMiddleware:
+    """`RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` on every answer to a request a throttle counted
+    (errors and 429 included; a request refused before the count, such as a 401, or a replayed idempotent answer,
+    was not counted and carries none)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        state = getattr(request, "rate_limit", None)
+        if state is not None:
+            response["RateLimit-Limit"] = str(state.limit)
+            response["RateLimit-Remaining"] = str(state.remaining)
+            response["RateLimit-Reset"] = str(state.reset)
+        return response

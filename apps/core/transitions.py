@@ -129,6 +129,16 @@ class Machine:
     def states_for(self, name: str) -> tuple[str, ...]:
         return self.by_name[name].source
 
+    def person_action(self, name: str) -> Transition:
+        """The transition a person asks for by its name (a dashboard form, an admin action): a name the table does
+        not offer to people (unknown, or govtrack's own) is refused, naming the field `action`."""
+        transition = self.by_name.get(name)
+        if transition is None or transition.system:
+            raise ValidationFailed.for_field(
+                "action", f"'{name}' is not an action a person takes on a {self.model._meta.verbose_name}."
+            )
+        return transition
+
     def actions_for(
         self, obj: models.Model, user, *, include_refused: bool = True, role_refusals: bool = True
     ) -> list[ActionState]:

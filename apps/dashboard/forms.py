@@ -6,7 +6,15 @@ from django import forms
 from apps.compliance.models import AssessmentResult, FindingStatus, Severity
 from apps.core.errors import ApplicationError
 from apps.core.money import CURRENCY_CODES
-from apps.funding.models import FocusArea, GrantStatus, Instrument, InvestmentStatus, KpiMetric, MilestoneStatus
+from apps.funding.models import (
+    BudgetCategory,
+    FocusArea,
+    GrantStatus,
+    Instrument,
+    InvestmentStatus,
+    KpiMetric,
+    ReportingFrequency,
+)
 from apps.risks.models import MitigationStatus, RiskStatus, Treatment
 
 DATE = forms.DateInput(attrs={"type": "date"})
@@ -95,7 +103,12 @@ class NoteForm(DashboardForm):
 
 
 class ReasonForm(DashboardForm):
-    reason = forms.CharField(max_length=2000, widget=forms.TextInput, label="Reason")
+    reason = forms.CharField(
+        max_length=2000,
+        widget=forms.TextInput,
+        label="Reason",
+        error_messages={"required": "Say why: a reason is required for this step."},
+    )
 
 
 class AwardForm(DashboardForm):
@@ -151,10 +164,45 @@ class RemediationActionForm(DashboardForm):
 
 
 class ActionParamsForm(DashboardForm):
-    """What a state machine's action may take beside its name: a reason, and an expiry for an acceptance."""
+    """What a state machine's action may take beside its name: a reason, an expiry for an acceptance, the amount of
+    an award, the outcome of a dispute. Whether the step needs them is its machine's (a missing reason the step
+    requires, or an award without an amount, is refused by the engine naming the field)."""
 
     note = forms.CharField(max_length=2000, required=False, widget=forms.TextInput, label="Reason")
     expires_on = forms.DateField(widget=DATE, required=False, label="Accepted until")
+    amount_awarded = forms.DecimalField(
+        required=False, min_value=0, decimal_places=2, max_digits=18, label="Amount awarded"
+    )
+    outcome = forms.ChoiceField(
+        choices=[("resubmit", "Back to review"), ("missed", "Missed")], required=False, label="Outcome"
+    )
+
+    def params(self) -> dict:
+        """The parameters given, for the step's service (the note is its reason)."""
+        return {k: v for k, v in self.cleaned_data.items() if k != "note" and v not in (None, "")}
+
+
+class MilestoneAmendForm(DashboardForm):
+    """The planned fields of a milestone not yet verified. For an escrowed one the amount and due date are the
+    contract's: shown read-only, and a change posted anyway is the service's to refuse, with its reason."""
+
+    title = forms.CharField(max_length=300, label="Title")
+    description = forms.CharField(widget=forms.Textarea(attrs={"rows": 2}), required=False, label="Description")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount")
+    due_date = forms.DateField(widget=DATE, label="Due date")
+
+    def __init__(self, *args, milestone, escrowed: bool = False, **kwargs):
+        initial = {name: getattr(milestone, name) for name in ("title", "description", "amount", "due_date")}
+        super().__init__(*args, initial=initial, prefix=f"amend-{milestone.pk}", **kwargs)
+        self.escrowed = escrowed
+        if escrowed:
+            for name in ("amount", "due_date"):
+                self.fields[name].widget.attrs["readonly"] = True
+                self.fields[name].help_text = "Held in the escrow contract: it cannot change."
+
+    def changes(self) -> dict:
+        """Only the fields the person changed."""
+        return {name: self.cleaned_data[name] for name in self.changed_data}
 
 
 class FindingFilterForm(DashboardForm):
@@ -219,15 +267,6 @@ class PageSizeForm(DashboardForm):
     page_size = forms.ChoiceField(choices=[("A4", "A4"), ("Letter", "US Letter")], required=False, label="Paper")
 
 
-MILESTONE_ACTIONS = {
-    # action: (label, statuses it applies to)
-    "start": ("Start work", {MilestoneStatus.PLANNED}),
-    "submit": ("Submit for verification", {MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS}),
-    "verify": ("Verify", {MilestoneStatus.SUBMITTED}),
-    "approve_release": ("Approve release", {MilestoneStatus.VERIFIED}),
-}
-
-
 class CommentForm(DashboardForm):
     body = forms.CharField(max_length=4000, widget=forms.Textarea(attrs={"rows": 2}), label="Comment")
 
@@ -283,3 +322,71 @@ class MitigationForm(DashboardForm):
 
 class MitigationStatusForm(DashboardForm):
     status = forms.ChoiceField(choices=MitigationStatus.choices, label="Status")
+
+
+# --- budget and reporting (apps/dashboard/views/budget.py) ----------------------------------------------------------
+
+
+def _line_choices(lines: list[dict]) -> list[tuple[str, str]]:
+    """`lines`: apps.dashboard.budget_work.line_options, or the page's plan rows (id, name, budget, currency)."""
+    return [(str(line["id"]), f"{line['name']} ({line['budget']} {line['currency']})") for line in lines]
+
+
+class BudgetWorkForm(DashboardForm):
+    """The budget section shares the grant page with other forms: ids of its own (`id_amount` is the milestone's)."""
+
+    prefix_id = "budget_%s"
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("auto_id", self.prefix_id)
+        super().__init__(*args, **kwargs)
+
+
+class BudgetLineForm(BudgetWorkForm):
+    prefix_id = "line_%s"
+    category = forms.ChoiceField(choices=BudgetCategory.choices, label="Category")
+    name = forms.CharField(max_length=200, label="Line")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Budget")
+
+
+class ExpenseForm(BudgetWorkForm):
+    prefix_id = "expense_%s"
+    budget_line = forms.ChoiceField(label="Budget line")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount spent")
+    spent_on = forms.DateField(widget=DATE, label="Spent on")
+    description = forms.CharField(max_length=300, label="What it paid for")
+    reference = forms.CharField(max_length=200, required=False, label="Invoice or payroll reference")
+
+    def __init__(self, *args, lines=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["budget_line"].choices = _line_choices(lines)
+
+
+class AmendmentForm(BudgetWorkForm):
+    prefix_id = "realloc_%s"
+    from_line = forms.ChoiceField(label="Move from")
+    to_line = forms.ChoiceField(label="Move to")
+    amount = forms.DecimalField(min_value=0, decimal_places=2, max_digits=18, label="Amount to move")
+    reason = forms.CharField(max_length=2000, widget=forms.TextInput, label="Why")
+
+    def __init__(self, *args, lines=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["from_line"].choices = self.fields["to_line"].choices = _line_choices(lines)
+
+
+class ScheduleForm(BudgetWorkForm):
+    prefix_id = "schedule_%s"
+    frequency = forms.ChoiceField(
+        choices=[c for c in ReportingFrequency.choices if c[0] != ReportingFrequency.CUSTOM], label="Reports every"
+    )
+    due_days = forms.IntegerField(min_value=0, max_value=365, initial=30, label="Due days after the period ends")
+
+
+class PeriodSubmitForm(DashboardForm):
+    narrative = forms.CharField(
+        max_length=50_000, widget=forms.Textarea(attrs={"rows": 5}), label="Narrative", required=False
+    )
+
+
+class PeriodAttachmentForm(DashboardForm):
+    file = forms.FileField(label="Attachment")

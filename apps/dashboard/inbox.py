@@ -1,5 +1,6 @@
-"""What is waiting for the signed-in user in the current organization: approvals, assessments, reviews, and
-what is overdue, each with the page where it is done. A fixed number of queries whatever the counts.
+"""What is waiting for the signed-in user in the current organization: approvals, assessments, reviews, interim
+reports to write or (for the funder) to decide, and what is overdue, each with the page where it is done. A fixed
+number of queries whatever the counts.
 
 Milestone approvals are read from the state machine (`MILESTONES.actions_for`): a milestone is waiting for this
 user when its table offers them a step they may take now, so the inbox never disagrees with the buttons.
@@ -15,8 +16,8 @@ from apps.compliance.models import ACTIVE_FINDING_STATUSES, ActionStatus, AuditS
 from apps.compliance.selectors import finding_list, privacy_audit_list, remediation_action_list
 from apps.funding import permissions as funding_permissions
 from apps.funding.machines import MILESTONES
-from apps.funding.models import MilestoneStatus
-from apps.funding.selectors import milestone_list
+from apps.funding.models import AmendmentStatus, MilestoneStatus, PeriodStatus
+from apps.funding.selectors import budget_amendment_list, milestone_list, reporting_period_list
 from apps.risks import permissions as risk_permissions
 from apps.risks.models import RiskStatus
 from apps.risks.selectors import risk_list
@@ -27,12 +28,21 @@ INBOX_LIMIT = 50
 DECISION_LIMIT = 10
 # The milestone steps that are someone's decision (not starting or submitting one's own work).
 DECISIONS = ("verify", "approve_release")
+REPORT_SOON_DAYS = 14  # an interim report shows in the grantee's inbox two weeks before it falls due
 
 
 def _milestone_url(milestone) -> str:
     if milestone.grant_id:
         return f"{reverse('dashboard:grant', args=[milestone.grant_id])}#m-{milestone.pk}"
     return f"{reverse('dashboard:investment', args=[milestone.investment_id])}#m-{milestone.pk}"
+
+
+def _period_url(period) -> str:
+    return f"{reverse('dashboard:grant', args=[period.grant_id])}#budget-work"
+
+
+def _period_words(period) -> str:
+    return f"for {period.start:%-d %b %Y} to {period.end:%-d %b %Y} of {period.grant.title}"
 
 
 def waiting_for(*, user, org, today: dt.date | None = None) -> list[dict]:
@@ -68,6 +78,50 @@ def waiting_for(*, user, org, today: dt.date | None = None) -> list[dict]:
         )
         for milestone in late:
             add("Overdue", f"Milestone {milestone.title}", _milestone_url(milestone), milestone.due_date, overdue=True)
+
+    # Interim reports: the funder's decisions (reports submitted, re-allocations asked), and the grantee's reports
+    # falling due within REPORT_SOON_DAYS, overdue or returned with comments.
+    if funding_permissions.can_decide_as_funder(user, org)[0]:
+        for period in (
+            reporting_period_list(user=user)
+            .filter(organization=org, status=PeriodStatus.SUBMITTED)
+            .prefetch_related(None)
+            .order_by("due_date")[:INBOX_LIMIT]
+        ):
+            add("Approval", f"Review the report {_period_words(period)}", _period_url(period), period.due_date)
+        for amendment in (
+            budget_amendment_list(user=user)
+            .filter(organization=org, status=AmendmentStatus.PROPOSED)
+            .select_related("from_line__grant", "from_line__investment")
+            .order_by("created_at")[:INBOX_LIMIT]
+        ):
+            parent = amendment.from_line.grant or amendment.from_line.investment
+            kind = "grant" if amendment.from_line.grant_id else "investment"
+            add(
+                "Approval",
+                f"Decide moving {amendment.amount} {amendment.from_line.currency} from {amendment.from_line.name} to "
+                f"{amendment.to_line.name} ({parent.title})",
+                f"{reverse(f'dashboard:{kind}', args=[parent.pk])}#budget-work",
+            )
+    if funding_permissions.can_submit_period_report(user, org)[0]:
+        for period in (
+            reporting_period_list(user=user)
+            .filter(
+                organization=org,
+                status__in=(PeriodStatus.DUE, PeriodStatus.RETURNED),
+                due_date__lte=today + dt.timedelta(days=REPORT_SOON_DAYS),
+            )
+            .prefetch_related(None)
+            .order_by("due_date")[:INBOX_LIMIT]
+        ):
+            returned = period.status == PeriodStatus.RETURNED
+            add(
+                "Overdue" if period.due_date < today else "Report",
+                f"{'Revise' if returned else 'Write'} the report {_period_words(period)}",
+                _period_url(period),
+                period.due_date,
+                overdue=period.due_date < today,
+            )
 
     # Audits in fieldwork with controls still to assess.
     if compliance_permissions.can_manage_audits(user, org)[0]:

@@ -269,7 +269,13 @@ def latest_reports_by_milestone(*, user, milestone_ids) -> dict:
 
 
 def disbursements_of_grant(*, user, grant):
-    return disbursement_list(user=user).filter(milestone__grant=grant).order_by("-paid_on", "-created_at")
+    """Newest first; each entry with the one it voids, or the void that cancels it (both show)."""
+    return (
+        disbursement_list(user=user)
+        .filter(milestone__grant=grant)
+        .select_related("voids", "voided_by")
+        .order_by("-paid_on", "-created_at")
+    )
 
 
 # --- compute -----------------------------------------------------------------------------------------------------

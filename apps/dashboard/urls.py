@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from apps.dashboard.views import activity, compliance, compute, economics, funding, overview, risks
+from apps.dashboard.views import activity, budget, compliance, compute, economics, funding, overview, risks
 
 app_name = "dashboard"
 urlpatterns = [
@@ -15,8 +15,18 @@ urlpatterns = [
     path("grants/<uuid:pk>/status/", funding.grant_action, name="grant_action"),
     path("grants/<uuid:pk>/milestones/", funding.milestone_create, name="milestone_create"),
     path("grants/<uuid:pk>/disbursements/", funding.disbursement_record, name="disbursement_record"),
+    path("grants/<uuid:pk>/budget-lines/", budget.budget_line_add, name="budget_line_add"),
+    path("grants/<uuid:pk>/expenses/", budget.expense_add, name="expense_add"),
+    path("expenses/<uuid:pk>/void/", budget.expense_void, name="expense_void"),
+    path("grants/<uuid:pk>/re-allocations/", budget.amendment_propose, name="amendment_propose"),
+    path("re-allocations/<uuid:pk>/action/", budget.amendment_action, name="amendment_action"),
+    path("grants/<uuid:pk>/reporting-schedule/", budget.schedule_set, name="schedule_set"),
+    path("reporting-periods/<uuid:pk>/action/", budget.period_action, name="period_action"),
+    path("reporting-periods/<uuid:pk>/attachments/", budget.period_attachment_add, name="period_attachment_add"),
     path("milestones/<uuid:pk>/evidence/", funding.evidence_add, name="evidence_add"),
     path("milestones/<uuid:pk>/action/", funding.milestone_action, name="milestone_action"),
+    path("milestones/<uuid:pk>/amend/", funding.milestone_amend, name="milestone_amend"),
+    path("disbursements/<uuid:pk>/void/", funding.disbursement_void, name="disbursement_void"),
     path("criteria/<uuid:pk>/approve/", funding.criterion_approve, name="criterion_approve"),
     path("criteria/<uuid:pk>/evaluate/", funding.criterion_evaluate, name="criterion_evaluate"),
     path("milestones/<uuid:pk>/kpi-readings/", funding.kpi_reading_add, name="kpi_reading_add"),

@@ -3,7 +3,13 @@ initiatives, the template) and the success metrics with their scorecard. Thin: p
 
 import datetime as dt
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field, inline_serializer
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+    inline_serializer,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -331,6 +337,20 @@ def _many(selector, request, ids, field):
     return [resolve_for_field(selector, request, pk, field=field) for pk in ids]
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List initiatives",
+        description="The roadmap's initiatives of your organizations, newest first.",
+    ),
+    create=extend_schema(
+        summary="Create an initiative",
+        description="Adds an initiative to a roadmap phase of an organization.",
+    ),
+    retrieve=extend_schema(
+        summary="Get an initiative",
+        description="One initiative with its phase and success metrics.",
+    ),
+)
 class InitiativeViewSet(
     SelectorViewSetMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -436,6 +456,16 @@ ScorecardSerializer = inline_serializer(
 )
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List success metrics",
+        description="The success metrics the scorecard tracks, newest first.",
+    ),
+    create=extend_schema(
+        summary="Create a success metric",
+        description="Adds a success metric with its target; the scorecard compares it with the readings of its source.",
+    ),
+)
 class SuccessMetricViewSet(SelectorViewSetMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
     queryset = SuccessMetric.objects.none()
     serializer_class = SuccessMetricSerializer

@@ -101,6 +101,22 @@ def usage_figures(usage: Usage, card: RateCard | None) -> dict:
     return figures
 
 
+MONEY_KEYS = ("compute_cost", "energy_cost", "idle_cost", "total_cost")
+
+
+def priced_segments(total: Usage, segments: list[tuple[RateCard | None, Usage]]) -> dict:
+    """A device's figures over a window whose days were priced by one card or by several (a new version in force
+    from a day inside the window): hours and energy from the whole usage, each money figure the sum over the cards
+    of their own days priced by them. Days before any card is in force count in hours, not in cost (as a device with
+    no card); cards of different currencies for one device leave its money figures empty (None)."""
+    figures = usage_figures(total, None)
+    priced = [(card, usage) for card, usage in segments if card is not None]
+    if not priced or len({card.currency for card, _ in priced}) != 1:
+        return figures
+    parts = [usage_figures(usage, card) for card, usage in priced]
+    return figures | {"currency": priced[0][0].currency} | {key: sum(p[key] for p in parts) for key in MONEY_KEYS}
+
+
 def _matches(selector: dict, device: Device) -> bool:
     return all(str(device.labels.get(k)) == str(v) for k, v in (selector or {}).items())
 
@@ -270,22 +286,25 @@ def compute_economics(*, organization, start: dt.datetime, end: dt.datetime, top
         days = usage.get(device.pk, {})
         if not days:
             continue
-        card = card_for(device, cards)
         rule = attribution_for(device, rules)
         total = Usage()
-        for day, day_usage in days.items():
+        segments: list[tuple[RateCard | None, Usage]] = []  # consecutive days priced by one card
+        for day, day_usage in sorted(days.items()):
+            card = card_for(device, [c for c in cards if c.valid_from <= day])
             total.add(day_usage)
             per_day[day].append(usage_figures(day_usage, card))
             if device.kind == DeviceKind.GPU:
                 gpu_days[day].append(day_usage)
+            if not segments or segments[-1][0] != card:
+                segments.append((card, Usage()))
+            segments[-1][1].add(day_usage)
         row = {
             "device": device.key,
             "device_id": device.pk,
             "kind": device.kind,
             "labels": device.labels,
-            "rate_card": card.name if card else None,
-            "budget_line": rule.budget_line_id if rule else None,
-            **usage_figures(total, card),
+            "rate_card": ", ".join(dict.fromkeys(card.name for card, _ in segments if card)) or None,
+            **priced_segments(total, segments),
         }
         per_device.append(row)
         if rule is not None:

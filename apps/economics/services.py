@@ -124,6 +124,14 @@ def rate_card_create(
             raise ValidationFailed.for_field("lifetime_days", "A whole number of days from 1 to 10000.")
         values["lifetime_days"] = lifetime_days
         values["power_price_per_kwh"] = _unit_price(power_price_per_kwh, field="power_price_per_kwh")
+    earlier = (
+        RateCard.objects.filter(organization=organization, name=values["name"])
+        .values_list("currency", flat=True)
+        .first()
+    )
+    if earlier is not None and earlier != values["currency"]:
+        # A window priced by two versions sums their days' costs: one card keeps one currency.
+        raise ValidationFailed.for_field("currency", f"Earlier versions of this card are priced in {earlier}.")
     try:
         with transaction.atomic():
             card = RateCard.objects.create(organization=organization, kind=kind, source=source, created_by=by, **values)

@@ -59,7 +59,7 @@ def _grant_effects(grant: Grant, before: str, transition: Transition, by, reason
 
 
 def _award_covers_milestones(grant: Grant, by, params: dict) -> None:
-    if "amount_awarded" not in params:
+    if params.get("amount_awarded") is None:
         return
     planned = grant.milestones.aggregate(total=Sum("amount"))["total"] or Decimal(0)
     if params["amount_awarded"] < planned:
@@ -70,6 +70,8 @@ def _award_covers_milestones(grant: Grant, by, params: dict) -> None:
 
 
 def _record_award(grant: Grant, by, params: dict) -> None:
+    if params.get("amount_awarded") is None:
+        raise ValidationFailed.for_field("amount_awarded", "Give the amount awarded.")
     change_fields(params, grant, {"amount_awarded": params["amount_awarded"]})
 
 
@@ -196,7 +198,10 @@ def _hooks(name: str) -> list:
 
 
 def milestone_lock_first(milestone: Milestone) -> list:
-    return [row for hook in _hooks("MILESTONE_LOCK_HOOKS") for row in hook(milestone)]
+    """The grant or investment first (a step's hooks may record a disbursement, which takes it), then what the
+    hooks name (an escrowed milestone's agreement and escrow milestone), then the milestone: docs/controls.md."""
+    parent = (Grant, milestone.grant_id) if milestone.grant_id else (Investment, milestone.investment_id)
+    return [parent, *(row for hook in _hooks("MILESTONE_LOCK_HOOKS") for row in hook(milestone))]
 
 
 def held_in_escrow(milestone: Milestone) -> bool:
@@ -334,8 +339,9 @@ def _record_release_approval(milestone: Milestone, by, params: dict) -> str:
     from apps.tenancy.permissions import role_of
 
     role = role_of(by, milestone.organization)
+    note = params.get("note") or params.get("reason", "")  # the API's note, or what the dashboard's field said
     MilestoneApproval.objects.create(
-        milestone=milestone, purpose=ApprovalPurpose.RELEASE, user=by, role=role, note=params.get("note", "")
+        milestone=milestone, purpose=ApprovalPurpose.RELEASE, user=by, role=role, note=note
     )
     approvals = list(milestone.approvals.filter(purpose=ApprovalPurpose.RELEASE))
     missing = release_approvals_missing(milestone, approvals)
@@ -344,7 +350,7 @@ def _record_release_approval(milestone: Milestone, by, params: dict) -> str:
         actor=by,
         organization=milestone.organization,
         obj=milestone,
-        after={"role": role, "note": params.get("note", ""), "missing": missing},
+        after={"role": role, "note": note, "missing": missing},
     )
     if missing:
         return milestone.status
@@ -420,6 +426,22 @@ def _record_outside_escrow(milestone: Milestone, by, params: dict) -> str:
         return milestone.status
     change_fields(params, milestone, {"paid_outside_escrow": True})
     return M.RELEASED
+
+
+def _approved_on_chain(milestone: Milestone, by, params: dict) -> None:
+    if not hasattr(milestone, "escrow") or milestone.escrow.onchain_status != "approved":
+        raise Conflict(
+            "Only a milestone the escrow contract approved can be accepted as released; this one is not approved "
+            "on chain."
+        )
+
+
+def _record_conflict_accepted(milestone: Milestone, by, params: dict) -> None:
+    """Names, in the audit event, the hash the contract approved (the one govtrack accepts instead of its own)."""
+    escrow = milestone.escrow
+    params.setdefault("_audit_after", {}).update(
+        {"accepted_onchain_hash": escrow.onchain_evidence_hash, "govtrack_hash": escrow.evidence_hash}
+    )
 
 
 def _dispute_target(milestone: Milestone, by, params: dict) -> str:
@@ -545,6 +567,24 @@ MILESTONES = Machine(
                     "marks it refunded.",
                 ),
             ),
+        ),
+        # The way out of `conflict`: the contract approved the milestone with a hash that is not govtrack's report,
+        # so its amount is already the beneficiary's to withdraw and no attestation, refund or payment outside
+        # escrow can follow. The owner, having looked, accepts the chain's approval as the release (with the reason
+        # on the record); what was withdrawn meanwhile is then recorded as disbursements (MILESTONE_CONFLICT_HOOKS).
+        Transition(
+            "resolve_conflict",
+            (M.CONFLICT,),
+            M.RELEASED,
+            p.can_resolve_conflict,
+            "accept the chain's approval of",
+            "Accept the chain's approval",
+            reason="required",
+            guards=(_person, _approved_on_chain),
+            record=_record_conflict_accepted,
+            stamp="released_at",
+            confirm="Accept the escrow contract's approval and record this milestone as released? The hash it "
+            "approved stays on the record beside govtrack's own; this cannot be undone.",
         ),
         # The escrow indexer, on a confirmed contract event (govtrack itself, never a person).
         Transition(

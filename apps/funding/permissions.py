@@ -74,6 +74,12 @@ def can_pay_outside_escrow(user, organization: Organization) -> Decision:
     return role_in(user, organization, RELEASE_APPROVERS, "pay a milestone outside escrow (owner and finance together)")
 
 
+def can_resolve_conflict(user, organization: Organization) -> Decision:
+    return role_in(
+        user, organization, frozenset({Role.OWNER}), "accept the escrow contract's approval of a milestone in conflict"
+    )
+
+
 def can_void_disbursement(user, organization: Organization) -> Decision:
     return role_in(user, organization, FUNDING_MANAGERS, "void a disbursement")
 

@@ -133,11 +133,11 @@ def milestones_brief_attach(parents: list) -> list:
     rows = (
         Milestone.objects.filter(**{f"{key}__in": [parent.pk for parent in parents]})
         .order_by("due_date", "created_at")
-        .values(key, *BRIEF_MILESTONE_FIELDS)
+        .values_list(key, *BRIEF_MILESTONE_FIELDS)
     )
     by_parent: dict = {}
-    for row in rows:
-        by_parent.setdefault(row.pop(key), []).append(row)
+    for parent_id, *values in rows:  # tuples made into dicts here: Django's .values() costs twice as much per row
+        by_parent.setdefault(parent_id, []).append(dict(zip(BRIEF_MILESTONE_FIELDS, values, strict=True)))
     for parent in parents:
         parent.brief_milestones = by_parent.get(parent.pk, [])
     # The escrow app adds what the contract still holds for each parent (one query per page), as `escrowed`.

@@ -99,6 +99,10 @@ class GrantReportExportView(APIView):
     @extend_schema(
         operation_id="report_exports_retrieve",
         summary="A background grant report export: status and progress",
+        description=(
+            "Where a grant report PDF started in the background stands: `status`, `progress` and, once done, the "
+            "`download_url` of the file. Poll it until `status` is done or failed."
+        ),
         responses={200: GrantReportExportSerializer, **error_responses(401, 404)},
     )
     def get(self, request, pk):

@@ -2,7 +2,7 @@
 
 from rest_framework.routers import SimpleRouter
 
-from apps.risks.api import (
+from apps.risks.api.views import (
     KeyRiskIndicatorViewSet,
     MitigationViewSet,
     RiskMatrixViewSet,

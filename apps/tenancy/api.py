@@ -1,4 +1,4 @@
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -6,7 +6,6 @@ from rest_framework.views import APIView
 
 from apps.audit.verification import verify_chain
 from apps.core.api import error_responses, organization_for_create, resolve_for_field
-from apps.core.strict import StrictQueryParameters
 from apps.tenancy import permissions, selectors, services
 from apps.tenancy.models import ApiToken, Invitation, InvitationStatus, Membership, Organization, Role, TokenScope
 
@@ -42,6 +41,15 @@ class AuditVerifySerializer(serializers.Serializer):
     head_hash = serializers.CharField(help_text="The hash of the newest event (the genesis hash for an empty chain).")
 
 
+@extend_schema_view(
+    get=extend_schema(
+        summary="Who am I",
+        description=(
+            "The signed-in user (or the token's user): username and the organizations they belong to, with their "
+            "role in each. A tool that belongs to several organizations names `organization` on every create."
+        ),
+    ),
+)
 class MeView(APIView):
     @extend_schema(responses={200: MeSerializer})
     def get(self, request):
@@ -50,9 +58,23 @@ class MeView(APIView):
         return Response(MeSerializer(data).data)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your organizations",
+        description="The organizations you belong to, in a fixed order (no `ordering`).",
+    ),
+    retrieve=extend_schema(
+        summary="Get an organization",
+        description="One of your organizations.",
+    ),
+    members=extend_schema(
+        summary="List an organization's members",
+        description="Its members and their roles.",
+    ),
+)
 class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = OrganizationSerializer
-    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
+    filter_backends: list = []  # no filters, a fixed order
 
     def get_queryset(self):
         return selectors.organization_list(user=self.request.user)
@@ -101,6 +123,16 @@ class OrganizationViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
         )
 
 
+@extend_schema_view(
+    partial_update=extend_schema(
+        summary="Change a member's role",
+        description="Owners change a member's role; an organization always keeps at least one owner.",
+    ),
+    destroy=extend_schema(
+        summary="Remove a member",
+        description="Owners remove a member from the organization; the last owner cannot be removed.",
+    ),
+)
 class MembershipViewSet(mixins.UpdateModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
     serializer_class = MembershipSerializer
     queryset = Membership.objects.none()  # for the schema; requests use the scoped selector
@@ -163,10 +195,20 @@ class ApiTokenCreatedSerializer(ApiTokenSerializer):
         read_only_fields = fields
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List your API tokens",
+        description="Your API tokens: name, scope, prefix, expiry and whether revoked; never the secret.",
+    ),
+    revoke=extend_schema(
+        summary="Revoke an API token",
+        description="Revokes one of your tokens at once: its next request gets a 401.",
+    ),
+)
 class ApiTokenViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     serializer_class = ApiTokenSerializer
     queryset = ApiToken.objects.none()  # for the schema; requests use the user's own tokens
-    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
+    filter_backends: list = []  # no filters, a fixed order
 
     def get_queryset(self):
         return selectors.api_token_list(user=self.request.user)
@@ -249,7 +291,7 @@ class InvitationViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
 
     serializer_class = InvitationSerializer
     queryset = Invitation.objects.none()  # for the schema; requests use the scoped selectors
-    filter_backends = [StrictQueryParameters]  # no filters, a fixed order
+    filter_backends: list = []  # no filters, a fixed order
 
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):

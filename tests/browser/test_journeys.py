@@ -1,5 +1,6 @@
-"""The compliance lead's and the finance lead's journeys in Chromium, at laptop and phone widths, with screenshots
-under var/browser/ and axe-core run on every page they touch (no serious or critical violation)."""
+"""The compliance lead's and the finance lead's journeys (a KPI reading, a void) in Chromium, at laptop and phone
+widths, with screenshots under var/browser/ and axe-core run on every page they touch (no serious or critical
+violation)."""
 
 import datetime as dt
 import re
@@ -11,11 +12,13 @@ from django.utils import timezone
 from apps.compliance.models import FrameworkVersion, PrivacyAudit
 from apps.compliance.services.audits import privacy_audit_create
 from apps.compliance.services.frameworks import FRAMEWORKS_DIR, framework_load
-from apps.funding.models import CriterionKind, Funder, FunderKind, KpiReading
+from apps.funding.models import CriterionKind, Disbursement, Funder, FunderKind, KpiReading
+from apps.funding.services.disbursements import disbursement_record
 from apps.funding.services.grants import grant_create
 from apps.funding.services.milestones import criterion_add, milestone_create
 from apps.tenancy.models import Role
 from tests.browser.conftest import LAPTOP, PHONE, sign_in
+from tests.funding.factories import GrantFactory, MilestoneFactory
 
 pytestmark = pytest.mark.services
 
@@ -182,3 +185,43 @@ def test_finance_lead_finds_a_grant_and_records_a_kpi(
     check_accessibility(page, "risks")
     nav(page, "Compute")
     check_accessibility(page, "compute")
+
+
+@pytest.fixture
+def paid_grant(org, people):
+    finance = people[Role.FINANCE]
+    grant = GrantFactory(organization=org, title="Edge privacy pilot")
+    milestone = MilestoneFactory(grant=grant, status="released", amount=Decimal("8000"), title="Pilot online")
+    disbursement_record(
+        milestone=milestone, by=finance, amount=Decimal("8000"), paid_on=dt.date(2026, 11, 20), reference="BANK-77"
+    )
+    return grant
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_finance_lead_voids_a_disbursement(
+    live_server, page, people, paid_grant, artifacts, check_accessibility, viewport
+):
+    width = "phone" if viewport == PHONE else "laptop"
+    page.set_default_timeout(10_000)
+    page.set_viewport_size(viewport)
+    sign_in(page, live_server.url, people[Role.FINANCE])
+    page.goto(f"{live_server.url}/grants/{paid_grant.pk}/")
+    section = page.locator("#disbursements")
+    row = section.locator("tr", has_text="BANK-77")
+    # The confirmation is a folded form (no script): opening it says what happens and asks for the reason.
+    row.get_by_text("Void…").click()
+    assert row.get_by_text("This cannot be undone.").is_visible()
+    check_accessibility(page, "grant with a void open")
+    row.get_by_label("Reason").fill("Paid twice by the bank")
+    row.get_by_role("button", name="Void the payment").click()
+    page.wait_for_load_state()
+    assert page.get_by_text(re.compile(r"The disbursement of 8000\.00 EUR paid on 20 Nov 2026 is voided")).is_visible()
+    assert section.get_by_text("Voided").is_visible()
+    assert section.get_by_text("Void of the payment of 20 Nov 2026: “Paid twice by the bank”").is_visible()
+    assert section.get_by_text("-8,000.00 EUR").is_visible()
+    paid_grant.refresh_from_db()
+    assert paid_grant.amount_disbursed == 0
+    assert Disbursement.objects.filter(milestone__grant=paid_grant).count() == 2
+    check_accessibility(page, "grant after a void")
+    page.screenshot(path=artifacts / f"void-{width}.png", full_page=True)

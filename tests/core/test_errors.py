@@ -122,3 +122,28 @@ def test_a_time_filter_with_an_offset_postgresql_cannot_hold_is_read_as_utc(clie
     earlier = client.get("/api/v1/audit-events/", {**query, "occurred_after": "2000-01-01T00:00:00-17:08"})
     assert later.status_code == 200 and later.json()["results"] == []
     assert earlier.status_code == 200 and [e["action"] for e in earlier.json()["results"]] == ["grant.updated"]
+
+
+def test_a_nul_character_in_a_json_body_is_a_400_naming_where_it_is(client_for):
+    """Found by the API fuzzing gate: a device's `labels` with NUL in a key reached jsonb (a 500; PostgreSQL
+    refuses `\\u0000` in text and jsonb alike). Nothing is stored; the same body without NUL is created."""
+    from apps.compute.models import Device
+
+    organization = OrganizationFactory()
+    client = client_for(member(organization, Role.OWNER))
+    cases = [
+        ({"key": "board-1", "labels": {"rack\x00": "a"}}, "labels"),
+        ({"key": "board-1", "labels": {"rack": "a\x00"}}, "labels.rack"),
+        ({"key": "board\x00-1", "labels": {}}, "key"),
+    ]
+    for body, field in cases:
+        response = client.post(
+            "/api/v1/compute/devices/", {"organization": str(organization.pk), **body}, format="json"
+        )
+        assert response.status_code == 400, body
+        assert response.json()["extra"]["fields"] == {field: ["Text cannot contain the NUL character."]}
+    assert not Device.objects.filter(organization=organization).exists()
+    literal = {"organization": str(organization.pk), "key": "board-1", "labels": {"note": "\\u0000 is fine as text"}}
+    created = client.post("/api/v1/compute/devices/", literal, format="json")
+    assert created.status_code == 201, created.json()
+    assert created.json()["labels"] == {"note": "\\u0000 is fine as text"}

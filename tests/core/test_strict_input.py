@@ -3,9 +3,11 @@ nothing written (apps/core/strict.py). A typo never widens a list or drops a val
 
 import datetime as dt
 import json
+import uuid
 from decimal import Decimal
 
 import pytest
+from drf_spectacular.generators import SchemaGenerator
 
 from apps.compute.models import DeviceKind, Sample
 from apps.compute.services.devices import device_create
@@ -87,3 +89,31 @@ def test_fields_a_client_echoes_back_are_not_refused(org, people, client_for):
 
     assert response.status_code == 200, response.json()
     assert response.json()["name"] == "Agency II"
+
+
+def _example_path(path: str, operation: dict) -> str:
+    """The path with each path parameter filled in: an id or an address that exists nowhere."""
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "path":
+            address = parameter["schema"].get("pattern") == "^0x[0-9a-fA-F]{40}$"
+            value = "0x" + "ab" * 20 if address else str(uuid.uuid4())
+            path = path.replace(f"{{{parameter['name']}}}", value)
+    return path
+
+
+def test_every_get_in_the_schema_refuses_an_unknown_query_parameter(org, people, client_for):
+    # Checked before the handler runs, so an id that exists nowhere still gets the 400 rather than a 404.
+    schema = SchemaGenerator().get_schema(request=None, public=True)
+    client = client_for(people["owner"])
+    gets = [(path, item["get"]) for path, item in schema["paths"].items() if "get" in item]
+    refused = {}
+    for path, operation in gets:
+        declared = {p["name"] for p in operation.get("parameters", []) if p["in"] == "query"}
+        response = client.get(f"{_example_path(path, operation)}?colour=red")
+        body = response.json() if response["Content-Type"].startswith("application/json") else {}
+        refused[path] = response.status_code == 400 and list(body.get("extra", {}).get("fields", {})) == ["colour"]
+        # Every parameter the message offers is one the schema declares (and `format`, which every GET reads).
+        offered = body.get("message", "").rpartition("takes: ")[2].rstrip(".").split(", ")
+        assert set(offered) <= declared | {"format"}, f"{path} offers {set(offered) - declared}"
+
+    assert len(gets) > 90 and [path for path, ok in refused.items() if not ok] == []

@@ -1,6 +1,7 @@
 """API rate limits: per token, per user and per address, answered with 429 and Retry-After; counted in Redis."""
 
 import time
+import uuid
 
 import pytest
 import redis
@@ -103,3 +104,48 @@ def test_a_dead_redis_does_not_take_the_api_down(rates, user, token_client_for, 
     started = time.monotonic()
     assert client.get("/api/me/").status_code == 200
     assert time.monotonic() - started < 5
+
+
+def _rate_limit(response) -> tuple[int, int, int]:
+    return tuple(int(response[name]) for name in ("RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"))
+
+
+@pytest.mark.services
+def test_every_counted_answer_says_how_many_requests_are_left(rates, user, token_client_for, redis_url):
+    rates(token="4/min")
+    client = token_client_for(user)
+
+    # An error after the count (an id not in the user's organizations) counts and carries them too.
+    answers = [client.get(f"/api/milestones/{uuid.uuid4()}/")] + [client.get("/api/me/") for _ in range(4)]
+
+    assert [a.status_code for a in answers] == [404, 200, 200, 200, 429]
+    assert [_rate_limit(a)[:2] for a in answers] == [(4, 3), (4, 2), (4, 1), (4, 0), (4, 0)]
+    assert all(1 <= _rate_limit(a)[2] <= 60 for a in answers)
+    # The 429 says the same wait twice: Retry-After and RateLimit-Reset.
+    assert int(answers[-1]["Retry-After"]) == _rate_limit(answers[-1])[2]
+    # A request refused before the count (not signed in, an unknown query parameter) carries none.
+    assert "RateLimit-Limit" not in APIClient().get("/api/me/")
+    assert "RateLimit-Limit" not in client.get("/api/milestones/?colour=red")
+
+
+@pytest.mark.services
+def test_the_scope_closest_to_its_limit_is_the_one_reported(rates, user, token_client_for, redis_url):
+    rates(user="3/min", token="10/min")
+    first, second = token_client_for(user), token_client_for(user, scope="read-only")
+
+    assert _rate_limit(first.get("/api/me/"))[:2] == (3, 2)
+    assert _rate_limit(second.get("/api/me/"))[:2] == (3, 1)  # the user's allowance, shared by both tokens
+
+
+@pytest.mark.services
+def test_the_count_starts_again_when_the_window_ends(rates, user, token_client_for, redis_url):
+    rates(token="2/s")
+    client = token_client_for(user)
+    time.sleep(1 - time.time() % 1)  # start at the beginning of a one-second window
+
+    answers = [client.get("/api/me/") for _ in range(3)]
+    assert [(a.status_code, _rate_limit(a)) for a in answers] == [(200, (2, 1, 1)), (200, (2, 0, 1)), (429, (2, 0, 1))]
+
+    time.sleep(int(answers[-1]["RateLimit-Reset"]))
+    again = client.get("/api/me/")
+    assert again.status_code == 200 and _rate_limit(again)[:2] == (2, 1)

@@ -180,3 +180,62 @@ def test_the_daily_summary_gives_the_same_figures_and_takes_late_rollups(org, fl
     usage_days_refresh(organization=org, today=(END + dt.timedelta(days=1)).date())
     again = compute_economics(organization=org, **window)
     assert again["totals"]["provisioned_hours"] == Decimal("5.516667")
+
+
+def test_a_price_change_inside_the_window_prices_each_day_by_the_card_in_force(org, client_for):
+    """A new version of a card from the 2nd prices the 2nd and later; the 1st keeps the old price. A card that
+    starts inside the window leaves the days before it unpriced (hours count, cost does not)."""
+    from apps.tenancy.models import Role
+    from tests.factories import member
+
+    owner = client_for(member(org, Role.OWNER))
+    body = {
+        "organization": str(org.pk),
+        "name": "H200 cloud",
+        "kind": "cloud",
+        "currency": "USD",
+        "device_selector": {"fleet": "dc"},
+    }
+    for price, day in (("2.00", "2026-01-01"), ("3.00", "2026-11-02")):
+        answer = owner.post(
+            "/api/v1/rate-cards/", {**body, "price_per_gpu_hour": price, "valid_from": day}, format="json"
+        )
+        assert answer.status_code == 201, answer.json()
+    euro = owner.post(
+        "/api/v1/rate-cards/",
+        {**body, "currency": "EUR", "price_per_gpu_hour": "1.00", "valid_from": "2026-12-01"},
+        format="json",
+    )
+    assert euro.status_code == 400
+    assert euro.json()["extra"]["fields"] == {"currency": ["Earlier versions of this card are priced in USD."]}
+    owner.post(
+        "/api/v1/rate-cards/",
+        {
+            **body,
+            "name": "Edge late",
+            "device_selector": {"fleet": "edge"},
+            "price_per_gpu_hour": "4.00",
+            "valid_from": "2026-11-02",
+        },
+        format="json",
+    )
+    gpu = Device.objects.create(organization=org, key="gpu-h0", labels={"fleet": "dc"})
+    late = Device.objects.create(organization=org, key="gpu-e0", labels={"fleet": "edge"})
+    for device in (gpu, late):
+        minutes(device, "gpu.utilization", [50.0] * 60)
+        minutes(device, "gpu.utilization", [50.0] * 60, start=START + dt.timedelta(days=1))
+
+    report = compute_economics(organization=org, start=START, end=START + dt.timedelta(days=2))
+    by_key = {row["device"]: row for row in report["devices"]}
+    # 1 h on the 1st at 2.00 and 1 h on the 2nd at 3.00 (not 2 h at 3.00); idle half of each.
+    assert by_key["gpu-h0"]["provisioned_hours"] == Decimal("2.000000")
+    assert (by_key["gpu-h0"]["compute_cost"], by_key["gpu-h0"]["idle_cost"]) == (
+        Decimal("5.000000"),
+        Decimal("2.500000"),
+    )
+    assert by_key["gpu-h0"]["rate_card"] == "H200 cloud"
+    # Its own card from the 2nd only: 1 h at 4.00; both days' hours count.
+    assert by_key["gpu-e0"]["provisioned_hours"] == Decimal("2.000000")
+    assert (by_key["gpu-e0"]["total_cost"], by_key["gpu-e0"]["currency"]) == (Decimal("4.000000"), "USD")
+    assert [day["compute_cost"] for day in report["trend"]] == [Decimal("2.000000"), Decimal("7.000000")]
+    assert report["totals"]["total_cost"] == Decimal("9.000000")

@@ -35,6 +35,34 @@ def test_grant_list_with_nested_milestones_has_constant_queries(
     assert len(results) == page_size and all(len(g["milestones"]) == 4 for g in results)
 
 
+def test_a_grant_reads_the_same_in_the_list_as_in_its_detail(org, people, client_for):
+    unawarded = GrantFactory(
+        organization=org,
+        amount_requested=Decimal("250000.5"),
+        amount_awarded=None,
+        focus_areas=["privacy_compliant_ai", "edge_inference"],
+        program="Horizon",
+        reference="HE-77",
+        description="Edge inference on RISC-V boards.",
+        status_reason="Awaiting the panel.",
+    )
+    MilestoneFactory(grant=unawarded, amount=Decimal("1234.5"), status="released", amount_disbursed=Decimal("200.25"))
+    MilestoneFactory(grant=unawarded, amount=Decimal("99.99"), due_date=dt.date(2026, 3, 1))
+    owned = GrantFactory(organization=org, owner=people["finance"], amount_awarded=Decimal("5000.1"))
+    client = client_for(people["viewer"])
+    listed = {row["id"]: row for row in client.get("/api/grants/").json()["results"]}
+    for grant in (unawarded, owned):
+        detail = client.get(f"/api/grants/{grant.pk}/").json()
+        for only_in_detail in ("reports", "requirements", "allowed_actions"):
+            detail.pop(only_in_detail)
+        assert listed[str(grant.pk)] == detail
+    row = listed[str(unawarded.pk)]
+    assert row["amount_requested"] == "250000.50" and row["amount_awarded"] is None and row["owner"] is None
+    assert row["summary"]["released_unpaid"] == "1034.25" and row["summary"]["uncommitted"] == "248666.01"
+    assert [m["amount"] for m in row["milestones"]] == ["99.99", "1234.50"]
+    assert listed[str(owned.pk)]["owner"] == "finance-acme" and row["created_at"].endswith("Z")
+
+
 @pytest.mark.parametrize(
     "url",
     [

@@ -61,7 +61,27 @@ def test_finance_tool_posts_a_kpi_reading_with_its_token(org, people, token_clie
     assert response.status_code == 201, response.json()
     assert response.json()["organization"] == str(org.pk)
     listed = client.get("/api/kpi-readings/?metric=uptime_pct").json()["results"]
-    assert [r["value"] for r in listed] == ["99.950000"]
+    assert response.json()["value"] == "99.95"
+    assert [r["value"] for r in listed] == ["99.95"]
+
+
+@pytest.mark.parametrize(
+    ("posted", "answered"),
+    [("125000.500000", "125000.5"), ("125000", "125000"), ("0.000001", "0.000001"), ("-0.250", "-0.25"), ("0", "0")],
+)
+def test_a_kpi_value_is_answered_as_the_shortest_exact_decimal_in_json_and_csv(
+    org, people, client_for, posted, answered
+):
+    client = client_for(people["finance"])
+    body = {"metric": "revenue", "value": posted, "unit": "EUR", "period_start": "2026-07-01",
+            "period_end": "2026-07-31", "source": "ledger-sync"}  # fmt: skip
+    created = client.post("/api/kpi-readings/", body, format="json").json()
+
+    csv = b"".join(client.get("/api/kpi-readings/?format=csv").streaming_content).decode().splitlines()
+
+    assert created["value"] == answered
+    assert client.get("/api/kpi-readings/").json()["results"][0]["value"] == answered
+    assert csv[0].split(",")[:3] == ["id", "metric", "value"] and csv[1].split(",")[2] == answered
 
 
 @pytest.mark.parametrize(

@@ -136,16 +136,9 @@ def privacy_audit_close(*, audit: PrivacyAudit, by) -> PrivacyAudit:
     return AUDITS.run(audit, "close", by=by)
 
 
-def privacy_audit_act(*, audit: PrivacyAudit, by, action: str) -> PrivacyAudit:
-    """Runs the audit action `action` (a name from AUDITS) through its service (the dashboard's entry)."""
-    services = {
-        "start_fieldwork": privacy_audit_start_fieldwork,
-        "start_reporting": privacy_audit_start_reporting,
-        "close": privacy_audit_close,
-    }
-    if action not in services:
-        raise ValidationFailed.for_field("action", f"'{action}' is not an action on a privacy audit.")
-    return services[action](audit=audit, by=by)
+def privacy_audit_act(*, audit: PrivacyAudit, by, action: str, reason: str = "", **params) -> PrivacyAudit:
+    """Runs the person's action `action` of AUDITS (the dashboard's entry; the table is the list of actions)."""
+    return AUDITS.run(audit, AUDITS.person_action(action).name, by=by, reason=reason, **params)
 
 
 # --- assessments ------------------------------------------------------------------------------------------------

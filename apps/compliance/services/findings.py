@@ -155,18 +155,9 @@ def finding_accept_risk(*, finding: Finding, by, reason: str, expires_on: dt.dat
     return FINDINGS.run(finding, "accept_risk", by=by, reason=reason, expires_on=expires_on)
 
 
-def finding_act(*, finding: Finding, by, action: str, reason: str = "", expires_on: dt.date | None = None) -> Finding:
-    """Runs the finding action `action` (a name from FINDINGS) through its service (the dashboard's entry)."""
-    services = {
-        "start_remediation": lambda: finding_start_remediation(finding=finding, by=by),
-        "resolve": lambda: finding_resolve(finding=finding, by=by),
-        "verify": lambda: finding_verify(finding=finding, by=by),
-        "reopen": lambda: finding_reopen(finding=finding, by=by, reason=reason),
-        "accept_risk": lambda: finding_accept_risk(finding=finding, by=by, reason=reason, expires_on=expires_on),
-    }
-    if action not in services:
-        raise ValidationFailed.for_field("action", f"'{action}' is not an action on a finding.")
-    return services[action]()
+def finding_act(*, finding: Finding, by, action: str, reason: str = "", **params) -> Finding:
+    """Runs the person's action `action` of FINDINGS (the dashboard's entry; the table is the list of actions)."""
+    return FINDINGS.run(finding, FINDINGS.person_action(action).name, by=by, reason=reason, **params)
 
 
 # --- remediation actions ----------------------------------------------------------------------------------------

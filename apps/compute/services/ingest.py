@@ -143,9 +143,11 @@ def samples_ingest(*, device: Device, samples: list, now: dt.datetime | None = N
             stored = samples_store_on_time(rows=rows, lateness={device.pk: device_lateness_seconds(device)}, now=now)
             _device_seen(device, now=now, labels=_common_labels(item.labels for item in clean))
             evaluations_queue_sealed(devices=[device], latest=max(ts for _, _, ts, _ in rows), now=now)
+        device_id = device.pk
         if stored.duplicates:
-            result.duplicates = sum(1 for item in clean if (device.pk, item.metric, item.ts) in stored.duplicates)
-        result.late = sum(1 for item in clean if (device.pk, item.metric, item.ts) in stored.late)
+            result.duplicates = sum(1 for item in clean if (device_id, item.metric, item.ts) in stored.duplicates)
+        if stored.late:
+            result.late = sum(1 for item in clean if (device_id, item.metric, item.ts) in stored.late)
         result.accepted = len(clean) - result.duplicates
     return result
 

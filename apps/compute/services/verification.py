@@ -112,7 +112,7 @@ def _frame(*, criterion: MilestoneCriterion, config: dict, now: dt.datetime, lat
         lateness = source_lateness_seconds(source)
         window = window_for(config, now=now, lateness_seconds=lateness)
         query, series = promql_series(source=source, config=config, window=window)
-        devices = normalize([{**s, "id": None, "expected_samples": window.expected_steps, "raw": None} for s in series])
+        devices = normalize([{**s, "id": None, "raw": None} for s in series])
         frame |= {"source": ReportSource.PROMQL, "query": query}
         device_ids = []
     else:

@@ -1,4 +1,5 @@
 import functools
+from decimal import Decimal
 
 from django import template
 from django.utils.safestring import mark_safe
@@ -17,6 +18,8 @@ def money(value) -> str:
     """An amount with thousands separators and its two decimals (never a float)."""
     if value is None or value == "":
         return "—"
+    if isinstance(value, str):  # figures stored as text (a period report's financial part)
+        value = Decimal(value)
     return f"{value:,.2f}"
 
 

@@ -1,11 +1,15 @@
 """What every dashboard view shares: rendering a page of the current organization, and running a service."""
 
+from collections.abc import Callable
+
+from django.contrib import messages
 from django.http import Http404
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from apps.core.errors import ApplicationError, NotFound
-from apps.dashboard.forms import service_error_to_form
+from apps.core.transitions import Machine
+from apps.dashboard.forms import ActionParamsForm, service_error_to_form
 
 # A detail page lives at its object's address: shown in answer to a post elsewhere (an action, a form of its own),
 # it names that address, and dashboard.js puts it back in the address bar in place of the POST endpoint.
@@ -57,3 +61,36 @@ def run_service(form, call) -> tuple[object | None, int]:
     except ApplicationError as error:
         service_error_to_form(form, error)
         return None, error.status_code
+
+
+def machine_action(
+    request,
+    *,
+    machine: Machine,
+    get: Callable[[], object],
+    service: Callable[..., object],
+    message: Callable[[object, str], str],
+    done: Callable[[object], str],
+    refused: Callable[[object, ActionParamsForm, int], object],
+):
+    """One state machine action posted from a page (every page's action buttons post here through their view).
+
+    The action's name is checked against the machine's own table (anything else, or a step only govtrack takes, is
+    a 404); its reason and parameters are parsed with `ActionParamsForm`; `service(obj, action=, by=, reason=,
+    **params)` runs it. Success: post/redirect/get to `done(result)` with `message(result, action)`. Refused: the
+    page again, from `refused(fresh object, form, status)`, with the service's reason and status."""
+    obj = get()
+    action = request.POST.get("action", "")
+    if action not in machine.by_name or machine[action].system:
+        raise Http404("Unknown action.")
+    form = ActionParamsForm(request.POST)
+    status = 400
+    if form.is_valid():
+        result, status = run_service(
+            form,
+            lambda: service(obj, action=action, by=request.user, reason=form.cleaned_data["note"], **form.params()),
+        )
+        if result is not None:
+            messages.success(request, message(result, action))
+            return redirect(done(result))
+    return refused(get(), form, status)

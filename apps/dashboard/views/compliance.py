@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from apps.compliance import permissions as compliance_permissions
 from apps.compliance.machines import AUDITS, FINDINGS
-from apps.compliance.models import ASSESSABLE_AUDIT_STATUSES, FindingStatus, Severity
+from apps.compliance.models import ASSESSABLE_AUDIT_STATUSES, AuditStatus, FindingStatus, Severity
 from apps.compliance.selectors import (
     assessment_evidence_get,
     audit_score,
@@ -35,7 +35,7 @@ from apps.dashboard import forms, selectors
 from apps.dashboard.context import org_view
 from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
-from apps.dashboard.views.common import allowed, get_or_404, page, run_service
+from apps.dashboard.views.common import allowed, get_or_404, machine_action, page, run_service
 from apps.tenancy.selectors import membership_list
 
 FINDING_COLUMNS = [
@@ -131,29 +131,32 @@ def audit_detail(request, pk):
     return page(request, "dashboard/audit_detail.html", audit_context(request, audit), section="dashboard:compliance")
 
 
+# What a person reads after an audit's step, by the state it led to.
 AUDIT_MESSAGES = {
-    "start_fieldwork": "Fieldwork has started: assess each control below.",
-    "start_reporting": "The audit is now reporting: every control is assessed.",
-    "close": "The audit is closed; its score of {score}% is frozen for the trend.",
+    AuditStatus.FIELDWORK: "Fieldwork has started: assess each control below.",
+    AuditStatus.REPORTING: "The audit is now reporting: every control is assessed.",
+    AuditStatus.CLOSED: "The audit is closed; its score of {score}% is frozen for the trend.",
 }
 
 
 @require_POST
 @org_view
 def audit_action(request, pk):
-    audit = get_or_404(request, privacy_audit_get, pk=pk)
-    action = request.POST.get("action", "")
-    if action not in AUDITS.by_name:
-        raise Http404("Unknown action.")
-    form = forms.NoteForm(request.POST)
-    form.is_valid()
-    result, status = run_service(form, lambda: privacy_audit_act(audit=audit, by=request.user, action=action))
-    if result is not None:
-        messages.success(request, AUDIT_MESSAGES[action].format(score=result.score))
-        return redirect("dashboard:audit", pk=audit.pk)
-    audit = get_or_404(request, privacy_audit_get, pk=pk)
-    context = audit_context(request, audit, action_error=form)
-    return page(request, "dashboard/audit_detail.html", context, section="dashboard:compliance", status=status)
+    return machine_action(
+        request,
+        machine=AUDITS,
+        get=lambda: get_or_404(request, privacy_audit_get, pk=pk),
+        service=lambda audit, **step: privacy_audit_act(audit=audit, **step),
+        message=lambda audit, action: AUDIT_MESSAGES[audit.status].format(score=audit.score),
+        done=lambda audit: reverse("dashboard:audit", args=[audit.pk]),
+        refused=lambda audit, form, status: page(
+            request,
+            "dashboard/audit_detail.html",
+            audit_context(request, audit, action_error=form),
+            section="dashboard:compliance",
+            status=status,
+        ),
+    )
 
 
 def _assessment_of_org(request, pk):
@@ -314,29 +317,21 @@ def _finding_message(finding) -> str:
 @require_POST
 @org_view
 def finding_action(request, pk):
-    finding = get_or_404(request, finding_get, pk=pk)
-    action = request.POST.get("action", "")
-    if action not in FINDINGS.by_name:
-        raise Http404("Unknown action.")
-    params = forms.ActionParamsForm(request.POST)
-    status = 400
-    if params.is_valid():
-        result, status = run_service(
-            params,
-            lambda: finding_act(
-                finding=finding,
-                by=request.user,
-                action=action,
-                reason=params.cleaned_data["note"],
-                expires_on=params.cleaned_data["expires_on"],
-            ),
-        )
-        if result is not None:
-            messages.success(request, _finding_message(result))
-            return redirect("dashboard:finding", pk=finding.pk)
-    finding = get_or_404(request, finding_get, pk=pk)
-    context = finding_context(request, finding, action_error=params)
-    return page(request, "dashboard/finding_detail.html", context, section="dashboard:compliance", status=status)
+    return machine_action(
+        request,
+        machine=FINDINGS,
+        get=lambda: get_or_404(request, finding_get, pk=pk),
+        service=lambda finding, **step: finding_act(finding=finding, **step),
+        message=lambda finding, action: _finding_message(finding),
+        done=lambda finding: reverse("dashboard:finding", args=[finding.pk]),
+        refused=lambda finding, form, status: page(
+            request,
+            "dashboard/finding_detail.html",
+            finding_context(request, finding, action_error=form),
+            section="dashboard:compliance",
+            status=status,
+        ),
+    )
 
 
 @require_POST

@@ -13,16 +13,18 @@ from apps.compute import permissions as compute_permissions
 from apps.compute.services.verification import EVALUATED_STATUSES, criterion_verify
 from apps.core.errors import ApplicationError
 from apps.dashboard import charts, forms, selectors
+from apps.dashboard.budget_work import budget_work_context
 from apps.dashboard.context import org_view
 from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
-from apps.dashboard.views.common import allowed, get_or_404, page, run_service
+from apps.dashboard.views.common import allowed, get_or_404, machine_action, page, run_service
 from apps.economics.selectors import grant_plan_sections
 from apps.funding import permissions as funding_permissions
-from apps.funding.machines import GRANTS, MILESTONES, release_status
+from apps.funding.machines import GRANTS, MILESTONES, held_in_escrow, release_status
 from apps.funding.models import ApprovalPurpose, CriterionKind, MilestoneStatus
 from apps.funding.selectors import (
     criterion_get,
+    disbursement_get,
     funder_list,
     funding_summary,
     grant_get,
@@ -148,9 +150,18 @@ def _kpi_form(criteria):
     )
 
 
-def milestone_views(request, milestones: list, *, reports_by_milestone: dict) -> list[dict]:
-    """Each milestone with its criteria, evidence and the actions its state machine offers this user."""
+def _amend_form(milestone, bound_forms: dict):
+    if bound_forms.get("amend_for") == milestone.pk:
+        return bound_forms["amend_form"]
+    return forms.MilestoneAmendForm(milestone=milestone, escrowed=held_in_escrow(milestone))
+
+
+def milestone_views(request, milestones: list, *, reports_by_milestone: dict, bound_forms: dict | None = None) -> list:
+    """Each milestone with its criteria, evidence, the actions its state machine offers this user and, while its
+    plan may change, the amendment form (for those who manage funding)."""
+    bound_forms = bound_forms or {}
     can_add_evidence = allowed(request, funding_permissions.can_work_on_milestone)
+    can_amend = allowed(request, funding_permissions.can_manage_funding)
     can_evaluate = allowed(request, compute_permissions.can_evaluate_criterion)
     can_report_kpi = allowed(request, funding_permissions.can_report_kpi)
     views = []
@@ -178,6 +189,9 @@ def milestone_views(request, milestones: list, *, reports_by_milestone: dict) ->
                 "release": release_status(milestone, [a for a in approvals if a.purpose == ApprovalPurpose.RELEASE])
                 if milestone.status == MilestoneStatus.VERIFIED
                 else None,
+                "amend_form": _amend_form(milestone, bound_forms)
+                if can_amend and milestone.status in milestone_services.AMENDABLE_STATUSES
+                else None,
                 "can_add_evidence": can_add_evidence
                 and milestone.status
                 in (MilestoneStatus.PLANNED, MilestoneStatus.IN_PROGRESS, MilestoneStatus.SUBMITTED, "disputed"),
@@ -193,14 +207,18 @@ def grant_context(request, grant, **bound_forms) -> dict:
     can_manage = allowed(request, funding_permissions.can_manage_funding)
     can_status = allowed(request, funding_permissions.can_change_grant_status)
     released = [m for m in milestones if m.status == MilestoneStatus.RELEASED and m.amount_disbursed < m.amount]
+    plan = grant_plan_sections(grant=grant)
     return {
         "grant": grant,
         "summary": summary,
         "budget_chart": charts.budget_chart(
             **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
         ),
-        "timeline": milestone_views(request, milestones, reports_by_milestone=reports),
+        "timeline": milestone_views(request, milestones, reports_by_milestone=reports, bound_forms=bound_forms),
         "disbursements": list(selectors.disbursements_of_grant(user=request.user, grant=grant)[:50]),
+        "can_void": allowed(request, funding_permissions.can_void_disbursement),
+        "void_form": bound_forms.get("void_form"),
+        "void_for": bound_forms.get("void_for"),
         "chain_records": selectors.chain_records_for_grant(grant=grant),
         "chain_paused": selectors.escrow_paused_for_grant(grant=grant),
         "escrow": selectors.escrow_for(parent=grant),
@@ -220,7 +238,8 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
         "can_share_proof": allowed(request, can_share_proof),
         **feed_context(request, "grant", grant, milestones),
-        "plan": grant_plan_sections(grant=grant),
+        "plan": plan,
+        "budget_work": budget_work_context(request, grant, plan, bound_forms.get("budget_forms")),
     }
 
 
@@ -234,31 +253,29 @@ def grant_detail(request, pk):
     return page(request, "dashboard/grant_detail.html", grant_context(request, grant), section="dashboard:grants")
 
 
+def _grant_message(grant, action: str) -> str:
+    said = f" The reason is on the record: “{grant.status_reason}”." if grant.status_reason else ""
+    return f"Grant “{grant.title}” is now {grant.get_status_display().lower()}.{said}"
+
+
+def _grant_refused(request, grant, form, status: int):
+    award_form = form if form.data.get("action") == "award" else None
+    context = grant_context(request, grant, award_form=award_form, action_error=form)
+    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+
+
 @require_POST
 @org_view
 def grant_action(request, pk):
-    grant = _grant(request, pk)
-    action = request.POST.get("action", "")
-    form = forms.AwardForm(request.POST) if action == "award" else forms.NoteForm(request.POST)
-    if action not in GRANTS.by_name:
-        raise Http404("Unknown action.")
-    call = lambda: grant_services.grant_act(  # noqa: E731
-        grant=grant,
-        by=request.user,
-        action=action,
-        text=form.cleaned_data.get("note", ""),
-        **({"amount_awarded": form.cleaned_data["amount_awarded"]} if action == "award" else {}),
+    return machine_action(
+        request,
+        machine=GRANTS,
+        get=lambda: _grant(request, pk),
+        service=lambda grant, **step: grant_services.grant_act(grant=grant, **step),
+        message=_grant_message,
+        done=lambda grant: reverse("dashboard:grant", args=[grant.pk]),
+        refused=lambda grant, form, status: _grant_refused(request, grant, form, status),
     )
-    if form.is_valid():
-        result, status = run_service(form, call)
-        if result is not None:
-            messages.success(request, f"Grant is now {result.get_status_display().lower()}.")
-            return redirect("dashboard:grant", pk=grant.pk)
-    else:
-        status = 400
-    grant = _grant(request, pk)
-    context = grant_context(request, grant, award_form=form if action == "award" else None, action_error=form)
-    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
 
 
 @require_POST
@@ -297,11 +314,14 @@ def _milestone(request, pk):
     return get_or_404(request, milestone_get, pk=pk)
 
 
-def _back_to_parent(milestone, *, anchor: bool = False):
+def _parent_url(milestone) -> str:
     if milestone.grant_id:
-        url = reverse("dashboard:grant", args=[milestone.grant_id])
-    else:
-        url = reverse("dashboard:investment", args=[milestone.investment_id])
+        return reverse("dashboard:grant", args=[milestone.grant_id])
+    return reverse("dashboard:investment", args=[milestone.investment_id])
+
+
+def _back_to_parent(milestone, *, anchor: bool = False):
+    url = _parent_url(milestone)
     return redirect(f"{url}#m-{milestone.pk}" if anchor else url)
 
 
@@ -340,22 +360,38 @@ def evidence_add(request, pk):
 @require_POST
 @org_view
 def milestone_action(request, pk):
-    milestone = _milestone(request, pk)
-    action = request.POST.get("action", "")
-    if action not in MILESTONES.by_name or MILESTONES[action].system:
-        raise Http404("Unknown action.")
-    form = forms.NoteForm(request.POST)
-    form.is_valid()
-    result, status = run_service(
-        form,
-        lambda: milestone_services.milestone_act(
-            milestone=milestone, by=request.user, action=action, text=form.cleaned_data.get("note", "")
-        ),
+    return machine_action(
+        request,
+        machine=MILESTONES,
+        get=lambda: _milestone(request, pk),
+        service=lambda milestone, **step: milestone_services.milestone_act(milestone=milestone, **step),
+        message=milestone_services.milestone_outcome,
+        done=lambda milestone: f"{_parent_url(milestone)}#m-{milestone.pk}",
+        refused=lambda milestone, form, status: _parent_page(request, milestone, status=status, action_error=form),
     )
-    if result is not None:
-        messages.success(request, milestone_services.milestone_outcome(result, action))
-        return _back_to_parent(milestone)
-    return _parent_page(request, milestone, status=status, action_error=form)
+
+
+@require_POST
+@org_view
+def milestone_amend(request, pk):
+    """Amends the planned fields of a milestone not yet verified (`milestone_update`: audited with before and
+    after, the budget and the period re-checked, an escrowed amount or deadline refused with its reason)."""
+    milestone = _milestone(request, pk)
+    form = forms.MilestoneAmendForm(request.POST, milestone=milestone, escrowed=held_in_escrow(milestone))
+    status = 400
+    if form.is_valid():
+        changes = form.changes()
+        if not changes:
+            messages.info(request, f"Nothing changed on “{milestone.title}”.")
+            return _back_to_parent(milestone, anchor=True)
+        updated, status = run_service(
+            form, lambda: milestone_services.milestone_update(milestone=milestone, by=request.user, **changes)
+        )
+        if updated is not None:
+            names = ", ".join(str(form.fields[name].label).lower() for name in changes)
+            messages.success(request, f"“{updated.title}” amended ({names}); the audit trail keeps what it was before.")
+            return _back_to_parent(milestone, anchor=True)
+    return _parent_page(request, milestone, status=status, amend_form=form, amend_for=milestone.pk, action_error=form)
 
 
 @require_POST
@@ -468,6 +504,33 @@ def disbursement_record(request, pk):
     return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
 
 
+@require_POST
+@org_view
+def disbursement_void(request, pk):
+    """Voids a disbursement recorded in error: a compensating entry of the opposite amount with the reason (both
+    stay in the list; the totals come down and the amount is payable again)."""
+    disbursement = get_or_404(request, disbursement_get, pk=pk)
+    milestone = _milestone(request, disbursement.milestone_id)
+    form = forms.ReasonForm(request.POST)
+    status = 400
+    if form.is_valid():
+        void, status = run_service(
+            form,
+            lambda: disbursement_services.disbursement_void(
+                disbursement=disbursement, by=request.user, reason=form.cleaned_data["reason"]
+            ),
+        )
+        if void is not None:
+            messages.success(
+                request,
+                f"The disbursement of {disbursement.amount} {disbursement.currency} paid on "
+                f"{disbursement.paid_on:%-d %b %Y} is voided: an entry of {void.amount} {void.currency} stands "
+                f"beside it, and “{milestone.title}” may be paid again.",
+            )
+            return redirect(f"{_parent_url(milestone)}#disbursements")
+    return _parent_page(request, milestone, status=status, void_form=form, void_for=disbursement.pk)
+
+
 # --- investments ----------------------------------------------------------------------------------------------------
 
 
@@ -528,7 +591,7 @@ def investment_context(request, investment, **bound_forms) -> dict:
         "budget_chart": charts.budget_chart(
             **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
         ),
-        "timeline": milestone_views(request, milestones, reports_by_milestone=reports),
+        "timeline": milestone_views(request, milestones, reports_by_milestone=reports, bound_forms=bound_forms),
         "escrow": selectors.escrow_for(parent=investment),
         "evidence_form": bound_forms.get("evidence_form"),
         "evidence_for": bound_forms.get("evidence_for"),

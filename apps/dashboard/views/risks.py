@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.db.models import F
 from django.http import Http404
 from django.shortcuts import redirect
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import NotFound
@@ -11,7 +12,7 @@ from apps.dashboard import forms, selectors
 from apps.dashboard.context import org_view
 from apps.dashboard.listing import Column, list_page, searched
 from apps.dashboard.views.activity import feed_context
-from apps.dashboard.views.common import allowed, get_or_404, page, run_service
+from apps.dashboard.views.common import allowed, get_or_404, machine_action, page, run_service
 from apps.risks import permissions as risk_permissions
 from apps.risks.machines import RISKS
 from apps.risks.selectors import mitigation_get, mitigation_list, risk_get, risk_score_history
@@ -159,29 +160,21 @@ def risk_detail(request, pk):
 @require_POST
 @org_view
 def risk_action(request, pk):
-    risk = get_or_404(request, risk_get, pk=pk)
-    action = request.POST.get("action", "")
-    if action not in RISKS.by_name:
-        raise Http404("Unknown action.")
-    note = forms.ActionParamsForm(request.POST)
-    status = 400
-    if note.is_valid():
-        result, status = run_service(
-            note,
-            lambda: risk_act(
-                risk=risk,
-                by=request.user,
-                action=action,
-                text=note.cleaned_data["note"],
-                expires_on=note.cleaned_data["expires_on"],
-            ),
-        )
-        if result is not None:
-            messages.success(request, f"Risk {result.ref} is now {result.get_status_display().lower()}.")
-            return redirect("dashboard:risk", pk=risk.pk)
-    risk = get_or_404(request, risk_get, pk=pk)
-    context = risk_context(request, risk, _update_form(risk), action_error=note)
-    return page(request, "dashboard/risk_detail.html", context, section="dashboard:risks", status=status)
+    return machine_action(
+        request,
+        machine=RISKS,
+        get=lambda: get_or_404(request, risk_get, pk=pk),
+        service=lambda risk, **step: risk_act(risk=risk, **step),
+        message=lambda risk, action: f"Risk {risk.ref} is now {risk.get_status_display().lower()}.",
+        done=lambda risk: reverse("dashboard:risk", args=[risk.pk]),
+        refused=lambda risk, form, status: page(
+            request,
+            "dashboard/risk_detail.html",
+            risk_context(request, risk, _update_form(risk), action_error=form),
+            section="dashboard:risks",
+            status=status,
+        ),
+    )
 
 
 @org_view

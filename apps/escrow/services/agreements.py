@@ -269,6 +269,21 @@ def escrow_token_register(
     return token
 
 
+def agreement_lock(pk) -> EscrowAgreement | None:
+    """Locks an agreement in the documented order (docs/controls.md): its grant or investment, then the agreement.
+    What an event does next may take the parent (a withdrawal recorded as a disbursement) or run the milestone
+    machine (which takes the parent before the agreement), so the parent must already be held."""
+    row = EscrowAgreement.objects.filter(pk=pk).values_list("grant_id", "investment_id").first()
+    if row is None:
+        return None
+    grant_id, investment_id = row
+    if grant_id is not None:
+        Grant.objects.select_for_update().filter(pk=grant_id).first()
+    if investment_id is not None:
+        Investment.objects.select_for_update().filter(pk=investment_id).first()
+    return EscrowAgreement.objects.select_for_update(of=("self",)).select_related("organization").get(pk=pk)
+
+
 CREATION_KINDS = (ChainTxKind.TOKEN_APPROVE, ChainTxKind.CREATE)
 
 
@@ -279,7 +294,7 @@ def escrow_agreement_recreate(*, agreement: EscrowAgreement, by, retried: ChainT
     always go again together."""
     check(permissions.can_manage_escrow, by, agreement.organization)
     with transaction.atomic():
-        agreement = EscrowAgreement.objects.select_for_update().get(pk=agreement.pk)
+        agreement = agreement_lock(agreement.pk)
         pair = agreement.transactions.filter(kind__in=CREATION_KINDS)
         creates = pair.filter(kind=ChainTxKind.CREATE)
         # Creating, with every create failed: a failure the agreement did not record (rows of older versions).

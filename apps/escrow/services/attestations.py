@@ -20,6 +20,7 @@ from apps.escrow.models import (
     EscrowMilestone,
     OnchainMilestoneStatus,
 )
+from apps.escrow.services.agreements import agreement_lock
 from apps.escrow.services.approvers import govtrack_attests
 from apps.escrow.services.outbox import chaintx_enqueue
 from apps.funding.models import OPEN_MILESTONE_STATUSES, CriterionKind, Milestone, MilestoneStatus
@@ -77,6 +78,7 @@ def escrow_attest_queue(*, escrow_milestone: EscrowMilestone, by=None) -> ChainT
     agreement = escrow_milestone.agreement
     check(permissions.can_attest_milestone, by, agreement.organization)
     with transaction.atomic():
+        agreement_lock(agreement.pk)  # its parent, then the agreement: docs/controls.md
         escrow_milestone = (
             EscrowMilestone.objects.select_for_update(of=("self",))
             .select_related("milestone")
@@ -158,6 +160,7 @@ def escrow_refund_queue(*, escrow_milestone: EscrowMilestone, by=None, reason: s
     agreement = escrow_milestone.agreement
     check(permissions.can_manage_escrow, by, agreement.organization)
     with transaction.atomic():
+        agreement_lock(agreement.pk)  # its parent, then the agreement: docs/controls.md
         escrow_milestone = (
             EscrowMilestone.objects.select_for_update(of=("self",))
             .select_related("milestone")

@@ -15,6 +15,7 @@ from apps.audit.services import audit_record
 from apps.core.errors import Conflict, ValidationFailed
 from apps.escrow import permissions
 from apps.escrow.models import OPEN_TX_STATUSES, ChainTx, ChainTxKind, EscrowMilestone, OnchainMilestoneStatus
+from apps.escrow.services.agreements import agreement_lock
 from apps.escrow.services.outbox import chaintx_enqueue
 from apps.escrow.signer import signer_address
 from apps.funding.services.common import check
@@ -36,6 +37,7 @@ def escrow_deadline_extension_queue(
     if not 0 < seconds <= MAX_DEADLINE:
         raise ValidationFailed.for_field("deadline", "Out of the contract's range.")
     with transaction.atomic():
+        agreement_lock(agreement.pk)  # its parent, then the agreement: docs/controls.md
         escrow_milestone = (
             EscrowMilestone.objects.select_for_update(of=("self",))
             .select_related("agreement__organization")

@@ -21,7 +21,7 @@ from apps.escrow.models import (
     EscrowMilestone,
     OnchainMilestoneStatus,
 )
-from apps.escrow.services.agreements import from_base_units
+from apps.escrow.services.agreements import agreement_lock, from_base_units
 from apps.escrow.services.evidence import evidence_check, evidence_check_undo, evidence_problem
 from apps.funding.models import Disbursement, DisbursementKind, MilestoneStatus
 from apps.funding.services.disbursements import disbursement_record, disbursement_reverse_from_chain
@@ -43,7 +43,7 @@ STATUS_BY_EVENT = {
 
 def agreement_mark_failed(*, agreement: EscrowAgreement, reason: str) -> None:
     with transaction.atomic():
-        agreement = EscrowAgreement.objects.select_for_update().get(pk=agreement.pk)
+        agreement = agreement_lock(agreement.pk)
         if agreement.status != AgreementStatus.CREATING:
             return
         agreement.status = AgreementStatus.FAILED
@@ -282,11 +282,7 @@ def event_apply(*, event: ChainEvent, agreement: EscrowAgreement | None) -> None
         effects = {}
         handler = APPLY.get(event.name)
         if handler is not None and agreement is not None:
-            agreement = (
-                EscrowAgreement.objects.select_for_update(of=("self",))
-                .select_related("organization")
-                .get(pk=agreement.pk)
-            )
+            agreement = agreement_lock(agreement.pk)
             effects = handler(event, agreement)
         event.applied, event.effects = True, effects
         event.save(update_fields=["applied", "effects"])
@@ -341,9 +337,7 @@ def event_conflict(*, event: ChainEvent, agreement: EscrowAgreement, problems: l
         event = ChainEvent.objects.select_for_update().get(pk=event.pk)
         if event.applied or event.removed:
             return
-        agreement = (
-            EscrowAgreement.objects.select_for_update(of=("self",)).select_related("organization").get(pk=agreement.pk)
-        )
+        agreement = agreement_lock(agreement.pk)
         entry = _conflict_entry(event, problems)
         before = len(agreement.conflicts)
         agreement.conflicts = [*agreement.conflicts, entry]
@@ -370,7 +364,7 @@ def _reason(event: ChainEvent) -> str:
 def _undo(event: ChainEvent) -> None:
     effects = event.effects or {}
     if event.name == "AgreementCreated" and effects.get("conflict"):
-        agreement = EscrowAgreement.objects.select_for_update().get(pk=effects["conflict"])
+        agreement = agreement_lock(effects["conflict"])
         agreement.conflicts = [
             c for c in agreement.conflicts if (c["block_hash"], c["log_index"]) != (event.block_hash, event.log_index)
         ]
@@ -382,7 +376,7 @@ def _undo(event: ChainEvent) -> None:
             after={"conflicts": len(agreement.conflicts), "reason": _reason(event)},
         )
     elif event.name == "AgreementCreated" and effects.get("agreement"):
-        agreement = EscrowAgreement.objects.select_for_update().get(pk=effects["agreement"])
+        agreement = agreement_lock(effects["agreement"])
         agreement.onchain_id, agreement.status = None, effects["status_before"]
         agreement.save(update_fields=["onchain_id", "status", "updated_at"])
         agreement.milestones.update(onchain_status=OnchainMilestoneStatus.NONE)
@@ -461,6 +455,19 @@ def event_remove(*, event: ChainEvent) -> None:
         if event.removed:
             return
         if event.applied:
+            # The agreement (and its parent) before the rows the undo touches, as when the event was applied.
+            effects = event.effects or {}
+            agreement_id = None
+            if event.name == "AgreementCreated":  # its effects name the agreement it bound or a conflict it noted
+                agreement_id = effects.get("agreement") or effects.get("conflict")
+            elif event.agreement_onchain_id is not None:
+                agreement_id = (
+                    EscrowAgreement.objects.filter(chain_id=event.chain_id, onchain_id=event.agreement_onchain_id)
+                    .values_list("pk", flat=True)
+                    .first()
+                )
+            if agreement_id is not None:
+                agreement_lock(agreement_id)
             _undo(event)
         event.removed, event.applied, event.effects = True, False, {}
         event.save(update_fields=["removed", "applied", "effects"])

@@ -10,10 +10,15 @@ who attested what); a reorg that removes the event takes the milestone back to w
 """
 
 import logging
+from decimal import Decimal
+
+from django.utils import timezone
 
 from apps.escrow.models import ChainEvent, EscrowMilestone
+from apps.escrow.services.agreements import from_base_units
 from apps.funding.machines import MILESTONES
-from apps.funding.models import MilestoneStatus
+from apps.funding.models import DisbursementKind, MilestoneStatus
+from apps.funding.services.disbursements import disbursement_record
 from apps.funding.services.milestones import milestone_conflict_from_chain, milestone_reopen_from_chain
 
 logger = logging.getLogger(__name__)
@@ -57,3 +62,27 @@ def evidence_check_undo(*, escrow_milestone: EscrowMilestone, effects: dict, rea
     milestone = escrow_milestone.milestone
     if before and milestone.status == MilestoneStatus.CONFLICT:
         milestone_reopen_from_chain(milestone=milestone, to=before, reason=reason)
+
+
+def conflict_withdrawals_record(*, milestone, by=None) -> None:
+    """MILESTONE_CONFLICT_HOOKS: the owner accepted the chain's approval of a milestone held in conflict. While it
+    was held the indexer recorded the beneficiary's withdrawals on the escrow row only (`withdrawn_base_units`);
+    now that the milestone is released, what left the contract is recorded as an on-chain disbursement, dated today,
+    so the grant's or investment's totals say what the chain paid."""
+    escrow_milestone = EscrowMilestone.objects.select_related("agreement").filter(milestone=milestone).first()
+    if escrow_milestone is None or not int(escrow_milestone.withdrawn_base_units):
+        return
+    agreement = escrow_milestone.agreement
+    withdrawn = from_base_units(int(escrow_milestone.withdrawn_base_units), agreement.token_decimals)
+    unrecorded = min(withdrawn.quantize(Decimal("0.01")), milestone.amount) - milestone.amount_disbursed
+    if unrecorded > 0:
+        disbursement_record(
+            milestone=milestone,
+            by=None,
+            amount=unrecorded,
+            paid_on=timezone.localdate(),
+            reference=f"escrow agreement #{agreement.onchain_id}",
+            note=f"Withdrawn from escrow agreement #{agreement.onchain_id} while the milestone was in conflict "
+            f"({escrow_milestone.withdrawn_base_units} base units); recorded when its approval was accepted.",
+            kind=DisbursementKind.ONCHAIN,
+        )

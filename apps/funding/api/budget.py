@@ -3,7 +3,7 @@ re-allocations, and reporting periods with their reports. Thin: parse, call one 
 
 from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema, extend_schema_field, extend_schema_view
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
@@ -178,6 +178,26 @@ class ExpenseFilter(filters.FilterSet):
         fields = ["organization", "budget_line"]
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List expenses",
+        description=(
+            "Expenses booked against budget lines of your grants and investments, newest first; `?format=csv` for"
+            " a ledger."
+        ),
+    ),
+    create=extend_schema(
+        summary="Record an expense",
+        description=(
+            "Books an expense against a budget line (in the line's currency). An expense is never edited or "
+            "deleted: a correction is a new entry."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="Get an expense",
+        description="One expense and the budget line it is booked on.",
+    ),
+)
 class ExpenseViewSet(
     SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):

@@ -1,11 +1,12 @@
 """Output serializers shape rows; input serializers parse types. Rules live in the services."""
 
+from django.utils import timezone
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from apps.core.api import ActionStateSerializer, actions_data
+from apps.core.api import ActionStateSerializer, actions_data, field_help
 from apps.core.money import AMOUNT_DECIMALS, AMOUNT_MAX_DIGITS
-from apps.core.serializer_fields import JSONObjectField
+from apps.core.serializer_fields import JSONObjectField, NormalizedDecimalField
 from apps.funding.machines import GRANTS, INVESTMENTS, MILESTONES, release_status
 from apps.funding.models import (
     Assessment,
@@ -56,14 +57,41 @@ class FunderSerializer(serializers.ModelSerializer):
         fields = ["id", "organization", "name", "kind", "website", "notes", "contacts", "created_at", "updated_at"]
 
 
+MONEY = 'A decimal string with two decimals ("50000.00"), in `currency`.'
+MILESTONE_HELP = {
+    "grant": "The grant it is a tranche of (null for an investment's milestone).",
+    "investment": "The investment it is a tranche of (null for a grant's milestone).",
+    "funder_name": "The name of the grant's or investment's funder.",
+    "title": 'What is delivered, in a few words ("Pilot live").',
+    "amount": f"The tranche released when the milestone is met. {MONEY}",
+    "currency": "ISO-4217 code of `amount`: the grant's or investment's currency.",
+    "amount_disbursed": f"Paid so far against it (disbursements net of voids). {MONEY}",
+    "due_date": "The day it is due (a date, no time).",
+    "status": "planned, submitted, verified, released, ...: the state machine's state (`allowed_actions` says what "
+    "can happen next).",
+    "submitted_at": "When it was submitted for verification (UTC), or null.",
+    "verified_at": "When its criteria were found met (UTC), or null.",
+    "released_at": "When its amount was released (UTC), or null.",
+    "release_authorized_at": "When the release approvals sufficed (escrowed: the attestation was queued), or null.",
+    "paid_outside_escrow": "Whether the organization decided to pay this escrowed milestone outside the contract.",
+}
+
+
 class MilestoneBriefSerializer(serializers.ModelSerializer):
     class Meta:
         model = Milestone
         fields = ["id", "title", "amount", "currency", "amount_disbursed", "due_date", "status"]
+        extra_kwargs = field_help(fields, **MILESTONE_HELP)
 
 
 def _money(value) -> str | None:
     return None if value is None else f"{value:.{AMOUNT_DECIMALS}f}"
+
+
+def _instant(value) -> str:
+    """A time as DRF's DateTimeField writes it: in the current time zone (UTC), ISO 8601, `Z` for +00:00."""
+    text = timezone.localtime(value).isoformat()
+    return text.removesuffix("+00:00") + "Z" if text.endswith("+00:00") else text
 
 
 @extend_schema_field(MilestoneBriefSerializer(many=True))
@@ -76,18 +104,22 @@ class MilestoneBriefListField(serializers.Field):
         super().__init__(source="brief_milestones", read_only=True, **kwargs)
 
     def to_representation(self, rows):
-        return [
-            {
-                "id": str(m["id"]),
-                "title": m["title"],
-                "amount": _money(m["amount"]),
-                "currency": m["currency"],
-                "amount_disbursed": _money(m["amount_disbursed"]),
-                "due_date": m["due_date"].isoformat(),
-                "status": m["status"],
-            }
-            for m in rows
-        ]
+        return milestones_brief_data(rows)
+
+
+def milestones_brief_data(rows) -> list[dict]:
+    return [
+        {
+            "id": str(m["id"]),
+            "title": m["title"],
+            "amount": _money(m["amount"]),
+            "currency": m["currency"],
+            "amount_disbursed": _money(m["amount_disbursed"]),
+            "due_date": m["due_date"].isoformat(),
+            "status": m["status"],
+        }
+        for m in rows
+    ]
 
 
 def summary_data(parent) -> dict:
@@ -107,10 +139,16 @@ class FundingSummarySerializer(serializers.Serializer):
 
 
 class GrantSerializer(serializers.ModelSerializer):
-    funder_name = serializers.CharField(source="funder.name", read_only=True)
-    owner = serializers.CharField(source="owner.username", read_only=True, default=None, allow_null=True)
-    milestones = MilestoneBriefListField()
-    summary = serializers.SerializerMethodField()
+    funder_name = serializers.CharField(source="funder.name", read_only=True, help_text="The funder's name.")
+    owner = serializers.CharField(
+        source="owner.username",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="The username of who receives its reminders, or null.",
+    )
+    milestones = MilestoneBriefListField(help_text="Its milestones, each in brief (`GET /api/v1/milestones/{id}/`).")
+    summary = serializers.SerializerMethodField(help_text="Its money: budget, committed, released, disbursed.")
 
     class Meta:
         model = Grant
@@ -138,10 +176,54 @@ class GrantSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = field_help(
+            fields,
+            funder="The funder who gives it (`GET /api/v1/funders/`).",
+            title='The grant\'s name ("Edge inference pilot").',
+            program="The funder's programme it belongs to, if any.",
+            reference="The funder's reference number.",
+            focus_areas='What it funds, from a fixed list (["edge_computing", "research"]).',
+            amount_requested=f"What was asked for. {MONEY}",
+            amount_awarded=f"What the funder awarded, once awarded; else null. {MONEY}",
+            amount_disbursed=f"Paid so far (every disbursement of its milestones, net of voids). {MONEY}",
+            period_start="The first day of the funded period.",
+            period_end="The last day of the funded period (inclusive).",
+            status="draft, submitted, awarded, active, closed, ...: the state machine's state (`allowed_actions` "
+            "says what can happen next).",
+        )
 
     @extend_schema_field(FundingSummarySerializer)
     def get_summary(self, grant) -> dict:
         return summary_data(grant)
+
+    def to_representation(self, grant) -> dict:
+        """The declared fields, written out: a list page carries up to 200 grants, and DRF's walk over 22 fields
+        per row (and building those fields for every request) cost more than its queries. Same values as the
+        generic walk, which the detail keeps (tests/funding/test_lists_and_csv.py compares the two)."""
+        return {
+            "id": str(grant.id),
+            "organization": str(grant.organization_id),
+            "funder": str(grant.funder_id),
+            "funder_name": grant.funder.name,
+            "title": grant.title,
+            "program": grant.program,
+            "reference": grant.reference,
+            "focus_areas": grant.focus_areas,
+            "currency": grant.currency,
+            "amount_requested": _money(grant.amount_requested),
+            "amount_awarded": _money(grant.amount_awarded),
+            "amount_disbursed": _money(grant.amount_disbursed),
+            "period_start": grant.period_start.isoformat(),
+            "period_end": grant.period_end.isoformat(),
+            "status": grant.status,
+            "status_reason": grant.status_reason,
+            "owner": grant.owner.username if grant.owner is not None else None,
+            "description": grant.description,
+            "milestones": milestones_brief_data(grant.brief_milestones),
+            "summary": summary_data(grant),
+            "created_at": _instant(grant.created_at),
+            "updated_at": _instant(grant.updated_at),
+        }
 
 
 class ReleaseStatusSerializer(serializers.Serializer):
@@ -156,18 +238,36 @@ class GrantReportSerializer(serializers.ModelSerializer):
     class Meta:
         model = GrantReport
         fields = ["id", "grant", "title", "due_date", "status", "submitted_at", "created_at"]
+        extra_kwargs = field_help(
+            fields,
+            grant="The grant that obliges it.",
+            title='The report\'s name ("Interim report").',
+            due_date="The day it must be delivered by.",
+            status="due, submitted or accepted.",
+            submitted_at="When it was submitted (UTC), or null.",
+        )
 
 
 class GrantRequirementSerializer(serializers.ModelSerializer):
     class Meta:
         model = GrantRequirement
         fields = ["id", "grant", "kind", "description", "status", "evidence", "created_at", "updated_at"]
+        extra_kwargs = field_help(
+            fields,
+            grant="The grant that sets it.",
+            kind="What it asks for: technical_innovation, social_impact, compliance_standards or other.",
+            description="What the grant requires.",
+            status="pending, met, not_met or waived.",
+            evidence="Where the evidence is: a document, a link, an audit.",
+        )
 
 
 class GrantDetailSerializer(GrantSerializer):
-    reports = GrantReportSerializer(many=True, read_only=True)
-    requirements = GrantRequirementSerializer(many=True, read_only=True)
-    allowed_actions = serializers.SerializerMethodField()
+    reports = GrantReportSerializer(many=True, read_only=True, help_text="The reports the grant obliges.")
+    requirements = GrantRequirementSerializer(many=True, read_only=True, help_text="Its other obligations.")
+    allowed_actions = serializers.SerializerMethodField(
+        help_text="Every action of its current state, each allowed for you or with the reason it is not."
+    )
 
     class Meta(GrantSerializer.Meta):
         fields = [*GrantSerializer.Meta.fields, "reports", "requirements", "allowed_actions"]
@@ -175,6 +275,9 @@ class GrantDetailSerializer(GrantSerializer):
     @extend_schema_field(ActionStateSerializer(many=True))
     def get_allowed_actions(self, grant) -> list[dict]:
         return actions_data(GRANTS, grant, self.context)
+
+    def to_representation(self, grant) -> dict:
+        return serializers.ModelSerializer.to_representation(self, grant)  # one row: the generic walk
 
 
 class EthicalCriterionSerializer(serializers.ModelSerializer):
@@ -276,8 +379,10 @@ class ApprovalSerializer(serializers.ModelSerializer):
 
 
 class MilestoneSerializer(serializers.ModelSerializer):
-    funder_name = serializers.SerializerMethodField()
-    criteria = CriterionSerializer(many=True, read_only=True)
+    funder_name = serializers.SerializerMethodField(help_text=MILESTONE_HELP["funder_name"])
+    criteria = CriterionSerializer(
+        many=True, read_only=True, help_text="What must hold for it to be verified: compute, KPI or manual criteria."
+    )
 
     class Meta:
         model = Milestone
@@ -302,15 +407,22 @@ class MilestoneSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        extra_kwargs = field_help(fields, **MILESTONE_HELP)
 
     def get_funder_name(self, milestone) -> str:
         return milestone.grant.funder.name if milestone.grant_id else milestone.investment.investor.name
 
 
 class MilestoneDetailSerializer(MilestoneSerializer):
-    evidence = EvidenceSerializer(many=True, read_only=True)
-    approvals = ApprovalSerializer(many=True, read_only=True)
-    submitted_by = serializers.CharField(source="submitted_by.username", read_only=True, default=None, allow_null=True)
+    evidence = EvidenceSerializer(many=True, read_only=True, help_text="The files submitted as evidence.")
+    approvals = ApprovalSerializer(many=True, read_only=True, help_text="Every approval recorded, by whom and why.")
+    submitted_by = serializers.CharField(
+        source="submitted_by.username",
+        read_only=True,
+        default=None,
+        allow_null=True,
+        help_text="The username of who submitted it, or null.",
+    )
     verified_by = serializers.CharField(
         source="verified_by.username",
         read_only=True,
@@ -318,8 +430,10 @@ class MilestoneDetailSerializer(MilestoneSerializer):
         allow_null=True,
         help_text="Empty when govtrack verified it from data.",
     )
-    release = serializers.SerializerMethodField()
-    allowed_actions = serializers.SerializerMethodField()
+    release = serializers.SerializerMethodField(help_text="Where its release stands: approvals recorded and needed.")
+    allowed_actions = serializers.SerializerMethodField(
+        help_text="Every action of its current state, each allowed for you or with the reason it is not."
+    )
 
     class Meta(MilestoneSerializer.Meta):
         fields = [
@@ -333,6 +447,7 @@ class MilestoneDetailSerializer(MilestoneSerializer):
             "approvals",
             "allowed_actions",
         ]
+        extra_kwargs = field_help(fields, **MILESTONE_HELP)
 
     @extend_schema_field(ReleaseStatusSerializer)
     def get_release(self, milestone) -> dict:
@@ -362,12 +477,32 @@ class DisbursementSerializer(serializers.ModelSerializer):
             "budget_line",
             "created_at",
         ]
-        extra_kwargs = {"voids": {"help_text": "Set on a void: the disbursement it cancels (amount negative)."}}
+        extra_kwargs = field_help(
+            fields,
+            milestone="The milestone it pays.",
+            amount=f"What was paid; negative on a void. {MONEY}",
+            currency="ISO-4217 code of `amount`: the milestone's currency.",
+            kind="How it was paid: fiat (a bank transfer) or on chain.",
+            paid_on="The day the money left (a date).",
+            reference="Bank reference or transaction hash.",
+            voids="Set on a void: the disbursement it cancels (amount negative).",
+            reason="Why a void was recorded (empty on a payment).",
+            budget_line="The budget line of the grant or investment it is paid from, or null.",
+        )
 
-    voided_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True, help_text="The void, if voided.")
+    voided_by = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True, help_text="The void that cancels it, if voided; else null."
+    )
+
+
+KPI_VALUE_HELP = (
+    'The value measured, as a decimal string with at most 6 decimals; answered without trailing zeros ("125000.5").'
+)
 
 
 class KpiReadingSerializer(serializers.ModelSerializer):
+    value = NormalizedDecimalField(max_digits=24, decimal_places=6, help_text=KPI_VALUE_HELP)
+
     class Meta:
         model = KpiReading
         fields = [
@@ -382,6 +517,14 @@ class KpiReadingSerializer(serializers.ModelSerializer):
             "note",
             "created_at",
         ]
+        extra_kwargs = field_help(
+            fields,
+            metric="What was measured (revenue, customers, uptime_pct, ...); KPI criteria name the same metric.",
+            unit="The unit of `value` (EUR, %, ms); free text, for people.",
+            period_start="The first day of the period measured.",
+            period_end="The last day of the period measured (inclusive).",
+            source='The system the value comes from ("ledger-sync").',
+        )
 
 
 # --- input -------------------------------------------------------------------------------------------------
@@ -550,7 +693,7 @@ class DisbursementInput(serializers.Serializer):
 class KpiReadingInput(serializers.Serializer):
     organization = serializers.UUIDField(required=False)
     metric = serializers.ChoiceField(choices=KpiMetric.choices)
-    value = serializers.DecimalField(max_digits=24, decimal_places=6)
+    value = NormalizedDecimalField(max_digits=24, decimal_places=6, help_text=KPI_VALUE_HELP)
     unit = serializers.CharField(max_length=20, required=False, allow_blank=True, default="")
     period_start = serializers.DateField()
     period_end = serializers.DateField()

@@ -1,17 +1,18 @@
 """Thin API views: parse, call one service or selector, shape the answer."""
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from apps.core.api import SelectorViewSetMixin, error_responses, organization_for_create, resolve_for_field
+from apps.core.serializer_fields import decimal_normalized
 from apps.core.tabular import CsvExportMixin
 from apps.core.uploads import EVIDENCE_CONTENT_TYPES, evidence_response
 from apps.funding import selectors
-from apps.funding.api import filters
+from apps.funding.api import examples, filters
 from apps.funding.api import serializers as s
 from apps.funding.machines import policy_for
 from apps.funding.models import Disbursement, Funder, Grant, Investment, KpiReading, Milestone, OrganizationPolicy
@@ -27,6 +28,33 @@ def _parsed(serializer_class, request, partial=False) -> dict:
     return dict(serializer.validated_data)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List funders",
+        description=(
+            "The funders and investors of your organizations, with their contacts; `?format=csv` for an address book."
+        ),
+    ),
+    create=extend_schema(
+        summary="Create a funder",
+        description=(
+            "Adds a funder (agency, foundation, investor) to an organization; grants and investments name it as "
+            "`funder`."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="Get a funder",
+        description="One funder with its contacts.",
+    ),
+    partial_update=extend_schema(
+        summary="Update a funder",
+        description="Changes a funder's name, kind, website or notes; the fields left out keep their values.",
+    ),
+    contacts=extend_schema(
+        summary="Add a funder contact",
+        description="Adds a person to contact at the funder (name, email, phone, title).",
+    ),
+)
 class FunderViewSet(
     SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -130,7 +158,9 @@ class GrantViewSet(
             status=code,
         )
 
-    @extend_schema(request=s.GrantInput, responses={201: s.GrantDetailSerializer, **WRITE_ERRORS})
+    @extend_schema(
+        examples=[examples.GRANT_CREATE], request=s.GrantInput, responses={201: s.GrantDetailSerializer, **WRITE_ERRORS}
+    )
     def create(self, request):
         data = _parsed(s.GrantInput, request)
         organization = organization_for_create(request, data.pop("organization", None))
@@ -198,6 +228,12 @@ class GrantViewSet(
         return Response(s.GrantRequirementSerializer(requirement).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    submit=extend_schema(
+        summary="Submit a grant report",
+        description="Marks a report the grant obliges as submitted to the funder, now; audited.",
+    ),
+)
 class GrantReportViewSet(viewsets.GenericViewSet):
     queryset = Grant.objects.none()
     serializer_class = s.GrantReportSerializer
@@ -211,6 +247,12 @@ class GrantReportViewSet(viewsets.GenericViewSet):
         return Response(s.GrantReportSerializer(report).data)
 
 
+@extend_schema_view(
+    partial_update=extend_schema(
+        summary="Update a grant requirement",
+        description="Records whether a requirement of the grant is met, and where its evidence is.",
+    ),
+)
 class GrantRequirementViewSet(viewsets.GenericViewSet):
     queryset = Grant.objects.none()
     serializer_class = s.GrantRequirementSerializer
@@ -306,6 +348,15 @@ class InvestmentViewSet(
         return Response(s.EthicalCriterionSerializer(row).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    partial_update=extend_schema(
+        summary="Assess an investment criterion",
+        description=(
+            "Records the assessment of one ethical criterion of an investment, with notes; who assessed it and "
+            "when are kept."
+        ),
+    ),
+)
 class EthicalCriterionViewSet(viewsets.GenericViewSet):
     queryset = Investment.objects.none()
     serializer_class = s.EthicalCriterionSerializer
@@ -320,6 +371,19 @@ class EthicalCriterionViewSet(viewsets.GenericViewSet):
         return Response(s.EthicalCriterionSerializer(row).data)
 
 
+@extend_schema_view(
+    list=extend_schema(
+        description=(
+            "Your organizations' milestones, newest first unless `ordering` says otherwise; filter by grant, "
+            "investment, status and due date (`due_after`, `due_before`: inclusive dates). `?format=csv` answers the "
+            "whole filtered list as CSV text instead of a JSON page."
+        ),
+        responses={
+            (200, "application/json"): s.MilestoneSerializer,
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, examples=[examples.MILESTONES_DUE_AS_CSV]),
+        },
+    )
+)
 class MilestoneViewSet(
     TransitionMixin,
     SelectorViewSetMixin,
@@ -360,7 +424,11 @@ class MilestoneViewSet(
         fresh = selectors.milestone_get(user=self.request.user, pk=milestone.pk)
         return Response(s.MilestoneDetailSerializer(fresh, context=self.get_serializer_context()).data, status=code)
 
-    @extend_schema(request=s.MilestoneInput, responses={201: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @extend_schema(
+        examples=[examples.MILESTONE_CREATE],
+        request=s.MilestoneInput,
+        responses={201: s.MilestoneDetailSerializer, **TRANSITION_ERRORS},
+    )
     def create(self, request):
         data = _parsed(s.MilestoneInput, request)
         grant_id, investment_id = data.pop("grant"), data.pop("investment")
@@ -421,6 +489,14 @@ class MilestoneViewSet(
         return self._transition(milestones.milestone_resolve_dispute, s.ResolveDisputeInput)
 
     @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
+    @action(detail=True, methods=["post"], url_path="resolve-conflict")
+    def resolve_conflict(self, request, pk=None):
+        """The owner accepts the escrow contract's approval of a milestone held in conflict (a hash other than
+        govtrack's report was approved on chain): released, with the reason; what was withdrawn meanwhile is
+        recorded as on-chain disbursements."""
+        return self._transition(milestones.milestone_resolve_conflict, s.ReasonInput)
+
+    @extend_schema(request=s.ReasonInput, responses={200: s.MilestoneDetailSerializer, **TRANSITION_ERRORS})
     @action(detail=True, methods=["post"], url_path="mark-missed")
     def mark_missed(self, request, pk=None):
         return self._transition(milestones.milestone_mark_missed, s.ReasonInput)
@@ -450,6 +526,15 @@ class MilestoneViewSet(
         return Response(s.EvidenceSerializer(item).data, status=status.HTTP_201_CREATED)
 
 
+@extend_schema_view(
+    approve=extend_schema(
+        summary="Approve a manual milestone criterion",
+        description=(
+            "Records your approval of a manual criterion of a milestone; the criterion is met when each role it "
+            "names has approved (your role must be one of them)."
+        ),
+    ),
+)
 class CriterionViewSet(viewsets.GenericViewSet):
     queryset = Milestone.objects.none()
     serializer_class = s.CriterionSerializer
@@ -484,6 +569,28 @@ class EvidenceViewSet(viewsets.GenericViewSet):
         )
 
 
+@extend_schema_view(
+    list=extend_schema(
+        summary="List disbursements",
+        description=(
+            "Every payment recorded against your milestones, newest first, voids included (a void has a negative "
+            "`amount` and `voids` set). Filter by milestone, grant or date; `?format=csv` for a finance tool's "
+            "import."
+        ),
+    ),
+    create=extend_schema(
+        summary="Record a disbursement",
+        description=(
+            "Records a payment made outside the escrow contract against a released milestone (`amount` at most "
+            "what is left to pay, in the milestone's currency). A payment is never edited or deleted: a mistake "
+            "is corrected by a void (`POST .../{id}/void/`)."
+        ),
+    ),
+    retrieve=extend_schema(
+        summary="Get a disbursement",
+        description="One disbursement, with the void that cancels it (`voided_by`) if any.",
+    ),
+)
 class DisbursementViewSet(
     SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
 ):
@@ -561,14 +668,23 @@ class KpiReadingViewSet(SelectorViewSetMixin, CsvExportMixin, mixins.ListModelMi
     csv_columns = [
         ("id", "id"),
         ("metric", "metric"),
-        ("value", "value"),
+        ("value", lambda reading: decimal_normalized(reading.value)),  # as the JSON answers it
         ("unit", "unit"),
         ("period_start", "period_start"),
         ("period_end", "period_end"),
         ("source", "source"),
     ]
 
-    @extend_schema(request=s.KpiReadingInput, responses={201: s.KpiReadingSerializer, **TRANSITION_ERRORS})
+    @extend_schema(
+        summary="Post a KPI reading",
+        description=(
+            "Records a value a finance tool measured for a period (revenue, customers, uptime, ...); milestone KPI "
+            "criteria are evaluated from these readings. Owner or finance, with a read-write token."
+        ),
+        examples=[examples.KPI_READING_CREATE, examples.KPI_READING_CREATED],
+        request=s.KpiReadingInput,
+        responses={201: s.KpiReadingSerializer, **TRANSITION_ERRORS},
+    )
     def create(self, request):
         data = _parsed(s.KpiReadingInput, request)
         organization = organization_for_create(request, data.pop("organization", None))

@@ -187,6 +187,6 @@ def budget_amendment_propose(*, from_line: BudgetLine, to_line: BudgetLine, by, 
 
 
 def budget_amendment_act(*, amendment: BudgetAmendment, by, action: str, reason: str = "") -> BudgetAmendment:
-    if action not in ("approve", "reject"):
-        raise ValidationFailed.for_field("action", "Choose approve or reject.")
-    return BUDGET_AMENDMENTS.run(amendment, action, by=by, reason=reason)
+    """The decision on a proposed re-allocation by the action's name (the funder's approve or reject; `apply` is
+    finance's own, taken when the proposal needs no funder)."""
+    return BUDGET_AMENDMENTS.run(amendment, BUDGET_AMENDMENTS.person_action(action).name, by=by, reason=reason)

@@ -261,17 +261,6 @@ def grant_requirement_update(
     return requirement
 
 
-def grant_act(*, grant: Grant, by, action: str, text: str = "", amount_awarded=None) -> Grant:
-    """Runs the grant action `action` (a name from GRANTS) through its service (the dashboard's and admin's entry)."""
-    services = {
-        "submit": lambda: grant_submit(grant=grant, by=by),
-        "start_review": lambda: grant_start_review(grant=grant, by=by),
-        "award": lambda: grant_award(grant=grant, by=by, amount_awarded=amount_awarded),
-        "reject": lambda: grant_reject(grant=grant, by=by, reason=text),
-        "activate": lambda: grant_activate(grant=grant, by=by),
-        "begin_closing": lambda: grant_begin_closing(grant=grant, by=by),
-        "close": lambda: grant_close(grant=grant, by=by),
-    }
-    if action not in services:
-        raise ValidationFailed.for_field("action", f"'{action}' is not an action on a grant.")
-    return services[action]()
+def grant_act(*, grant: Grant, by, action: str, reason: str = "", **params) -> Grant:
+    """Runs the person's action `action` of GRANTS (the dashboard's entry; the table is the list of actions)."""
+    return GRANTS.run(grant, GRANTS.person_action(action).name, by=by, reason=reason, **params)

@@ -389,6 +389,22 @@ def milestone_refund(*, milestone: Milestone, by, reason: str = "") -> Milestone
     return MILESTONES.run(milestone, "refund", by=by, reason=reason)
 
 
+def milestone_resolve_conflict(*, milestone: Milestone, by, reason: str) -> Milestone:
+    """The owner accepts the escrow contract's approval of a milestone held in conflict: released, with the reason
+    and both hashes in the audit event. What the beneficiary withdrew meanwhile is recorded as disbursements in the
+    same transaction (MILESTONE_CONFLICT_HOOKS, the escrow app's), so the totals say what the chain paid."""
+    with transaction.atomic():
+        # Lock order: the grant or investment (whose totals the disbursements move) before the escrow rows and the
+        # milestone that the machine locks; the hooks only touch rows this transaction already holds.
+        parent = milestone.parent
+        type(parent).objects.select_for_update().filter(pk=parent.pk).first()
+        milestone = MILESTONES.run(milestone, "resolve_conflict", by=by, reason=reason)
+        for hook in (import_string(path) for path in getattr(settings, "MILESTONE_CONFLICT_HOOKS", [])):
+            hook(milestone=milestone, by=by)
+        milestone.refresh_from_db(fields=["amount_disbursed"])
+    return milestone
+
+
 # --- transitions the escrow contract decides ------------------------------------------------------------------
 # The escrow app's indexer calls these when a confirmed contract event says what happened (govtrack, on the
 # chain's word), and the reverse one when a reorg removed that event.
@@ -419,26 +435,19 @@ def milestone_reopen_from_chain(*, milestone: Milestone, to: str, reason: str, b
     return MILESTONES.run(milestone, "reopen_from_chain", by=None, reason=reason, to=to)
 
 
-# --- one entry for the dashboard and the admin: a transition by name, with the text the person typed --------------
+# --- one entry for the dashboard: a transition by its name in MILESTONES, with what the person typed ---------------
 
 
-def milestone_act(*, milestone: Milestone, by, action: str, text: str = "") -> Milestone:
-    """Runs the milestone action `action` (a name from MILESTONES) through its service."""
-    services = {
-        "start": lambda: milestone_start(milestone=milestone, by=by),
-        "submit": lambda: milestone_submit(milestone=milestone, by=by, note=text),
-        "return_for_changes": lambda: milestone_return_for_changes(milestone=milestone, by=by, reason=text),
-        "verify": lambda: milestone_verify(milestone=milestone, by=by),
-        "approve_release": lambda: milestone_approve_release(milestone=milestone, by=by, note=text),
-        "pay_outside_escrow": lambda: milestone_pay_outside_escrow(milestone=milestone, by=by, reason=text),
-        "dispute": lambda: milestone_dispute(milestone=milestone, by=by, reason=text),
-        "resolve_dispute": lambda: milestone_resolve_dispute(milestone=milestone, by=by, outcome="resubmit", note=text),
-        "mark_missed": lambda: milestone_mark_missed(milestone=milestone, by=by, reason=text),
-        "refund": lambda: milestone_refund(milestone=milestone, by=by, reason=text),
-    }
-    if action not in services:
-        raise ValidationFailed.for_field("action", f"'{action}' is not an action a person takes on a milestone.")
-    return services[action]()
+def milestone_act(*, milestone: Milestone, by, action: str, reason: str = "", **params) -> Milestone:
+    """Runs the person's action `action` of MILESTONES (the table is the list of actions). Two steps do more than
+    the machine: verifying evaluates the data-driven criteria first, and accepting the chain's approval records
+    what was withdrawn meanwhile; each goes through its own service."""
+    name = MILESTONES.person_action(action).name
+    if name == "verify":
+        return milestone_verify(milestone=milestone, by=by)
+    if name == "resolve_conflict":
+        return milestone_resolve_conflict(milestone=milestone, by=by, reason=reason)
+    return MILESTONES.run(milestone, name, by=by, reason=reason, **params)
 
 
 def milestone_outcome(milestone: Milestone, action: str) -> str:
@@ -451,4 +460,13 @@ def milestone_outcome(milestone: Milestone, action: str) -> str:
         return f"Your approval of “{milestone.title}” is recorded. {release_status(milestone)['summary']}"
     if action == "pay_outside_escrow" and milestone.status == MilestoneStatus.VERIFIED:
         return f"Your approval to pay “{milestone.title}” outside escrow is recorded; the other role must approve."
+    if action == "return_for_changes":
+        return f"“{milestone.title}” is back in progress; the submitter reads your reason: “{milestone.status_reason}”."
+    if action == "resolve_conflict":
+        accepted = f"The chain's approval of “{milestone.title}” is accepted: it is released."
+        if milestone.amount_disbursed:
+            accepted += (
+                f" {milestone.amount_disbursed} {milestone.currency} withdrawn on chain is recorded as disbursed."
+            )
+        return accepted
     return f"“{milestone.title}” is {milestone.get_status_display().lower()}."

@@ -147,6 +147,13 @@ def period_report_submit(*, period: ReportingPeriod, by, narrative: str = "") ->
     return REPORTING_PERIODS.run(period, "submit", by=by, narrative=narrative)
 
 
+def period_report_act(*, period: ReportingPeriod, by, action: str, reason: str = "") -> ReportingPeriod:
+    """The funder's decision by the action's name (the dashboard's action buttons): approve or return."""
+    if action == "submit":
+        raise ValidationFailed.for_field("action", "A report is submitted with its narrative.")
+    return REPORTING_PERIODS.run(period, REPORTING_PERIODS.person_action(action).name, by=by, reason=reason)
+
+
 def period_report_approve(*, period: ReportingPeriod, by, note: str = "") -> ReportingPeriod:
     return REPORTING_PERIODS.run(period, "approve", by=by, reason=note)
 

@@ -229,17 +229,9 @@ def risk_reopen(*, risk: Risk, by, reason: str = "") -> Risk:
     return RISKS.run(risk, "reopen", by=by, reason=reason)
 
 
-def risk_act(*, risk: Risk, by, action: str, text: str = "", expires_on: dt.date | None = None) -> Risk:
-    """Runs the risk action `action` (a name from RISKS) for the dashboard; accepting takes `expires_on`."""
-    services = {
-        "start_treatment": lambda: risk_start_treatment(risk=risk, by=by),
-        "accept": lambda: risk_accept(risk=risk, by=by, reason=text, expires_on=expires_on),
-        "close": lambda: risk_close(risk=risk, by=by, reason=text),
-        "reopen": lambda: risk_reopen(risk=risk, by=by, reason=text),
-    }
-    if action not in services:
-        raise ValidationFailed.for_field("action", f"'{action}' is not an action on a risk here.")
-    return services[action]()
+def risk_act(*, risk: Risk, by, action: str, reason: str = "", **params) -> Risk:
+    """Runs the person's action `action` of RISKS (the dashboard's entry; the table is the list of actions)."""
+    return RISKS.run(risk, RISKS.person_action(action).name, by=by, reason=reason, **params)
 
 
 def risk_review(
