@@ -117,18 +117,45 @@ def sample_leaf(ts: str, value: str) -> bytes:
     return hashlib.sha256(b"\x00" + f"{ts}\n{value}".encode()).digest()
 
 
+class MerkleTree:
+    """RFC 6962's Merkle tree hash, fed one leaf hash (already SHA-256(0x00 || data)) at a time, in order.
+
+    It keeps only the roots of the perfect subtrees so far, largest first, one per 1 bit of the count: the tree hash
+    of n leaves is its largest power-of-two subtree hashed with the tree of the rest, which folds those roots from
+    the right. Memory stays logarithmic however many samples a window holds.
+    """
+
+    def __init__(self):
+        self.count = 0
+        self._peaks: list[bytes] = []
+
+    def add(self, leaf: bytes) -> None:
+        node, below = leaf, self.count
+        while below & 1:  # each trailing 1 bit is a subtree as large as the one being built: join them
+            node = _node(self._peaks.pop(), node)
+            below >>= 1
+        self._peaks.append(node)
+        self.count += 1
+
+    def root(self) -> str:
+        if not self._peaks:
+            return hashlib.sha256(b"").hexdigest()
+        node = self._peaks[-1]
+        for left in reversed(self._peaks[:-1]):
+            node = _node(left, node)
+        return node.hex()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
 def merkle_root(leaves: list[bytes]) -> str:
     """RFC 6962's Merkle tree hash of leaf hashes (already SHA-256(0x00 || data)), in order."""
-    if not leaves:
-        return hashlib.sha256(b"").hexdigest()
-    return _tree(leaves).hex()
-
-
-def _tree(hashes: list[bytes]) -> bytes:
-    if len(hashes) == 1:
-        return hashes[0]
-    split = 1 << ((len(hashes) - 1).bit_length() - 1)  # the largest power of two below the count
-    return hashlib.sha256(b"\x01" + _tree(hashes[:split]) + _tree(hashes[split:])).digest()
+    tree = MerkleTree()
+    for leaf in leaves:
+        tree.add(leaf)
+    return tree.root()
 
 
 def samples_merkle_root(samples: list[tuple[str, str]]) -> str:

@@ -1,9 +1,10 @@
 """Evaluating a compute criterion: its sealed window, each device's points, and the report's frame.
 
-A window is evaluated only once it is sealed: its end plus the lateness allowance of its devices (their source's
-`lateness_seconds`, or COMPUTE_LATENESS_SECONDS of their kind) plus COMPUTE_SEAL_MARGIN_SECONDS. A sample that
-arrives after its own ts plus that allowance is late: ingest keeps it apart (LateSample), so what a sealed window's
-report read can never change. The arithmetic of a report lives in compute_hooks.evidence (standard library), shared
+A window is evaluated only once it is sealed: its end plus the lateness allowance of its devices that have reported
+the criterion's metric (their source's `lateness_seconds`, or COMPUTE_LATENESS_SECONDS of their kind) plus
+COMPUTE_SEAL_MARGIN_SECONDS. A sample that arrives after its own ts plus that allowance, or into a window a report
+has already read, is late: ingest keeps it apart (LateSample), so what a sealed window's report read can never
+change. The arithmetic of a report lives in compute_hooks.evidence (standard library), shared
 with the standalone verifier.
 """
 
@@ -11,16 +12,18 @@ import dataclasses
 import datetime as dt
 import math
 import uuid
+from collections.abc import Iterator
 from decimal import Decimal
 
 from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Exists, OuterRef
 
 from apps.compute.models import COLLECTED_KINDS, ComputeSource, Device, LateSample, Sample, SampleRollup, SourceKind
 from apps.compute.services.collectors import collection_failure_text, collector_for_run
 from apps.core.errors import ApplicationError, Conflict, ValidationFailed
 from compute_hooks import CollectorError, query_mapping_range, query_mapping_step_rollups, resolve_mappings
-from compute_hooks.evidence import merkle_root as _merkle_root
-from compute_hooks.evidence import micro_text, sample_leaf, ts_text, value_text
+from compute_hooks.evidence import MerkleTree, micro_text, sample_leaf, ts_text, value_text
 from compute_hooks.prometheus import VICTORIAMETRICS, format_selector
 
 VALUE_PLACES = Decimal("0.000001")  # the risk indicators' rounding (apps.compute.indicators)
@@ -98,6 +101,23 @@ def device_lateness_seconds(device: Device) -> int:
     return settings.COMPUTE_LATENESS_SECONDS.get(device.kind, settings.COMPUTE_LATENESS_SECONDS["gpu"])
 
 
+def devices_lateness_seconds(*, devices: list[Device], metric: str, kind: str | None) -> int:
+    """What a window of these devices waits for: the largest allowance of those that have ever reported `metric` (a
+    rollup of it, kept for good, or a late sample). One that never did holds no window open (an edge board with its
+    6 h allowance does not delay a GPU criterion); should it report the metric later into a window a report has
+    already read, ingest keeps those samples apart as late. Without any: the allowance of `kind` (GPU when none)."""
+    reported = set(
+        Device.objects.filter(pk__in=[d.pk for d in devices])
+        .filter(
+            Exists(SampleRollup.objects.filter(device_id=OuterRef("pk"), metric=metric))
+            | Exists(LateSample.objects.filter(device_id=OuterRef("pk"), metric=metric))
+        )
+        .values_list("pk", flat=True)
+    )
+    allowances = [device_lateness_seconds(d) for d in devices if d.pk in reported]
+    return max(allowances or [settings.COMPUTE_LATENESS_SECONDS[kind or "gpu"]])
+
+
 def source_lateness_seconds(source: ComputeSource) -> int:
     if source.lateness_seconds is not None:
         return source.lateness_seconds
@@ -136,6 +156,34 @@ def devices_selected(*, organization, selector: dict, kind: str | None) -> list[
     return [d for d in devices.order_by("key") if all(str(d.labels.get(k)) == v for k, v in selector.items())]
 
 
+# On PostgreSQL the evidence is read as the report writes it: a minute as unix seconds, a raw sample's ts already in
+# the leaf's text (to_char gives exactly ts_text), a rollup's avg, min and max in whole millionths as micro_text
+# writes them (the double product rounded half to even by rint, then exact numeric), so no datetime or Decimal is
+# built per row. Beyond 10^12 the millionths leave bigint: those (and merged late minutes) are written in Python.
+# Other databases (SQLite, the embedded default) read the same rows through the ORM.
+ROLLUP_ROWS_SQL = """
+SELECT extract(epoch FROM minute)::bigint, avg, min, max, count,
+    CASE WHEN abs(avg) < 1e12 THEN trim_scale(round(avg * 1000000)::bigint * 0.000001)::text END,
+    CASE WHEN abs(min) < 1e12 THEN trim_scale(round(min * 1000000)::bigint * 0.000001)::text END,
+    CASE WHEN abs(max) < 1e12 THEN trim_scale(round(max * 1000000)::bigint * 0.000001)::text END
+FROM compute_samplerollup
+WHERE device_id = %(device)s AND metric = %(metric)s AND minute >= %(start)s AND minute < %(end)s
+ORDER BY minute
+"""
+RAW_ROWS_SQL = """
+SELECT to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), value FROM (
+    SELECT ts, value FROM compute_sample
+    WHERE device_id = %(device)s AND metric = %(metric)s AND ts >= %(start)s AND ts < %(end)s
+    UNION ALL
+    SELECT ts, value FROM compute_latesample
+    WHERE device_id = %(device)s AND metric = %(metric)s AND ts >= %(start)s AND ts < %(end)s
+        AND received_at <= %(late_until)s
+) AS raw
+ORDER BY ts
+"""
+RAW_CHUNK = 10_000
+
+
 def _late_rows(*, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None):
     if late_until is None:
         return LateSample.objects.none()
@@ -148,68 +196,101 @@ def _late_rows(*, device_ids: list, metric: str, window: Window, late_until: dt.
     ).order_by("device_id", "ts")
 
 
+def _rollup_rows(*, device_id, metric: str, window: Window) -> list[tuple]:
+    """A device's rollups in the window, in minute order: (unix seconds of the minute, avg, min, max, count, and
+    the texts of avg, min and max where the database wrote them, else None)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(ROLLUP_ROWS_SQL, {"device": device_id, "metric": metric, **_bounds(window)})
+            return cursor.fetchall()
+    rows = SampleRollup.objects.filter(
+        device_id=device_id, metric=metric, minute__gte=window.start, minute__lt=window.end
+    ).order_by("minute")
+    return [
+        (int(minute.timestamp()), *rest, None, None, None)
+        for minute, *rest in rows.values_list("minute", "avg", "min", "max", "count")
+    ]
+
+
+def _raw_rows(*, device_id, metric: str, window: Window, late_until: dt.datetime | None) -> Iterator[tuple[str, float]]:
+    """A device's raw samples in the window, with the late ones received by `late_until`, in time order: (ts as
+    the leaf writes it, value). Streamed in chunks (a server-side cursor on PostgreSQL)."""
+    if connection.vendor == "postgresql":
+        params = {"device": device_id, "metric": metric, "late_until": late_until, **_bounds(window)}
+        with transaction.atomic(), connection.chunked_cursor() as cursor:
+            cursor.execute(RAW_ROWS_SQL, params)
+            while rows := cursor.fetchmany(RAW_CHUNK):
+                yield from rows
+        return
+    on_time = Sample.objects.filter(device_id=device_id, metric=metric, ts__gte=window.start, ts__lt=window.end)
+    late = _late_rows(device_ids=[device_id], metric=metric, window=window, late_until=late_until)
+    yield from sorted((ts_text(ts), value) for rows in (on_time, late) for ts, value in rows.values_list("ts", "value"))
+
+
+def _bounds(window: Window) -> dict:
+    return {"start": window.start, "end": window.end}
+
+
 def rollup_points(
     *, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None = None
 ) -> dict[uuid.UUID, list[list]]:
-    """Per device, its points in the window: [unix minute, avg, min, max, count] of each minute with samples.
+    """Per device with samples in the window, its points: [unix minute, avg, min, max, count] of each minute with
+    samples, in minute order.
 
     A superseding report also merges the late samples received up to `late_until` (in ts order, as ingest would
     have merged them).
     """
-    minutes: dict[uuid.UUID, dict[dt.datetime, list]] = {}
-    rows = SampleRollup.objects.filter(
-        device_id__in=device_ids, metric=metric, minute__gte=window.start, minute__lt=window.end
-    ).order_by("device_id", "minute")
-    for device_id, minute, avg, low, high, count in rows.values_list(
-        "device_id", "minute", "avg", "min", "max", "count"
-    ):
-        minutes.setdefault(device_id, {})[minute] = [avg, low, high, count]
-    late = _late_rows(device_ids=device_ids, metric=metric, window=window, late_until=late_until)
-    merged_late = False
-    for device_id, ts, value in late.values_list("device_id", "ts", "value"):
-        merged_late = True
-        current = minutes.setdefault(device_id, {}).get(_floor_minute(ts))
+    late: dict = {}
+    for device_id, ts, value in _late_rows(
+        device_ids=device_ids, metric=metric, window=window, late_until=late_until
+    ).values_list("device_id", "ts", "value"):
+        late.setdefault(str(device_id), []).append((int(ts.timestamp()) // 60 * 60, value))
+    points = {}
+    for device_id in device_ids:
+        rows = _rollup_rows(device_id=device_id, metric=metric, window=window)
+        if str(device_id) in late:
+            rows = _late_merged(rows, late[str(device_id)])
+        if rows:
+            points[device_id] = [
+                [minute, avg_text or micro_text(avg), low_text or micro_text(low), high_text or micro_text(high), n]
+                for minute, avg, low, high, n, avg_text, low_text, high_text in rows
+            ]
+    return points
+
+
+def _late_merged(rows: list[tuple], late: list[tuple[int, float]]) -> list[tuple]:
+    """Rollup rows with late samples ((unix minute, value), in ts order) merged in as ingest merges a sample."""
+    minutes = {row[0]: list(row[1:5]) for row in rows}
+    for minute, value in late:
+        current = minutes.get(minute)
         if current is None:
-            minutes[device_id][_floor_minute(ts)] = [value, value, value, 1]
+            minutes[minute] = [value, value, value, 1]
         else:
             avg, low, high, count = current
             current[:] = [(avg * count + value) / (count + 1), min(low, value), max(high, value), count + 1]
-    return {
-        device_id: [
-            [int(minute.timestamp()), micro_text(avg), micro_text(low), micro_text(high), count]
-            # Rollups come in minute order; only merged late minutes need sorting.
-            for minute, (avg, low, high, count) in (sorted(by_minute.items()) if merged_late else by_minute.items())
-        ]
-        for device_id, by_minute in minutes.items()
-    }
+    return [(minute, *values, None, None, None) for minute, values in sorted(minutes.items())]
 
 
 def raw_merkle(
     *, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None = None
 ) -> dict[str, dict]:
     """Per device, the Merkle root over its raw samples in the window (compute_hooks.evidence) and their number."""
-    pairs: dict[str, list[tuple[str, str]]] = {str(device_id): [] for device_id in device_ids}
-    rows = Sample.objects.filter(device_id__in=device_ids, metric=metric, ts__gte=window.start, ts__lt=window.end)
-    late = _late_rows(device_ids=device_ids, metric=metric, window=window, late_until=late_until)
-    for queryset in (rows, late):
-        for device_id, ts, value in queryset.values_list("device_id", "ts", "value").iterator(chunk_size=5000):
-            pairs[str(device_id)].append((ts_text(ts), value_text(value)))
-    return {
-        device_id: {"leaves": len(items), "merkle_root": _merkle_root([sample_leaf(*p) for p in sorted(items)])}
-        for device_id, items in pairs.items()
-    }
+    roots = {}
+    for device_id in device_ids:
+        tree = MerkleTree()
+        for ts, value in _raw_rows(device_id=device_id, metric=metric, window=window, late_until=late_until):
+            tree.add(sample_leaf(ts, value_text(value)))
+        roots[str(device_id)] = {"leaves": tree.count, "merkle_root": tree.root()}
+    return roots
 
 
-def raw_samples_for_export(*, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None = None):
+def raw_samples_for_export(
+    *, device_ids: list, metric: str, window: Window, late_until: dt.datetime | None = None
+) -> Iterator[tuple]:
     """(device id, ts text, value text) of the raw samples a report's Merkle roots cover, by device and time."""
-    rows = Sample.objects.filter(device_id__in=device_ids, metric=metric, ts__gte=window.start, ts__lt=window.end)
-    late = _late_rows(device_ids=device_ids, metric=metric, window=window, late_until=late_until)
-    items = [
-        (device_id, ts_text(ts), value_text(value))
-        for queryset in (rows, late)
-        for device_id, ts, value in queryset.values_list("device_id", "ts", "value").iterator(chunk_size=5000)
-    ]
-    return sorted(items, key=lambda item: (str(item[0]), item[1]))
+    for device_id in sorted(device_ids, key=str):
+        for ts, value in _raw_rows(device_id=device_id, metric=metric, window=window, late_until=late_until):
+            yield device_id, ts, value_text(value)
 
 
 def rollup_query_text(*, metric: str, window: Window, device_count: int) -> str:

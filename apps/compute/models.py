@@ -203,7 +203,11 @@ class VerificationReport(BaseModel):
 
     class Meta:
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["criterion", "-created_at"], name="compute_report_criterion")]
+        indexes = [
+            models.Index(fields=["criterion", "-created_at"], name="compute_report_criterion"),
+            # Ingest looks up the reports whose window a batch falls in (apps.compute.services.ingest).
+            models.Index(fields=["metric", "window_end"], name="compute_report_metric_end"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(source__in=ReportSource.values), name="compute_report_source_valid"),
             models.CheckConstraint(

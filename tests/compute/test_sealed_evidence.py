@@ -5,6 +5,7 @@ Samples go through the ingest service the push API calls, with the ingest's cloc
 """
 
 import datetime as dt
+import hashlib
 import json
 
 import pytest
@@ -12,12 +13,14 @@ from django.test import Client
 from django.utils import timezone
 
 from apps.audit.models import AuditEvent
-from apps.compute.models import Device, LateSample, Sample, VerificationReport
+from apps.compute.models import Device, LateSample, Sample, SampleRollup, VerificationReport
+from apps.compute.services.devices import device_create
 from apps.compute.services.ingest import samples_ingest
 from apps.compute.services.verification import criterion_verify, report_rebuild, report_supersede
 from apps.core.errors import Conflict, ValidationFailed
 from apps.funding.models import CriterionStatus, MilestoneStatus
 from apps.funding.services.milestones import milestone_submit
+from compute_hooks import evidence
 from tests.compute.conftest import _iso, compute_criterion, load_minute, wire
 
 pytestmark = pytest.mark.django_db
@@ -214,3 +217,94 @@ def test_an_ingest_after_the_seal_queues_the_waiting_criterion_and_verifies_it(
         samples_ingest(device=h200, samples=[wire(timezone.now(), 41.0)])
     assert callbacks == [] and VerificationReport.objects.count() == 1
     assert Device.objects.get(pk=h200.pk).late_samples == 0
+
+
+def test_a_device_that_never_reported_the_metric_does_not_hold_the_window_open(org, people, milestone, h200, minute):
+    """A GPU criterion naming no device kind also selects an edge board (6 h allowance) that reports only its CPU:
+    the window seals after the GPU's allowance. Should the board report the GPU metric later into that window, its
+    samples are late for the report, which stays as it was."""
+    board, _ = device_create(organization=org, by=people["engineer"], key="board-9", kind="edge")
+    samples_ingest(device=board, samples=[wire(minute, 12.0, metric="cpu.utilization")], now=minute)
+    load_minute(h200, minute)
+    end = minute + dt.timedelta(minutes=1)
+    criterion = compute_criterion(
+        milestone, people["finance"], start=_iso(minute), end=_iso(end), threshold=50, min_coverage="0.25"
+    )
+    report = criterion_verify(criterion=criterion, now=end + dt.timedelta(seconds=LATENESS + MARGIN))
+    document = json.loads(report.canonical_json)
+    assert document["sealing"]["lateness_seconds"] == LATENESS
+    assert [d["key"] for d in document["devices"]] == ["GPU-h200", "board-9"] and report.passed
+
+    # Ten minutes later the board sends GPU samples of that minute: on time by its own 6 h, late for the report.
+    spooled = [wire(minute + dt.timedelta(seconds=i), 1.0) for i in range(5)]
+    result = samples_ingest(device=board, samples=spooled, now=end + dt.timedelta(minutes=10))
+    assert (result.accepted, result.late) == (5, 5)
+    assert not Sample.objects.filter(device=board, metric="gpu.utilization").exists()
+    report.refresh_from_db()
+    assert report.late_samples == 5 and report_rebuild(report=report).ok
+
+    # Once a board has reported the metric, its allowance holds the next window open.
+    later = compute_criterion(
+        milestone, people["finance"], start=_iso(minute), end=_iso(end + dt.timedelta(minutes=1)), threshold=50
+    )
+    with pytest.raises(Conflict) as waiting:
+        criterion_verify(criterion=later, now=end + dt.timedelta(minutes=15))
+    assert waiting.value.extra["lateness_seconds"] == 6 * 3600
+
+
+def test_the_evidence_read_in_sql_is_the_text_the_report_format_defines(org, people, milestone, h200, minute):
+    """Points and Merkle roots are read as text on PostgreSQL; they are exactly what compute_hooks.evidence defines
+    over the stored rows (timestamps with and without microseconds, values whose shortest text is long, whole or
+    tiny, and one exactly half a millionth between two roundings)."""
+    before = minute - dt.timedelta(minutes=1)
+    tie = wire(before + dt.timedelta(seconds=10), 0.0078125)  # 7812.5 millionths
+    assert samples_ingest(device=h200, samples=[tie], now=before + dt.timedelta(seconds=15)).late == 0
+    values = [99.0, 1e-05, 0.1 + 0.2, 42.125, 0.0, 100.0, 33.333333333333336, 7.0]
+    samples = [
+        wire(minute + dt.timedelta(seconds=i * 3, microseconds=(0, 1, 500_000, 999_999)[i % 4]), value)
+        for i, value in enumerate(values)
+    ]
+    assert samples_ingest(device=h200, samples=samples, now=minute + dt.timedelta(seconds=25)).late == 0
+    end = minute + dt.timedelta(minutes=1)
+    criterion = compute_criterion(milestone, people["finance"], start=_iso(before), end=_iso(end), min_coverage=0)
+    report = criterion_verify(criterion=criterion, now=end + dt.timedelta(minutes=1))
+    device = json.loads(report.canonical_json)["devices"][0]
+
+    stored = Sample.objects.filter(device=h200).values_list("ts", "value")
+    assert device["raw"] == {
+        "leaves": 1 + len(values),
+        "merkle_root": evidence.samples_merkle_root(
+            [(evidence.ts_text(ts), evidence.value_text(v)) for ts, v in stored]
+        ),
+    }
+    assert device["points"] == [
+        [int(rollup.minute.timestamp()), *(evidence.micro_text(x) for x in (rollup.avg, rollup.min, rollup.max)), c]
+        for rollup, c in zip(SampleRollup.objects.filter(device=h200).order_by("minute"), (1, 8), strict=True)
+    ]
+    assert device["points"][0][1:4] == ["0.007812"] * 3  # rounded half to even
+    assert report_rebuild(report=report).ok
+
+    # Memory in bytes beyond 10^12, whose millionths leave the database's bigint: the same text all the same.
+    big = [wire(minute + dt.timedelta(seconds=i), 2.5e12 + i / 3, metric="gpu.memory.used_bytes") for i in (1, 2)]
+    samples_ingest(device=h200, samples=big, now=minute + dt.timedelta(seconds=25))
+    memory = compute_criterion(
+        milestone, people["finance"], metric="gpu.memory.used_bytes", start=_iso(minute), end=_iso(end), min_coverage=0
+    )
+    point = json.loads(criterion_verify(criterion=memory, now=end + dt.timedelta(minutes=1)).canonical_json)["devices"][
+        0
+    ]["points"][0]
+    rollup = SampleRollup.objects.get(device=h200, metric="gpu.memory.used_bytes")
+    assert point[1:4] == [evidence.micro_text(x) for x in (rollup.avg, rollup.min, rollup.max)]
+
+
+@pytest.mark.parametrize("count", [0, 1, 2, 3, 5, 6, 7, 8, 9, 31, 33, 64, 100])
+def test_the_merkle_root_is_the_rfc_6962_tree_hash(count):
+    def tree(hashes):  # RFC 6962, 2.1: the left subtree holds the largest power of two below the count
+        if len(hashes) == 1:
+            return hashes[0]
+        split = 1 << ((len(hashes) - 1).bit_length() - 1)
+        return hashlib.sha256(b"\x01" + tree(hashes[:split]) + tree(hashes[split:])).digest()
+
+    leaves = [evidence.sample_leaf(f"2026-11-26T12:00:{i:02d}.000000Z", "1.0") for i in range(count)]
+    expected = tree(leaves).hex() if leaves else hashlib.sha256(b"").hexdigest()
+    assert evidence.merkle_root(leaves) == expected

@@ -4,12 +4,14 @@ A sample is identified by (device, metric, ts): storing the same batch twice sto
 leaves the rollups as they were. Each newly stored sample is merged into its (device, metric, minute) rollup, so the
 rollups never depend on the order or the number of deliveries, and outlive the raw samples' retention.
 
-A sample that arrives more than its lateness allowance after its ts is late: it is stored apart (LateSample) and
-counted on its device and on the reports whose window it falls in, and never enters Sample or the rollups, so no
-sealed window's evidence changes (docs/compute.md, "Sealed windows"). An ingest that brings a waiting criterion's
-fixed window past its seal queues that criterion's evaluation once the transaction commits.
+A sample that arrives more than its lateness allowance after its ts, or into a window a report has already read, is
+late: it is stored apart (LateSample) and counted on its device and on the reports whose window it falls in, and
+never enters Sample or the rollups, so no sealed window's evidence changes (docs/compute.md, "Sealed windows").
+An ingest that brings a waiting criterion's fixed window past its seal queues that criterion's evaluation once the
+transaction commits.
 """
 
+import bisect
 import dataclasses
 import datetime as dt
 import math
@@ -21,7 +23,7 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from apps.compute.evaluation import device_lateness_seconds
-from apps.compute.models import Device, LateSample, Sample, SampleRollup, VerificationReport
+from apps.compute.models import Device, LateSample, ReportSource, Sample, SampleRollup, VerificationReport
 from apps.core.outbox import outbox_nudge
 from compute_hooks import METRICS
 
@@ -158,14 +160,66 @@ class Stored:
 
 def samples_store_on_time(*, rows: list[Row], lateness: dict, now: dt.datetime) -> Stored:
     """Stores rows the way every path does: those within their device's lateness allowance (`lateness`: seconds by
-    device id) into Sample and the rollups, the late ones apart (`late_samples_store`). Returns the keys of the
-    duplicates and of the late rows newly stored. Runs in the caller's transaction."""
+    device id) into Sample and the rollups, the late ones apart (`late_samples_store`), and so are those that fall
+    in a window a report has already read (`rows_in_reported_windows`). Returns the keys of the duplicates and of
+    the late rows newly stored. Runs in the caller's transaction."""
     on_time, late = [], []
     for row in rows:
         (late if (now - row[2]).total_seconds() > lateness[row[0]] else on_time).append(row)
+    reported = rows_in_reported_windows(on_time)
+    if reported:
+        late += [row for row in on_time if row[:3] in reported]
+        on_time = [row for row in on_time if row[:3] not in reported]
     duplicates = samples_store(rows=on_time)
     stored_late, late_duplicates = late_samples_store(rows=late, now=now)
     return Stored(duplicates=duplicates | late_duplicates, late=stored_late)
+
+
+def rows_in_reported_windows(rows: list[Row]) -> set:
+    """Keys of the rows whose ts lies in the window of a report that read their device and metric. That window was
+    sealed without waiting for this device (it had not reported the metric then): its samples come too late for it.
+    One indexed query per batch (reports by metric and window end); a fresh batch lies after every window."""
+    if not rows:
+        return set()
+    first, last = min(row[2] for row in rows), max(row[2] for row in rows)
+    windows: dict[tuple, list] = {}
+    for device_id, metric, start, end in (
+        VerificationReport.devices.through.objects.filter(
+            device_id__in={row[0] for row in rows},
+            verificationreport__source=ReportSource.ROLLUPS,
+            verificationreport__metric__in={row[1] for row in rows},
+            verificationreport__window_end__gt=first,
+            verificationreport__window_start__lte=last,
+        )
+        .values_list(
+            "device_id",
+            "verificationreport__metric",
+            "verificationreport__window_start",
+            "verificationreport__window_end",
+        )
+        .distinct()
+    ):
+        windows.setdefault((device_id, metric), []).append((start, end))
+    if not windows:
+        return set()
+    covered = {key: _union(spans) for key, spans in windows.items()}
+    return {row[:3] for row in rows if _within(covered.get(row[:2], ()), row[2])}
+
+
+def _union(spans: list[tuple]) -> list[tuple]:
+    """Overlapping [start, end) spans merged, in order (a rolling criterion's reports overlap each other)."""
+    merged: list[list] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    return [tuple(span) for span in merged]
+
+
+def _within(spans: list[tuple], moment: dt.datetime) -> bool:
+    index = bisect.bisect_right(spans, moment, key=lambda span: span[0]) - 1
+    return index >= 0 and spans[index][0] <= moment < spans[index][1]
 
 
 def late_samples_store(*, rows: list[Row], now: dt.datetime) -> tuple[set, set]:

@@ -26,7 +26,7 @@ from apps.compute.evaluation import (
     Window,
     WindowNotSealed,
     device_cadence_seconds,
-    device_lateness_seconds,
+    devices_lateness_seconds,
     devices_selected,
     promql_series,
     raw_merkle,
@@ -74,7 +74,8 @@ def _sealing(window: Window, lateness: int, late_until: dt.datetime | None) -> d
 
 
 def _rollup_devices(*, devices: list[dict], metric: str, window: Window, late_until) -> list[dict]:
-    """Device entries ({"id", "key", "cadence_seconds"}) completed with their points and raw-sample Merkle roots."""
+    """Device entries ({"id", "key", "cadence_seconds"}) completed with their points and raw-sample Merkle roots, in
+    plain JSON values (the points are the bulk of a report: nothing walks them again)."""
     ids = [d["id"] for d in devices]
     points = rollup_points(device_ids=ids, metric=metric, window=window, late_until=late_until)
     roots = raw_merkle(device_ids=ids, metric=metric, window=window, late_until=late_until)
@@ -82,6 +83,7 @@ def _rollup_devices(*, devices: list[dict], metric: str, window: Window, late_un
     return [
         {
             **entry,
+            "id": str(entry["id"]),
             "expected_samples": window.seconds // entry["cadence_seconds"],
             "points": points.get(str(entry["id"]), []),
             "raw": roots[str(entry["id"])],
@@ -110,27 +112,25 @@ def _frame(*, criterion: MilestoneCriterion, config: dict, now: dt.datetime, lat
         lateness = source_lateness_seconds(source)
         window = window_for(config, now=now, lateness_seconds=lateness)
         query, series = promql_series(source=source, config=config, window=window)
-        devices = [{**s, "id": None, "raw": None} for s in series]
-        frame |= {"source": ReportSource.PROMQL, "query": query, "devices": devices}
+        devices = normalize([{**s, "id": None, "raw": None} for s in series])
+        frame |= {"source": ReportSource.PROMQL, "query": query}
         device_ids = []
     else:
         selected = devices_selected(
             organization=organization, selector=config["device_selector"], kind=config["device_kind"]
         )
-        kinds = [config["device_kind"] or "gpu"]
-        lateness = max(
-            [device_lateness_seconds(d) for d in selected] or [settings.COMPUTE_LATENESS_SECONDS[k] for k in kinds]
-        )
+        lateness = devices_lateness_seconds(devices=selected, metric=config["metric"], kind=config["device_kind"])
         window = window_for(config, now=now, lateness_seconds=lateness)
         entries = [{"id": d.pk, "key": d.key, "cadence_seconds": device_cadence_seconds(d)} for d in selected]
         frame |= {
             "source": ReportSource.ROLLUPS,
             "query": rollup_query_text(metric=config["metric"], window=window, device_count=len(selected)),
-            "devices": _rollup_devices(devices=entries, metric=config["metric"], window=window, late_until=late_until),
         }
+        devices = _rollup_devices(devices=entries, metric=config["metric"], window=window, late_until=late_until)
         device_ids = [d.pk for d in selected]
     frame |= {"window": window.as_dict(), "sealing": _sealing(window, lateness, late_until)}
-    return normalize(frame), device_ids
+    # The devices' entries are plain JSON values already: normalizing would walk every point again.
+    return normalize(frame) | {"devices": devices}, device_ids
 
 
 def _late_count(*, device_ids: list, metric: str, window_start, window_end, late_until) -> int:
@@ -394,9 +394,8 @@ def _frame_rebuilt(stored: dict, *, late_until=None, notes: list | None = None) 
             device["raw"] = before["raw"]
         if notes is not None:
             notes.append("the raw samples are past the retention: the Merkle roots are the report's own")
-    frame["devices"] = devices
     frame["sealing"] = {**frame["sealing"], "late_samples_included_until": late_until}
-    return normalize(frame)
+    return normalize({**frame, "devices": []}) | {"devices": devices}
 
 
 def _differences(stored: dict, rebuilt: dict) -> list[str]:
