@@ -143,7 +143,7 @@ def test_beat_evaluates_open_criteria_once_per_result_and_leaves_verified_milest
     criterion = compute_criterion(
         milestone, people["finance"], window_days=1, device_selector={"cluster": "a"}, min_devices=9
     )
-    counts = {"evaluated": 1, "passed": 0, "waiting": 0, "failed_to_evaluate": 0, "verified": 0}
+    counts = {"evaluated": 1, "passed": 0, "waiting": 0, "failed_to_evaluate": 0, "verified": 0, "settled": 0}
     assert compute_criteria_verify_due(now=AFTER) == counts
     assert compute_criteria_verify_due(now=AFTER + dt.timedelta(seconds=15))["evaluated"] == 1
     assert VerificationReport.objects.filter(criterion=criterion).count() == 1  # same window, same data: same report
@@ -155,7 +155,7 @@ def test_beat_evaluates_open_criteria_once_per_result_and_leaves_verified_milest
     assert milestone.status == MilestoneStatus.IN_PROGRESS  # met, but not submitted yet
 
     milestone_submit(milestone=milestone, by=people["engineer"])
-    counts = {"evaluated": 0, "passed": 0, "waiting": 0, "failed_to_evaluate": 0, "verified": 1}
+    counts = {"evaluated": 0, "passed": 0, "waiting": 0, "failed_to_evaluate": 0, "verified": 1, "settled": 0}
     assert compute_criteria_verify_due(now=AFTER) == counts
     milestone.refresh_from_db()
     assert milestone.status == MilestoneStatus.VERIFIED
@@ -269,3 +269,24 @@ def test_promql_criterion_keeps_its_series_and_rebuilds_without_prometheus(org, 
     # The rebuild reads the stored series, not Prometheus.
     ComputeSource.objects.filter(pk=source.pk).update(config={"url": f"http://127.0.0.1:{free_port()}"})
     assert report_rebuild(report=report).ok
+
+
+def test_beat_reads_a_failed_fixed_window_once(org, people, milestone, fleet, django_assert_max_num_queries):
+    """A sealed fixed window that was not met gives the same report every time: beat evaluates it once, then counts
+    it as settled without reading its evidence again; "evaluate now" still reads it (and reuses the report)."""
+    criterion = compute_criterion(
+        milestone,
+        people["finance"],
+        start="2026-11-25T12:00:00Z",
+        end="2026-11-26T12:00:00Z",
+        device_selector={"cluster": "a"},
+        min_devices=9,
+    )
+    first = compute_criteria_verify_due(now=AFTER)
+    assert (first["evaluated"], first["passed"], first["settled"]) == (1, 0, 0)
+    with django_assert_max_num_queries(6):  # the pending criteria and the submitted milestones, no evidence read
+        again = compute_criteria_verify_due(now=AFTER + dt.timedelta(seconds=15))
+    assert (again["evaluated"], again["settled"]) == (0, 1)
+    assert VerificationReport.objects.filter(criterion=criterion).count() == 1
+    assert not criterion_verify(criterion=criterion, now=AFTER).passed
+    assert VerificationReport.objects.filter(criterion=criterion).count() == 1
