@@ -22,6 +22,7 @@ urlpatterns = [
     path("milestones/<uuid:pk>/kpi-readings/", funding.kpi_reading_add, name="kpi_reading_add"),
     path("investments/", funding.investments, name="investments"),
     path("investments/<uuid:pk>/", funding.investment_detail, name="investment"),
+    path("investments/<uuid:pk>/status/", funding.investment_action, name="investment_action"),
     path("compute/", compute.compute, name="compute"),
     path("compute/utilization/", compute.utilization_partial, name="utilization"),
     path("compute/economics/", economics.economics, name="economics"),

@@ -17,9 +17,9 @@ from apps.dashboard.context import org_view
 from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, page, run_service
-from apps.economics.selectors import grant_plan_sections
+from apps.economics.selectors import plan_sections
 from apps.funding import permissions as funding_permissions
-from apps.funding.machines import GRANTS, MILESTONES, release_status
+from apps.funding.machines import GRANTS, INVESTMENTS, MILESTONES, release_status
 from apps.funding.models import ApprovalPurpose, CriterionKind, MilestoneStatus
 from apps.funding.selectors import (
     criterion_get,
@@ -32,6 +32,7 @@ from apps.funding.selectors import (
 )
 from apps.funding.services import disbursements as disbursement_services
 from apps.funding.services import grants as grant_services
+from apps.funding.services import investments as investment_services
 from apps.funding.services import kpis as kpi_services
 from apps.funding.services import milestones as milestone_services
 from apps.proofs.permissions import can_share_proof
@@ -186,41 +187,51 @@ def milestone_views(request, milestones: list, *, reports_by_milestone: dict) ->
     return views
 
 
-def grant_context(request, grant, **bound_forms) -> dict:
-    milestones = selectors.grant_milestones(grant=grant)
+def parent_context(request, parent, milestones: list, **bound_forms) -> dict:
+    """What a grant's and an investment's pages share: money summary, milestone timeline, disbursements, escrow
+    and chain records, budget lines, proof links of released milestones, the report card and the activity feed."""
+    kind = parent._meta.model_name
     reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
-    summary = funding_summary(grant)
-    can_manage = allowed(request, funding_permissions.can_manage_funding)
-    can_status = allowed(request, funding_permissions.can_change_grant_status)
-    released = [m for m in milestones if m.status == MilestoneStatus.RELEASED and m.amount_disbursed < m.amount]
+    summary = funding_summary(parent)
     return {
-        "grant": grant,
+        kind: parent,
+        "parent": parent,
+        "parent_kind": kind,
         "summary": summary,
         "budget_chart": charts.budget_chart(
             **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
         ),
         "timeline": milestone_views(request, milestones, reports_by_milestone=reports),
-        "disbursements": list(selectors.disbursements_of_grant(user=request.user, grant=grant)[:50]),
-        "chain_records": selectors.chain_records_for_grant(grant=grant),
-        "chain_paused": selectors.escrow_paused_for_grant(grant=grant),
-        "escrow": selectors.escrow_for(parent=grant),
-        "can_manage": can_manage,
+        "disbursements": list(selectors.disbursements_of(user=request.user, parent=parent)[:50]),
+        "chain_records": selectors.chain_records_for(parent=parent),
+        "chain_paused": selectors.escrow_paused_for(parent=parent),
+        "escrow": selectors.escrow_for(parent=parent),
+        "can_manage": allowed(request, funding_permissions.can_manage_funding),
+        "evidence_form": bound_forms.get("evidence_form"),
+        "evidence_for": bound_forms.get("evidence_for"),
+        "action_error": bound_forms.get("action_error"),
+        "page_size_form": forms.PageSizeForm(),
+        "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
+        "can_share_proof": allowed(request, can_share_proof),
+        **feed_context(request, kind, parent, milestones),
+        "plan": plan_sections(parent=parent),
+    }
+
+
+def grant_context(request, grant, **bound_forms) -> dict:
+    milestones = selectors.parent_milestones(parent=grant)
+    can_status = allowed(request, funding_permissions.can_change_grant_status)
+    released = [m for m in milestones if m.status == MilestoneStatus.RELEASED and m.amount_disbursed < m.amount]
+    return {
+        **parent_context(request, grant, milestones, **bound_forms),
         "grant_actions": [a for a in GRANTS.actions_for(grant, request.user, role_refusals=False) if a.name != "award"],
         "can_award": can_status and "award" in GRANTS.allowed_actions(grant, request.user),
         "award_form": bound_forms.get("award_form") or forms.AwardForm(initial={"amount_awarded": grant.budget}),
         "milestone_form": bound_forms.get("milestone_form") or forms.MilestoneCreateForm(),
-        "evidence_form": bound_forms.get("evidence_form"),
-        "evidence_for": bound_forms.get("evidence_for"),
         "disbursement_form": bound_forms.get("disbursement_form")
         or (forms.DisbursementForm(milestones=released) if released else None),
         "can_disburse": allowed(request, funding_permissions.can_record_disbursement),
-        "action_error": bound_forms.get("action_error"),
-        "page_size_form": forms.PageSizeForm(),
         "report_async": len(milestones) > settings.REPORTS_SYNC_MAX_MILESTONES,
-        "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
-        "can_share_proof": allowed(request, can_share_proof),
-        **feed_context(request, "grant", grant, milestones),
-        "plan": grant_plan_sections(grant=grant),
     }
 
 
@@ -310,7 +321,7 @@ def _parent_page(request, milestone, *, status: int, **bound_forms):
         grant = _grant(request, milestone.grant_id)
         context = grant_context(request, grant, **bound_forms)
         return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
-    investment = get_or_404(request, investment_get, pk=milestone.investment_id)
+    investment = _investment(request, milestone.investment_id)
     context = investment_context(request, investment, **bound_forms)
     return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments", status=status)
 
@@ -444,7 +455,7 @@ def criterion_evaluate(request, pk):
 @org_view
 def disbursement_record(request, pk):
     grant = _grant(request, pk)
-    milestones = [m for m in selectors.grant_milestones(grant=grant) if m.status == MilestoneStatus.RELEASED]
+    milestones = [m for m in selectors.parent_milestones(parent=grant) if m.status == MilestoneStatus.RELEASED]
     form = forms.DisbursementForm(request.POST, milestones=milestones)
     status = 400
     if form.is_valid():
@@ -512,33 +523,41 @@ def investments(request):
 
 
 def investment_context(request, investment, **bound_forms) -> dict:
-    from apps.funding.models import Milestone
-
-    milestones = list(
-        Milestone.objects.filter(investment=investment)
-        .select_related("organization", "escrow")
-        .prefetch_related("criteria__approvals", "evidence", "approvals__user", "disbursements")
-        .order_by("due_date", "created_at")
-    )
-    reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
-    summary = funding_summary(investment)
+    milestones = selectors.parent_milestones(parent=investment)
     return {
-        "investment": investment,
-        "summary": summary,
-        "budget_chart": charts.budget_chart(
-            **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
-        ),
-        "timeline": milestone_views(request, milestones, reports_by_milestone=reports),
-        "escrow": selectors.escrow_for(parent=investment),
-        "evidence_form": bound_forms.get("evidence_form"),
-        "evidence_for": bound_forms.get("evidence_for"),
-        "action_error": bound_forms.get("action_error"),
-        **feed_context(request, "investment", investment, milestones),
+        **parent_context(request, investment, milestones, **bound_forms),
+        "investment_actions": INVESTMENTS.actions_for(investment, request.user, role_refusals=False),
     }
+
+
+def _investment(request, pk):
+    return get_or_404(request, investment_get, pk=pk)
 
 
 @org_view
 def investment_detail(request, pk):
-    investment = get_or_404(request, investment_get, pk=pk)
+    investment = _investment(request, pk)
     context = investment_context(request, investment)
     return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments")
+
+
+@require_POST
+@org_view
+def investment_action(request, pk):
+    investment = _investment(request, pk)
+    action = request.POST.get("action", "")
+    if action not in INVESTMENTS.by_name:
+        raise Http404("Unknown action.")
+    form = forms.NoteForm(request.POST)
+    form.is_valid()
+    result, status = run_service(
+        form,
+        lambda: investment_services.investment_act(
+            investment=investment, by=request.user, action=action, text=form.cleaned_data.get("note", "")
+        ),
+    )
+    if result is not None:
+        messages.success(request, f"Investment is now {result.get_status_display().lower()}.")
+        return redirect("dashboard:investment", pk=investment.pk)
+    context = investment_context(request, _investment(request, pk), action_error=form)
+    return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments", status=status)
