@@ -247,12 +247,17 @@ def investments_of_org(*, user, org, status: str | None = None, instrument: str 
 def parent_milestones(*, parent) -> list[Milestone]:
     """A grant's or an investment's milestones in due order with criteria, evidence, approvals, disbursements and
     the escrow row (what their actions are decided from), in a constant number of queries."""
-    return list(
+    milestones = list(
         Milestone.objects.filter(**_parent_filter(parent))
-        .select_related("organization", "escrow")
+        .select_related("escrow")
         .prefetch_related("criteria__approvals", "evidence", "approvals__user", "disbursements")
         .order_by("due_date", "created_at")
     )
+    # One organization object for all of them: the policy their actions are checked against is read once a page
+    # (apps.funding.machines.policy_for keeps it on that object), not once per submitted or verified milestone.
+    for milestone in milestones:
+        milestone.organization = parent.organization
+    return milestones
 
 
 def latest_reports_by_milestone(*, user, milestone_ids) -> dict:

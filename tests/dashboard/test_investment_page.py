@@ -14,8 +14,8 @@ from apps.funding.services.milestones import criterion_add, criterion_approve, m
 from apps.tenancy.models import Membership, Role
 from tests.funding.factories import InvestmentFactory, MilestoneFactory
 
-# 29: the grant page's sections, the investor's criteria, and a budget line with its metered compute cost (6). A
-# query per milestone would break it at ten.
+# 30: the grant page's sections, the investor's criteria, a budget line with its metered compute cost (6), the
+# organization's policy. A query per milestone would break it at ten.
 INVESTMENT_PAGE_MAX_QUERIES = 30
 
 
@@ -160,12 +160,57 @@ def test_investment_page_query_count_is_the_same_for_1_and_10_milestones(
             original_name=f"e{n}.txt", content_type="text/plain", size=1, sha256="0" * 64, file="x"
         )
 
-    add(0)
+    add(0, MilestoneStatus.SUBMITTED)
     client.get(f"/investments/{investment.pk}/")
     small = _queries(client, f"/investments/{investment.pk}/")
+    # Every state a milestone's actions are decided in (the policy of separation of duties is read once).
+    statuses = [
+        MilestoneStatus.IN_PROGRESS,
+        MilestoneStatus.SUBMITTED,
+        MilestoneStatus.VERIFIED,
+        MilestoneStatus.RELEASED,
+    ]
     for n in range(1, 10):
-        add(n, MilestoneStatus.RELEASED if n % 2 else MilestoneStatus.IN_PROGRESS)
+        add(n, statuses[n % len(statuses)])
     with django_assert_max_num_queries(INVESTMENT_PAGE_MAX_QUERIES):
         large = _queries(client, f"/investments/{investment.pk}/")
     assert 0 < large == small
     assert investment.milestones.count() == 10
+
+
+def test_finance_adds_a_milestone_and_a_viewer_may_not(browser_for, people, investment):
+    form = {"title": "Series A data room", "amount": "100000", "due_date": "2026-09-01", "criterion": "Data room open"}
+    url = f"/investments/{investment.pk}/milestones/"
+    assert (
+        "Add a milestone" not in browser_for(people[Role.VIEWER]).get(f"/investments/{investment.pk}/").content.decode()
+    )
+    refused = browser_for(people[Role.VIEWER]).post(url, form)
+    assert refused.status_code == 403
+    assert not investment.milestones.filter(title="Series A data room").exists()
+
+    done = browser_for(people[Role.FINANCE]).post(url, form)
+    assert done.status_code == 302 and done["Location"] == f"/investments/{investment.pk}/"
+    added = investment.milestones.get(title="Series A data room")
+    assert added.criteria.get().description == "Data room open"
+
+    too_much = browser_for(people[Role.FINANCE]).post(url, {**form, "title": "Too big", "amount": "5000000"})
+    assert too_much.status_code == 400
+    assert "Series A data room" in too_much.content.decode()  # the investment's page, with the error on the form
+
+
+def test_finance_records_a_disbursement_of_a_released_milestone(browser_for, people, investment):
+    milestone = investment.milestones.get(title="First 25 customers")
+    type(milestone).objects.filter(pk=milestone.pk).update(status=MilestoneStatus.RELEASED)
+    finance = browser_for(people[Role.FINANCE])
+    assert "Record a disbursement" in finance.get(f"/investments/{investment.pk}/").content.decode()
+    url = f"/investments/{investment.pk}/disbursements/"
+    too_much = finance.post(url, {"milestone": str(milestone.pk), "amount": "300000", "paid_on": "2026-06-02"})
+    assert too_much.status_code == 400
+    assert "left to disburse" in too_much.content.decode()
+    ok = finance.post(
+        url, {"milestone": str(milestone.pk), "amount": "250000", "paid_on": "2026-06-02", "reference": "WIRE-7"}
+    )
+    assert ok.status_code == 302
+    assert Investment.objects.get(pk=investment.pk).amount_disbursed == Decimal("250000")
+    page = finance.get(f"/investments/{investment.pk}/").content.decode()
+    assert "WIRE-7" in page and "250,000.00 USD" in page

@@ -193,6 +193,7 @@ def parent_context(request, parent, milestones: list, **bound_forms) -> dict:
     kind = parent._meta.model_name
     reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
     summary = funding_summary(parent)
+    released = [m for m in milestones if m.status == MilestoneStatus.RELEASED and m.amount_disbursed < m.amount]
     return {
         kind: parent,
         "parent": parent,
@@ -207,6 +208,12 @@ def parent_context(request, parent, milestones: list, **bound_forms) -> dict:
         "chain_paused": selectors.escrow_paused_for(parent=parent),
         "escrow": selectors.escrow_for(parent=parent),
         "can_manage": allowed(request, funding_permissions.can_manage_funding),
+        "milestone_form": bound_forms.get("milestone_form") or forms.MilestoneCreateForm(),
+        "milestone_create_url": reverse(f"dashboard:{kind}_milestone_create", args=[parent.pk]),
+        "disbursement_form": bound_forms.get("disbursement_form")
+        or (forms.DisbursementForm(milestones=released) if released else None),
+        "disbursement_url": reverse(f"dashboard:{kind}_disbursement_record", args=[parent.pk]),
+        "can_disburse": allowed(request, funding_permissions.can_record_disbursement),
         "evidence_form": bound_forms.get("evidence_form"),
         "evidence_for": bound_forms.get("evidence_for"),
         "action_error": bound_forms.get("action_error"),
@@ -221,16 +228,11 @@ def parent_context(request, parent, milestones: list, **bound_forms) -> dict:
 def grant_context(request, grant, **bound_forms) -> dict:
     milestones = selectors.parent_milestones(parent=grant)
     can_status = allowed(request, funding_permissions.can_change_grant_status)
-    released = [m for m in milestones if m.status == MilestoneStatus.RELEASED and m.amount_disbursed < m.amount]
     return {
         **parent_context(request, grant, milestones, **bound_forms),
         "grant_actions": [a for a in GRANTS.actions_for(grant, request.user, role_refusals=False) if a.name != "award"],
         "can_award": can_status and "award" in GRANTS.allowed_actions(grant, request.user),
         "award_form": bound_forms.get("award_form") or forms.AwardForm(initial={"amount_awarded": grant.budget}),
-        "milestone_form": bound_forms.get("milestone_form") or forms.MilestoneCreateForm(),
-        "disbursement_form": bound_forms.get("disbursement_form")
-        or (forms.DisbursementForm(milestones=released) if released else None),
-        "can_disburse": allowed(request, funding_permissions.can_record_disbursement),
         "report_async": len(milestones) > settings.REPORTS_SYNC_MAX_MILESTONES,
     }
 
@@ -272,10 +274,16 @@ def grant_action(request, pk):
     return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
 
 
-@require_POST
-@org_view
-def milestone_create(request, pk):
-    grant = _grant(request, pk)
+def _detail_page(request, parent, *, status: int = 200, **bound_forms):
+    """The grant's or the investment's page, with the forms a post brought back."""
+    if parent._meta.model_name == "grant":
+        context = grant_context(request, parent, **bound_forms)
+        return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+    context = investment_context(request, parent, **bound_forms)
+    return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments", status=status)
+
+
+def _milestone_create(request, parent):
     form = forms.MilestoneCreateForm(request.POST)
     status = 400
     if form.is_valid():
@@ -283,7 +291,7 @@ def milestone_create(request, pk):
 
         def create():
             milestone = milestone_services.milestone_create(
-                parent=grant,
+                parent=parent,
                 by=request.user,
                 title=data["title"],
                 amount=data["amount"],
@@ -299,9 +307,20 @@ def milestone_create(request, pk):
         milestone, status = run_service(form, create)
         if milestone is not None:
             messages.success(request, f"Milestone “{milestone.title}” added.")
-            return redirect("dashboard:grant", pk=grant.pk)
-    context = grant_context(request, grant, milestone_form=form)
-    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+            return redirect(f"dashboard:{parent._meta.model_name}", pk=parent.pk)
+    return _detail_page(request, parent, status=status, milestone_form=form)
+
+
+@require_POST
+@org_view
+def grant_milestone_create(request, pk):
+    return _milestone_create(request, _grant(request, pk))
+
+
+@require_POST
+@org_view
+def investment_milestone_create(request, pk):
+    return _milestone_create(request, _investment(request, pk))
 
 
 def _milestone(request, pk):
@@ -318,12 +337,8 @@ def _back_to_parent(milestone, *, anchor: bool = False):
 
 def _parent_page(request, milestone, *, status: int, **bound_forms):
     if milestone.grant_id:
-        grant = _grant(request, milestone.grant_id)
-        context = grant_context(request, grant, **bound_forms)
-        return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
-    investment = _investment(request, milestone.investment_id)
-    context = investment_context(request, investment, **bound_forms)
-    return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments", status=status)
+        return _detail_page(request, _grant(request, milestone.grant_id), status=status, **bound_forms)
+    return _detail_page(request, _investment(request, milestone.investment_id), status=status, **bound_forms)
 
 
 @require_POST
@@ -451,17 +466,14 @@ def criterion_evaluate(request, pk):
     return _parent_page(request, milestone, status=status, action_error=form)
 
 
-@require_POST
-@org_view
-def disbursement_record(request, pk):
-    grant = _grant(request, pk)
-    milestones = [m for m in selectors.parent_milestones(parent=grant) if m.status == MilestoneStatus.RELEASED]
+def _disbursement_record(request, parent):
+    milestones = [m for m in selectors.parent_milestones(parent=parent) if m.status == MilestoneStatus.RELEASED]
     form = forms.DisbursementForm(request.POST, milestones=milestones)
     status = 400
     if form.is_valid():
         data = form.cleaned_data
         milestone = next(m for m in milestones if str(m.pk) == data["milestone"])
-        milestone.organization = grant.organization
+        milestone.organization = parent.organization
         disbursement, status = run_service(
             form,
             lambda: disbursement_services.disbursement_record(
@@ -474,9 +486,20 @@ def disbursement_record(request, pk):
         )
         if disbursement is not None:
             messages.success(request, f"Disbursement of {disbursement.amount} {disbursement.currency} recorded.")
-            return redirect("dashboard:grant", pk=grant.pk)
-    context = grant_context(request, grant, disbursement_form=form)
-    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+            return redirect(f"dashboard:{parent._meta.model_name}", pk=parent.pk)
+    return _detail_page(request, parent, status=status, disbursement_form=form)
+
+
+@require_POST
+@org_view
+def grant_disbursement_record(request, pk):
+    return _disbursement_record(request, _grant(request, pk))
+
+
+@require_POST
+@org_view
+def investment_disbursement_record(request, pk):
+    return _disbursement_record(request, _investment(request, pk))
 
 
 # --- investments ----------------------------------------------------------------------------------------------------
@@ -559,5 +582,4 @@ def investment_action(request, pk):
     if result is not None:
         messages.success(request, f"Investment is now {result.get_status_display().lower()}.")
         return redirect("dashboard:investment", pk=investment.pk)
-    context = investment_context(request, _investment(request, pk), action_error=form)
-    return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments", status=status)
+    return _detail_page(request, _investment(request, pk), status=status, action_error=form)
