@@ -1,9 +1,10 @@
 """Dashboard pages and the grant report PDF, on a realistic organization in PostgreSQL.
 
 1,000 grants, 10,000 milestones, 100 risks, 48 devices with 1M raw samples (generate_series) and a day of
-per-minute rollups. Prints the server time (p50/p95 over 50 requests, in-process, no network) and the query count
-of the overview and of grant pages, the PDF time of a 50-milestone grant, and the ratio of each page to the
-sign-in page measured in the same run (the baseline: a page with no data at all).
+per-minute rollups, two investments (10 and 50 milestones). Prints the server time (p50/p95 over 50 requests,
+in-process, no network) and the query count of the overview and of grant and investment pages, the PDF time of a
+50-milestone grant and investment, and the ratio of each page to the sign-in page measured in the same run (the
+baseline: a page with no data at all).
 
 Goals: pages p50 < 150 ms with a query count that does not grow with the data; PDF < 1.5 s.
 Run: DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/dashboard_pages.py
@@ -30,7 +31,7 @@ def seed():
     from django.utils import timezone
 
     from apps.compute.models import Device, DeviceKind
-    from apps.funding.models import Evidence, Funder, Grant, Milestone, MilestoneCriterion
+    from apps.funding.models import Evidence, Funder, Grant, Investment, Milestone, MilestoneCriterion
     from apps.risks.models import Risk
     from apps.risks.services.matrices import risk_matrix_create
     from apps.risks.services.registers import risk_register_create
@@ -92,6 +93,38 @@ def seed():
         ]
     )  # fmt: skip
 
+    investor = Funder.objects.create(organization=org, name="Ventures", kind="private_investor")
+    investments = Investment.objects.bulk_create(
+        [
+            Investment(organization=org, investor=investor, title=f"Round {n}", instrument="safe", currency="EUR",
+                       committed_amount=Decimal("5000000"), status="active", owner=user)
+            for n in range(2)
+        ]
+    )  # fmt: skip
+    investment_milestones = Milestone.objects.bulk_create(
+        [
+            Milestone(organization=org, investment=investment, title=f"{investment.title} M{m}",
+                      amount=Decimal("50000"), currency="EUR", due_date=today + dt.timedelta(days=m * 11 - 100),
+                      status=statuses[m % 5])
+            for investment, count in zip(investments, (MILESTONES_PER_GRANT, PDF_MILESTONES), strict=True)
+            for m in range(count)
+        ]
+    )  # fmt: skip
+    MilestoneCriterion.objects.bulk_create(
+        [
+            MilestoneCriterion(milestone=m, kind="manual", description=f"Report {m.title} accepted",
+                               config={"approver_roles": ["owner"]})
+            for m in investment_milestones
+        ]
+    )  # fmt: skip
+    Evidence.objects.bulk_create(
+        [
+            Evidence(milestone=m, file=f"evidence/{m.pk}", original_name=f"{m.title}.pdf",
+                     content_type="application/pdf", size=123456, sha256=f"{i:064x}", uploaded_by=user)
+            for i, m in enumerate(investment_milestones)
+        ]
+    )  # fmt: skip
+
     matrix = risk_matrix_create(organization=org, name="5x5", preset="5x5", by=user)
     register = risk_register_create(organization=org, name="Bench register", matrix=matrix, by=user)
     Risk.objects.bulk_create(
@@ -131,7 +164,7 @@ def seed():
             """
         )
         cursor.execute("ANALYZE")
-    return user, grants[0], big, len(devices)
+    return user, grants[0], big, investments, len(devices)
 
 
 def measure(client, url: str) -> dict:
@@ -165,7 +198,7 @@ def main() -> None:
 
         settings.ALLOWED_HOSTS = ["*"]
         started = time.perf_counter()
-        user, grant, big, device_count = seed()
+        user, grant, big, investments, device_count = seed()
         print(
             f"seeded in {time.perf_counter() - started:.1f} s: {GRANTS + 1} grants, {Milestone.objects.count()} "
             f"milestones, {RISKS} risks, {device_count} devices, {Sample.objects.count()} samples, "
@@ -178,6 +211,8 @@ def main() -> None:
             "overview": "/",
             "grant page (10 milestones)": f"/grants/{grant.pk}/",
             f"grant page ({PDF_MILESTONES} milestones)": f"/grants/{big.pk}/",
+            "investment page (10 milestones)": f"/investments/{investments[0].pk}/",
+            f"investment page ({PDF_MILESTONES} milestones)": f"/investments/{investments[1].pk}/",
             "compute page": "/compute/",
             "risks page": "/risks/",
             "grants list": "/grants/",
@@ -198,6 +233,10 @@ def main() -> None:
         ten, fifty = results["grant page (10 milestones)"], results[f"grant page ({PDF_MILESTONES} milestones)"]
         constant = "constant" if ten["queries"] == fifty["queries"] else "NOT constant"
         print(f"grant page queries: {ten['queries']} with 10 milestones, {fifty['queries']} with 50: {constant}")
+        ten = results["investment page (10 milestones)"]
+        fifty = results[f"investment page ({PDF_MILESTONES} milestones)"]
+        constant = "constant" if ten["queries"] == fifty["queries"] else "NOT constant"
+        print(f"investment page queries: {ten['queries']} with 10 milestones, {fifty['queries']} with 50: {constant}")
 
         from apps.reports.selectors import grant_for_report
 
@@ -213,6 +252,22 @@ def main() -> None:
         print(
             f"\nPDF of a {PDF_MILESTONES}-milestone grant: median {pdf:.2f} s over {PDF_RUNS} runs "
             f"(min {min(durations):.2f} s), {size / 1024:.0f} KiB; goal < {PDF_GOAL_S} s: {verdict}"
+        )
+
+        from apps.reports.selectors import investment_for_report
+        from apps.reports.services import investment_report_render
+
+        durations = []
+        for _ in range(PDF_RUNS):
+            loaded = investment_for_report(user=user, pk=investments[1].pk)
+            start = time.perf_counter()
+            rendered = investment_report_render(investment=loaded, by=user)
+            durations.append(time.perf_counter() - start)
+        pdf = statistics.median(durations)
+        verdict = "met" if pdf < PDF_GOAL_S else "NOT met"
+        print(
+            f"PDF of a {PDF_MILESTONES}-milestone investment: median {pdf:.2f} s over {PDF_RUNS} runs "
+            f"(min {min(durations):.2f} s), {len(rendered.pdf) / 1024:.0f} KiB; goal < {PDF_GOAL_S} s: {verdict}"
         )
 
 

@@ -29,7 +29,7 @@ def line_options(grant) -> list[dict]:
 
 
 def budget_work_context(request, grant, plan: dict, bound: dict | None = None) -> dict:
-    """`plan` is the page's grant_plan_sections: a grant without lines or periods costs no query here."""
+    """`plan` is the page's plan_sections: a grant without lines or periods costs no query here."""
     bound = bound or {}
     user = request.user
     lines = plan.get("budget_lines") or []

@@ -181,12 +181,17 @@ def pending_chain_transactions(*, org) -> list:
     ]
 
 
-def escrow_paused_for_grant(*, grant) -> bool:
-    """Whether a contract holding one of the grant's agreements is paused by its owner."""
-    holds_grant = EscrowAgreement.objects.filter(
-        grant=grant, chain_id=OuterRef("chain_id"), contract_address=OuterRef("address")
+def _parent_filter(parent) -> dict:
+    """`{"grant": parent}` or `{"investment": parent}`: a milestone, an agreement or a line has one of the two."""
+    return {"grant" if parent._meta.model_name == "grant" else "investment": parent}
+
+
+def escrow_paused_for(*, parent) -> bool:
+    """Whether a contract holding one of the grant's or investment's agreements is paused by its owner."""
+    holds_parent = EscrowAgreement.objects.filter(
+        **_parent_filter(parent), chain_id=OuterRef("chain_id"), contract_address=OuterRef("address")
     )
-    return EscrowContract.objects.filter(Exists(holds_grant), paused=True).exists()
+    return EscrowContract.objects.filter(Exists(holds_parent), paused=True).exists()
 
 
 def escrow_for(*, parent) -> list[dict]:
@@ -196,13 +201,14 @@ def escrow_for(*, parent) -> list[dict]:
     return escrow_overview(parent=parent)
 
 
-def chain_records_for_grant(*, grant) -> list | None:
-    """The grant's agreement, attestation and refund transactions with their evidence hashes; None when the grant is
-    not escrowed (no agreement for it)."""
-    if not EscrowAgreement.objects.filter(grant=grant).exists():
+def chain_records_for(*, parent) -> list | None:
+    """The agreement, attestation and refund transactions of a grant or an investment with their evidence hashes;
+    None when it is not escrowed (no agreement for it)."""
+    if not EscrowAgreement.objects.filter(**_parent_filter(parent)).exists():
         return None
+    agreement = {f"agreement__{key}": value for key, value in _parent_filter(parent).items()}
     txs = (
-        ChainTx.objects.filter(agreement__grant=grant, kind__in=CHAIN_RECORD_KINDS)
+        ChainTx.objects.filter(**agreement, kind__in=CHAIN_RECORD_KINDS)
         .select_related("escrow_milestone__milestone")
         .order_by("created_at")
     )
@@ -238,15 +244,20 @@ def investments_of_org(*, user, org, status: str | None = None, instrument: str 
     return investments
 
 
-def grant_milestones(*, grant) -> list[Milestone]:
-    """The grant's milestones in due order with criteria, evidence, approvals, disbursements and the escrow row
-    (what their actions are decided from), in a constant number of queries."""
-    return list(
-        Milestone.objects.filter(grant=grant)
-        .select_related("organization", "escrow")
+def parent_milestones(*, parent) -> list[Milestone]:
+    """A grant's or an investment's milestones in due order with criteria, evidence, approvals, disbursements and
+    the escrow row (what their actions are decided from), in a constant number of queries."""
+    milestones = list(
+        Milestone.objects.filter(**_parent_filter(parent))
+        .select_related("escrow")
         .prefetch_related("criteria__approvals", "evidence", "approvals__user", "disbursements")
         .order_by("due_date", "created_at")
     )
+    # One organization object for all of them: the policy their actions are checked against is read once a page
+    # (apps.funding.machines.policy_for keeps it on that object), not once per submitted or verified milestone.
+    for milestone in milestones:
+        milestone.organization = parent.organization
+    return milestones
 
 
 def latest_reports_by_milestone(*, user, milestone_ids) -> dict:
@@ -268,11 +279,13 @@ def latest_reports_by_milestone(*, user, milestone_ids) -> dict:
     return latest
 
 
-def disbursements_of_grant(*, user, grant):
-    """Newest first; each entry with the one it voids, or the void that cancels it (both show)."""
+def disbursements_of(*, user, parent):
+    """The payments recorded against a grant's or an investment's milestones, newest first; each entry with the one
+    it voids, or the void that cancels it (both show)."""
+    milestone = {f"milestone__{key}": value for key, value in _parent_filter(parent).items()}
     return (
         disbursement_list(user=user)
-        .filter(milestone__grant=grant)
+        .filter(**milestone)
         .select_related("voids", "voided_by")
         .order_by("-paid_on", "-created_at")
     )

@@ -1,5 +1,6 @@
 """Reads of the economics app, always scoped to the user's organizations: rate cards, attributions, the roadmap,
-the compute economics of a window, the scorecard, and the plan sections of a grant's page and report."""
+the compute economics of a window, the scorecard, and the plan sections of a grant's or an investment's page and
+report."""
 
 import datetime as dt
 import itertools
@@ -149,39 +150,48 @@ def scorecard(*, organization, now: dt.datetime | None = None) -> list[dict]:
     return rows
 
 
-# --- the plan sections of a grant ---------------------------------------------------------------------------------
+# --- the plan sections of a grant or an investment ---------------------------------------------------------------
 
 
-def grant_plan_sections(*, grant) -> dict:
-    """For the grant's page and its report: budget lines (budget vs committed vs actual), compute cost on each
-    line over the grant's period so far, and the reporting periods. Empty when the grant has none of them, so a
-    report of a grant without a plan keeps its data (and its hash) as before."""
+def _metered_window(parent) -> tuple[dt.datetime, dt.datetime]:
+    """Where compute cost is metered for a line: a grant's period so far; an investment (which has no period)
+    from the day it was recorded until now."""
+    now = timezone.now().astimezone(dt.UTC).replace(second=0, microsecond=0)
+    if parent._meta.model_name == "grant":
+        start = dt.datetime.combine(parent.period_start, dt.time(), tzinfo=dt.UTC)
+        end = dt.datetime.combine(parent.period_end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC)
+        return start, min(end, now)
+    return dt.datetime.combine(parent.created_at.astimezone(dt.UTC).date(), dt.time(), tzinfo=dt.UTC), now
+
+
+def plan_sections(*, parent) -> dict:
+    """For a grant's or an investment's page and report: budget lines (budget vs committed vs actual), compute
+    cost on each line over the metered window, and (a grant's) reporting periods. Empty when there are none of
+    them, so a report of a grant without a plan keeps its data (and its hash) as before."""
     from apps.funding.selectors import budget_overview
 
-    lines = budget_overview(parent=grant)
-    periods = list(grant.reporting_periods.order_by("start"))
+    lines = budget_overview(parent=parent)
+    periods = list(parent.reporting_periods.order_by("start")) if parent._meta.model_name == "grant" else []
     if not lines and not periods:
         return {}
     compute_by_line = {}
     if lines:
-        start = dt.datetime.combine(grant.period_start, dt.time(), tzinfo=dt.UTC)
-        end = min(
-            dt.datetime.combine(grant.period_end + dt.timedelta(days=1), dt.time(), tzinfo=dt.UTC),
-            timezone.now().astimezone(dt.UTC).replace(second=0, microsecond=0),
-        )
+        start, end = _metered_window(parent)
         if end > start:
-            economics = compute_economics(organization=grant.organization, start=start, end=end)
+            economics = compute_economics(organization=parent.organization, start=start, end=end)
             compute_by_line = {row["budget_line"]: row for row in economics["budget_lines"]}
-    return {
+    sections = {
         "budget_lines": [
             {
-                **{k: v for k, v in line.items() if k != "grant"},
+                **{k: v for k, v in line.items() if k not in ("grant", "investment")},
                 "compute_cost": (compute_by_line.get(line["id"]) or {}).get("total_cost"),
                 "gpu_hours": (compute_by_line.get(line["id"]) or {}).get("provisioned_hours"),
             }
             for line in lines
         ],
-        "reporting_periods": [
+    }
+    if parent._meta.model_name == "grant":
+        sections["reporting_periods"] = [
             {
                 "id": p.pk,
                 "start": p.start,
@@ -191,5 +201,5 @@ def grant_plan_sections(*, grant) -> dict:
                 "decided_at": p.decided_at,
             }
             for p in periods
-        ],
-    }
+        ]
+    return sections

@@ -3,7 +3,7 @@
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Prefetch, QuerySet
 from django.utils.module_loading import import_string
 
 from apps.funding.models import (
@@ -68,8 +68,9 @@ def investment_list(*, user) -> QuerySet:
 
 
 def investment_get(*, user, pk) -> Investment:
+    criteria = EthicalCriterion.objects.select_related("assessed_by").order_by("created_at")
     queryset = Investment.objects.select_related("investor", "owner", "organization").prefetch_related(
-        "ethical_criteria"
+        Prefetch("ethical_criteria", criteria)
     )
     return milestones_brief_attach([get_scoped(queryset, user=user, pk=pk)])[0]
 

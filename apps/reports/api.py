@@ -1,5 +1,6 @@
-"""The grant report over the API: `GET /api/grants/{id}/report.pdf` (org-scoped: another organization's grant is a
-404). A large grant's report is built in the background: the answer is then 202 with the export to poll."""
+"""The reports over the API: `GET /api/grants/{id}/report.pdf` and `GET /api/investments/{id}/report.pdf` (org-scoped:
+another organization's is a 404). A large grant's report is built in the background: the answer is then 202 with the
+export to poll."""
 
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
@@ -13,8 +14,13 @@ from rest_framework.views import APIView
 from apps.core.api import error_responses
 from apps.core.errors import NotFound
 from apps.reports.models import ExportStatus, GrantReportExport, PageSize
-from apps.reports.selectors import grant_for_report, grant_report_export_get
-from apps.reports.services import grant_report_export_request, grant_report_render, is_large
+from apps.reports.selectors import grant_for_report, grant_report_export_get, investment_for_report
+from apps.reports.services import (
+    grant_report_export_request,
+    grant_report_render,
+    investment_report_render,
+    is_large,
+)
 from apps.reports.views import pdf_response
 
 
@@ -93,6 +99,22 @@ class GrantReportPdfView(PdfOrJsonView):
                 headers={"Location": reverse("report-export", kwargs={"pk": export.pk}, request=request)},
             )
         return pdf_response(grant_report_render(grant=grant, by=request.user, page_size=page_size))
+
+
+class InvestmentReportPdfView(PdfOrJsonView):
+    @extend_schema(
+        operation_id="investments_report_pdf",
+        summary="The investment's report as a PDF",
+        parameters=[PAGE_SIZE_PARAM],
+        responses={
+            200: OpenApiResponse(OpenApiTypes.BINARY, description="The PDF (header X-Report-SHA256: the data hash)."),
+            **error_responses(400, 401, 404),
+        },
+    )
+    def get(self, request, pk):
+        investment = investment_for_report(user=request.user, pk=pk)
+        page_size = request.query_params.get("page_size") or PageSize.A4
+        return pdf_response(investment_report_render(investment=investment, by=request.user, page_size=page_size))
 
 
 class GrantReportExportView(APIView):

@@ -1,4 +1,5 @@
-"""HTML to PDF with WeasyPrint, from templates/reports/: fonts embedded from local files, page numbers, A4 or Letter.
+"""HTML to PDF with WeasyPrint, from templates/reports/ (a grant's or an investment's report, one layout): fonts
+embedded from local files, page numbers, A4 or Letter.
 
 WeasyPrint fetches what a page links to (stylesheets, images, fonts). A report links only to its fonts and to
 inline SVG, so its fetcher refuses everything else: no network at all, and no file outside the font directory and
@@ -48,9 +49,17 @@ def font_urls() -> dict:
     return {name: (settings.REPORTS_FONT_DIR / filename).as_uri() for name, filename in FONT_FILES.items()}
 
 
+# The report's template and the data key of what it reports on.
+REPORT_KINDS = {"grant": "reports/grant_report.html", "investment": "reports/investment_report.html"}
+
+
+def report_kind(data: dict) -> str:
+    return next(kind for kind in REPORT_KINDS if kind in data)
+
+
 def report_charts(data: dict, progress=None) -> dict:
     """The SVG charts of the report, drawn by pygal: the budget, all milestones, and each verification report."""
-    currency = data["grant"]["currency"]
+    currency = data[report_kind(data)]["currency"]
     budget = data["budget"]
     result = {
         "budget": charts.budget_chart(
@@ -92,10 +101,13 @@ def render_pdf(*, data: dict, data_hash: str, generated_at, page_size: str = Pag
         {**milestone, "verification_charts": drawn["verification"][str(milestone["id"])]}
         for milestone in data["milestones"]
     ]
+    kind = report_kind(data)
     html = render_to_string(
-        "reports/grant_report.html",
+        REPORT_KINDS[kind],
         {
             "data": data,
+            "parent": data[kind],
+            "noun": kind,
             "milestones": milestones,
             "budget_chart": drawn["budget"],
             "milestones_chart": drawn["milestones"],

@@ -1,8 +1,10 @@
-"""The data section of a grant report: everything the PDF states, as plain values, in a fixed number of queries.
+"""The data section of a grant's or an investment's report: everything the PDF states, as plain values, in a fixed
+number of queries.
 
 Its canonical JSON (apps.core.canonical) is hashed and the hash printed in the report, so a reader holding the
 same data can check the figures were not edited. The time of generation is kept out of it on purpose: the same
-grant, unchanged, gives the same hash on every export.
+grant, unchanged, gives the same hash on every export (the scorecard's compute metrics read the 30 days before
+the minute of export, so where the organization has them the hash follows that window).
 """
 
 import json
@@ -11,13 +13,15 @@ from django.db.models import Prefetch, Q
 
 from apps.core.canonical import canonical_json, sha256_hex
 from apps.dashboard import selectors as dashboard_selectors
-from apps.economics.selectors import grant_plan_sections
+from apps.economics.selectors import plan_sections, scorecard
 from apps.funding.models import Milestone, MilestoneApproval, MilestoneStatus
-from apps.funding.selectors import funding_summary, grant_get, milestones_brief_attach
+from apps.funding.selectors import funding_summary, grant_get, investment_get, milestones_brief_attach
 from apps.proofs.selectors import proof_links_active_by_milestone, proof_url
 from apps.risks.selectors import risk_list
 
-REPORT_VERSION = "2"  # 2: named approvals, paid dates per milestone, the grant's own risk registers
+# 2: named approvals, paid dates per milestone, the grant's own risk registers. Sections added since (budget lines,
+# the scorecard) enter the data only when present, so the data of a report without them is unchanged.
+REPORT_VERSION = "2"
 
 
 def grant_report_export_get(*, user, pk):
@@ -52,10 +56,11 @@ def _verification(report) -> dict:
     }
 
 
-def _risks(*, user, org, grant) -> dict:
-    """The open risks of the registers that cover this grant (a register's `program` names the grant's title,
-    programme or reference); a funder reads about its grant, not the company's whole strategy register."""
-    names = [name for name in (grant.title, grant.program, grant.reference) if name]
+def _risks(*, user, org, names: list[str]) -> dict:
+    """The open risks of the registers that cover the grant or investment (a register's `program` names its title,
+    or a grant's programme or reference); a funder reads about what it funds, not the company's whole strategy
+    register."""
+    names = [name for name in names if name]
     covers = Q()
     for name in names:
         covers |= Q(register__program__iexact=name)
@@ -101,13 +106,9 @@ def _compliance(*, user, org) -> list[dict]:
     ]
 
 
-def grant_report_data(*, user, grant, chain_records=None) -> dict:
-    """The data section. `grant` comes from `grant_for_report` (with its brief milestones attached)."""
-    if not hasattr(grant, "brief_milestones"):
-        milestones_brief_attach([grant])
-    org = grant.organization
-    milestones = list(
-        Milestone.objects.filter(grant=grant)
+def _milestones(parent) -> list[Milestone]:
+    return list(
+        Milestone.objects.filter(**{parent._meta.model_name: parent})
         .prefetch_related(
             "criteria",
             "evidence",
@@ -116,32 +117,15 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
         )
         .order_by("due_date", "created_at")
     )
+
+
+def _milestone_sections(*, user, parent) -> dict:
+    """The milestones (criteria, named approvals, verification, evidence, proof link), their counts by status and
+    the disbursements: what a grant's and an investment's reports print alike."""
+    milestones = _milestones(parent)
     reports = dashboard_selectors.latest_reports_by_milestone(user=user, milestone_ids=[m.pk for m in milestones])
-    disbursements = dashboard_selectors.disbursements_of_grant(user=user, grant=grant)
-    summary = funding_summary(grant)
-    chain = chain_records if chain_records is not None else dashboard_selectors.chain_records_for_grant(grant=grant)
     proofs = proof_links_active_by_milestone(milestone_ids=[m.pk for m in milestones])
     return {
-        "report_version": REPORT_VERSION,
-        "organization": {"id": org.pk, "name": org.name},
-        "grant": {
-            "id": grant.pk,
-            "title": grant.title,
-            "funder": grant.funder.name,
-            "program": grant.program,
-            "reference": grant.reference,
-            "status": grant.status,
-            "currency": grant.currency,
-            "amount_requested": grant.amount_requested,
-            "amount_awarded": grant.amount_awarded,
-            "period_start": grant.period_start,
-            "period_end": grant.period_end,
-            "focus_areas": grant.focus_areas,
-        },
-        "budget": {
-            key: summary[key]
-            for key in ("budget", "committed", "released", "released_unpaid", "escrowed", "disbursed", "undisbursed")
-        },
         "milestones": [
             {
                 "id": m.pk,
@@ -182,13 +166,121 @@ def grant_report_data(*, user, grant, chain_records=None) -> dict:
                 "reference": d.reference,
                 "milestone": d.milestone.title,
             }
-            for d in disbursements
+            for d in dashboard_selectors.disbursements_of(user=user, parent=parent)
         ],
+    }
+
+
+def _budget(parent) -> dict:
+    summary = funding_summary(parent)
+    return {
+        key: summary[key]
+        for key in ("budget", "committed", "released", "released_unpaid", "escrowed", "disbursed", "undisbursed")
+    }
+
+
+def _scorecard(*, org) -> dict:
+    """The organization's success metrics on target / at risk / off target with their trend (apps/economics), as
+    plain values; empty when it has none, so a report without a scorecard keeps its data (and hash) as before."""
+    rows = scorecard(organization=org)
+    if not rows:
+        return {}
+    return {
+        "scorecard": [
+            {
+                "key": row["metric"].key,
+                "name": row["metric"].name,
+                "direction": row["metric"].direction,
+                "target": row["metric"].target,
+                "unit": row["metric"].unit,
+                "growth": row["metric"].growth,
+                "value": row["value"],
+                "status": row["status"],
+                "trend": [point["value"] for point in row["trend"]],
+            }
+            for row in rows
+        ]
+    }
+
+
+def grant_report_data(*, user, grant, chain_records=None) -> dict:
+    """The data section. `grant` comes from `grant_for_report` (with its brief milestones attached)."""
+    if not hasattr(grant, "brief_milestones"):
+        milestones_brief_attach([grant])
+    org = grant.organization
+    chain = chain_records if chain_records is not None else dashboard_selectors.chain_records_for(parent=grant)
+    return {
+        "report_version": REPORT_VERSION,
+        "organization": {"id": org.pk, "name": org.name},
+        "grant": {
+            "id": grant.pk,
+            "title": grant.title,
+            "funder": grant.funder.name,
+            "program": grant.program,
+            "reference": grant.reference,
+            "status": grant.status,
+            "currency": grant.currency,
+            "amount_requested": grant.amount_requested,
+            "amount_awarded": grant.amount_awarded,
+            "period_start": grant.period_start,
+            "period_end": grant.period_end,
+            "focus_areas": grant.focus_areas,
+        },
+        "budget": _budget(grant),
+        **_milestone_sections(user=user, parent=grant),
         "chain": chain,
-        "risks": _risks(user=user, org=org, grant=grant),
+        "risks": _risks(user=user, org=org, names=[grant.title, grant.program, grant.reference]),
         "compliance": _compliance(user=user, org=org),
         # Budget lines, metered compute cost and reporting periods, when the grant has them (apps/economics).
-        **grant_plan_sections(grant=grant),
+        **plan_sections(parent=grant),
+        # The success metrics, when the organization has them (apps/economics).
+        **_scorecard(org=org),
+    }
+
+
+def investment_for_report(*, user, pk):
+    """The investment as the report reads it (scoped to the user's organizations: another's is NotFound)."""
+    return investment_get(user=user, pk=pk)
+
+
+def investment_report_data(*, user, investment) -> dict:
+    """The data section of an investment's report: its terms and the investor's criteria, then the same sections
+    as a grant's. `investment` comes from `investment_for_report`."""
+    if not hasattr(investment, "brief_milestones"):
+        milestones_brief_attach([investment])
+    org = investment.organization
+    return {
+        "report_version": REPORT_VERSION,
+        "organization": {"id": org.pk, "name": org.name},
+        "investment": {
+            "id": investment.pk,
+            "title": investment.title,
+            "investor": investment.investor.name,
+            "instrument": investment.instrument,
+            "status": investment.status,
+            "currency": investment.currency,
+            "committed_amount": investment.committed_amount,
+            "closing_date": investment.closing_date,
+            "owner": investment.owner.get_username() if investment.owner else None,
+            "description": investment.description,
+            "criteria": [
+                {
+                    "criterion": c.criterion,
+                    "assessment": c.assessment,
+                    "notes": c.notes,
+                    "assessed_by": c.assessed_by.get_username() if c.assessed_by else None,
+                    "assessed_at": c.assessed_at,
+                }
+                for c in investment.ethical_criteria.all()
+            ],
+        },
+        "budget": _budget(investment),
+        **_milestone_sections(user=user, parent=investment),
+        "chain": dashboard_selectors.chain_records_for(parent=investment),
+        "risks": _risks(user=user, org=org, names=[investment.title]),
+        "compliance": _compliance(user=user, org=org),
+        **plan_sections(parent=investment),
+        **_scorecard(org=org),
     }
 
 

@@ -1,4 +1,5 @@
-"""Grant report PDFs: built at once for a grant of few milestones, by a Celery task (with progress) for a large one."""
+"""Report PDFs: a grant's built at once for a grant of few milestones, by a Celery task (with progress) for a large
+one; an investment's built at once."""
 
 import dataclasses
 import datetime as dt
@@ -14,13 +15,13 @@ from django.utils.text import slugify
 from apps.audit.services import audit_record
 from apps.core.errors import ValidationFailed
 from apps.core.outbox import outbox_nudge
-from apps.funding.models import Grant
+from apps.funding.models import Grant, Investment
 from apps.proofs.selectors import proof_links_active_by_milestone, proof_url
 from apps.proofs.services import proof_links_report_printed
 from apps.reports import permissions
 from apps.reports.models import ExportStatus, GrantReportExport, PageSize
 from apps.reports.rendering import render_pdf
-from apps.reports.selectors import data_sha256, grant_report_data
+from apps.reports.selectors import data_sha256, grant_report_data, investment_report_data
 from apps.tenancy.services import require
 
 logger = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ def clean_page_size(value) -> str:
     return value
 
 
-def report_filename(grant: Grant) -> str:
-    return f"grant-report-{slugify(grant.title)[:60] or grant.pk}.pdf"
+def report_filename(parent: Grant | Investment) -> str:
+    return f"{parent._meta.model_name}-report-{slugify(parent.title)[:60] or parent.pk}.pdf"
 
 
 def is_large(grant: Grant) -> bool:
@@ -52,7 +53,7 @@ def is_large(grant: Grant) -> bool:
 def grant_report_render(*, grant: Grant, by, page_size: str = PageSize.A4, progress=None) -> RenderedReport:
     """The PDF of one grant, now. Reading only (it notes its data hash on the proof links it prints): any member of
     the grant's organization may export it."""
-    require(permissions.can_export_grant_report(by, grant.organization))
+    require(permissions.can_export_report(by, grant.organization))
     page_size = clean_page_size(page_size)
     data = grant_report_data(user=by, grant=grant)
     if progress is not None:
@@ -62,6 +63,19 @@ def grant_report_render(*, grant: Grant, by, page_size: str = PageSize.A4, progr
     pdf = render_pdf(data=data, data_hash=digest, generated_at=generated_at, page_size=page_size, progress=progress)
     _proof_links_printed(data, digest, generated_at)
     return RenderedReport(pdf=pdf, data_sha256=digest, filename=report_filename(grant), generated_at=generated_at)
+
+
+def investment_report_render(*, investment: Investment, by, page_size: str = PageSize.A4) -> RenderedReport:
+    """The PDF of one investment, now (investments are reported at once, whatever their number of milestones).
+    Reading only, as a grant's report: any member of the investment's organization may export it."""
+    require(permissions.can_export_report(by, investment.organization))
+    page_size = clean_page_size(page_size)
+    data = investment_report_data(user=by, investment=investment)
+    digest = data_sha256(data)
+    generated_at = timezone.now()
+    pdf = render_pdf(data=data, data_hash=digest, generated_at=generated_at, page_size=page_size)
+    _proof_links_printed(data, digest, generated_at)
+    return RenderedReport(pdf=pdf, data_sha256=digest, filename=report_filename(investment), generated_at=generated_at)
 
 
 def _proof_links_printed(data: dict, digest: str, generated_at) -> None:
@@ -77,7 +91,7 @@ def _proof_links_printed(data: dict, digest: str, generated_at) -> None:
 def grant_report_export_request(*, grant: Grant, by, page_size: str = PageSize.A4) -> GrantReportExport:
     """Queues a background export; the task is nudged once the row is committed, so the worker always finds it
     (and grant_report_export_sweep queues it again if the nudge never reached a worker)."""
-    require(permissions.can_export_grant_report(by, grant.organization))
+    require(permissions.can_export_report(by, grant.organization))
     page_size = clean_page_size(page_size)
     with transaction.atomic():
         export = GrantReportExport.objects.create(

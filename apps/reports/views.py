@@ -1,4 +1,4 @@
-"""The grant report in the browser: download it now, or follow a background export and download its file."""
+"""The grant and investment reports in the browser: download one now, or follow a background export."""
 
 from django.contrib import messages
 from django.http import FileResponse, Http404, HttpResponse
@@ -10,10 +10,11 @@ from apps.dashboard.context import org_view
 from apps.dashboard.forms import PageSizeForm
 from apps.dashboard.views.common import get_or_404, page
 from apps.reports.models import ExportStatus
-from apps.reports.selectors import grant_for_report, grant_report_export_get
+from apps.reports.selectors import grant_for_report, grant_report_export_get, investment_for_report
 from apps.reports.services import (
     grant_report_export_request,
     grant_report_render,
+    investment_report_render,
     is_large,
 )
 
@@ -38,6 +39,18 @@ def grant_report_pdf(request, pk):
         return redirect("dashboard:grant", pk=grant.pk)
     try:
         rendered = grant_report_render(grant=grant, by=request.user, page_size=_page_size(request, request.GET))
+    except ApplicationError as error:
+        return page(request, "dashboard/refused.html", {"error": error}, status=error.status_code)
+    return pdf_response(rendered)
+
+
+@org_view
+def investment_report_pdf(request, pk):
+    investment = get_or_404(request, investment_for_report, pk=pk)
+    try:
+        rendered = investment_report_render(
+            investment=investment, by=request.user, page_size=_page_size(request, request.GET)
+        )
     except ApplicationError as error:
         return page(request, "dashboard/refused.html", {"error": error}, status=error.status_code)
     return pdf_response(rendered)

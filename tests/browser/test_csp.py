@@ -11,7 +11,7 @@ import pytest
 
 from apps.funding.services.milestones import milestone_create
 from apps.tenancy.models import Membership, Role
-from tests.dashboard.conftest import audit, fleet, funder, make_grant, make_risk, register
+from tests.dashboard.conftest import audit, fleet, funder, make_grant, make_investment, make_risk, register
 from tests.factories import OrganizationFactory
 
 pytestmark = pytest.mark.services
@@ -39,6 +39,7 @@ def test_dashboard_and_api_docs_load_with_no_policy_violation(
     page,
     people,
     make_grant,
+    make_investment,
     make_risk,
     audit,
     fleet,
@@ -53,6 +54,7 @@ def test_dashboard_and_api_docs_load_with_no_policy_violation(
         amount=Decimal("1000"),
         due_date=dt.date.today() + dt.timedelta(days=10),
     )
+    investment = make_investment()
     risk = make_risk()
     second = OrganizationFactory(name="Beta Labs")
     Membership.objects.create(organization=second, user=people[Role.OWNER], role=Role.VIEWER)
@@ -72,6 +74,7 @@ def test_dashboard_and_api_docs_load_with_no_policy_violation(
         "/grants/",
         "/grants/new/",
         f"/grants/{grant.pk}/",
+        f"/investments/{investment.pk}/",
         "/compute/",
         "/compliance/",
         f"/compliance/audits/{audit.pk}/",

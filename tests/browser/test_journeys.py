@@ -1,6 +1,6 @@
-"""The compliance lead's and the finance lead's journeys (a KPI reading, a void) in Chromium, at laptop and phone
-widths, with screenshots under var/browser/ and axe-core run on every page they touch (no serious or critical
-violation)."""
+"""The compliance lead's, the finance lead's (a KPI reading, a void) and an investor's journeys in Chromium, at laptop
+and phone widths, with screenshots under var/browser/ and axe-core run on every page they touch (no serious or
+critical violation)."""
 
 import datetime as dt
 import re
@@ -225,3 +225,82 @@ def test_finance_lead_voids_a_disbursement(
     assert Disbursement.objects.filter(milestone__grant=paid_grant).count() == 2
     check_accessibility(page, "grant after a void")
     page.screenshot(path=artifacts / f"void-{width}.png", full_page=True)
+
+
+@pytest.fixture
+def seed_investment(org, people):
+    from apps.economics.services import success_metric_create
+    from apps.funding.services.investments import investment_commit, investment_create
+    from apps.funding.services.kpis import kpi_reading_create
+
+    finance, owner = people[Role.FINANCE], people[Role.OWNER]
+    investor = Funder.objects.create(organization=org, name="Northwind Ventures", kind=FunderKind.PRIVATE_INVESTOR)
+    investment = investment_create(
+        organization=org,
+        by=finance,
+        investor=investor,
+        title="Seed round for the Blackwell cluster",
+        instrument="safe",
+        currency="USD",
+        committed_amount=Decimal("2000000"),
+    )
+    investment = investment_commit(investment=investment, by=owner)
+    milestone = milestone_create(
+        parent=investment, by=finance, title="Cluster online", amount=Decimal("500000"), due_date=dt.date(2027, 3, 1)
+    )
+    criterion_add(milestone=milestone, by=finance, kind=CriterionKind.MANUAL, description="Cluster accepted")
+    success_metric_create(
+        organization=org,
+        by=owner,
+        key="uptime",
+        name="Uptime",
+        source="kpi",
+        kpi_metric="uptime_pct",
+        direction="gte",
+        target="99.9",
+    )
+    kpi_reading_create(
+        organization=org,
+        by=finance,
+        metric="uptime_pct",
+        value="99.5",
+        period_start=dt.date(2026, 10, 1),
+        period_end=dt.date(2026, 10, 31),
+        source="status page",
+    )
+    return investment
+
+
+@pytest.mark.parametrize("viewport", [LAPTOP, PHONE], ids=["laptop", "phone"])
+def test_an_investor_reads_the_investment_and_its_report(
+    live_server, page, people, seed_investment, artifacts, check_accessibility, viewport, tmp_path
+):
+    import shutil
+    import subprocess
+
+    from tests.conftest import service_missing
+
+    width = "phone" if viewport == PHONE else "laptop"
+    page.set_default_timeout(10_000)
+    page.set_viewport_size(viewport)
+    sign_in(page, live_server.url, people[Role.VIEWER])
+    nav(page, "Investments")
+    check_accessibility(page, "investments")
+    page.get_by_role("link", name="Seed round for the Blackwell cluster").click()
+    page.wait_for_load_state()
+    assert page.get_by_test_id("investment-status").inner_text() == "Committed"
+    assert page.locator("[data-action]").count() == 0  # an investor (viewer) reads; no action is offered
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    check_accessibility(page, "investment")
+    page.screenshot(path=artifacts / f"investment-{width}.png", full_page=True)
+    with page.expect_download() as download_info:
+        page.get_by_test_id("download-report").click()
+    pdf = tmp_path / "report.pdf"
+    download_info.value.save_as(pdf)
+    if shutil.which("pdftotext") is None:
+        service_missing("pdftotext (Debian package poppler-utils)")
+    text = " ".join(
+        subprocess.run(["pdftotext", str(pdf), "-"], capture_output=True, text=True, check=True).stdout.split()
+    )
+    assert "Seed round for the Blackwell cluster" in text and "Northwind Ventures" in text
+    assert "Uptime" in text and "At risk" in text  # 99.5 misses 99.9, within the default margin of 5 %

@@ -119,3 +119,29 @@ def fleet(org, people):
     ]
     SampleRollup.objects.bulk_create(rows)
     return devices
+
+
+@pytest.fixture
+def make_investment(org, people):
+    """An investment recorded through the services: a SAFE of 2,000,000 USD, committed, with a budget line."""
+    from apps.funding.services.budget import budget_line_add
+    from apps.funding.services.investments import investment_commit, investment_create
+
+    def make(title="Seed round for the Blackwell cluster", **overrides):
+        finance = people[Role.FINANCE]
+        investor = Funder.objects.create(organization=org, name="Northwind Ventures", kind=FunderKind.PRIVATE_INVESTOR)
+        values = {
+            "organization": org,
+            "by": finance,
+            "investor": investor,
+            "title": title,
+            "instrument": "safe",
+            "currency": "USD",
+            "committed_amount": Decimal("2000000"),
+            "closing_date": dt.date(2026, 2, 15),
+        } | overrides
+        investment = investment_commit(investment=investment_create(**values), by=people[Role.OWNER])
+        budget_line_add(parent=investment, by=finance, category="compute", name="GPU hours", amount="800000")
+        return investment
+
+    return make

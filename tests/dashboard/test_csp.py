@@ -78,8 +78,9 @@ def test_the_checker_finds_what_the_policy_blocks():
 
 
 @pytest.fixture
-def portfolio(make_grant, people, audit, make_risk, fleet, org):
-    """Something on every page: a grant with a milestone, an open audit, a risk, devices with samples, an export."""
+def portfolio(make_grant, make_investment, people, audit, make_risk, fleet, org):
+    """Something on every page: a grant and an investment with a milestone, an open audit, a risk, devices with
+    samples, an export."""
     grant = make_grant()
     milestone_create(
         parent=grant,
@@ -88,9 +89,17 @@ def portfolio(make_grant, people, audit, make_risk, fleet, org):
         amount=Decimal("1000"),
         due_date=dt.date.today() + dt.timedelta(days=10),
     )
+    investment = make_investment()
+    milestone_create(
+        parent=investment,
+        by=people[Role.FINANCE],
+        title="Cluster online",
+        amount=Decimal("5000"),
+        due_date=dt.date.today() + dt.timedelta(days=20),
+    )
     risk = make_risk()
     export = grant_report_export_request(grant=grant, by=people[Role.FINANCE], page_size="A4")
-    return {"grant": grant, "audit": audit, "risk": risk, "export": export}
+    return {"grant": grant, "investment": investment, "audit": audit, "risk": risk, "export": export}
 
 
 def test_every_dashboard_page_sends_the_policy_and_carries_nothing_it_blocks(browser_for, people, portfolio):
@@ -101,6 +110,7 @@ def test_every_dashboard_page_sends_the_policy_and_carries_nothing_it_blocks(bro
         "/grants/new/",
         f"/grants/{portfolio['grant'].pk}/",
         "/investments/",
+        f"/investments/{portfolio['investment'].pk}/",
         "/compute/",
         "/compute/utilization/?range=7d",
         "/compliance/",

@@ -45,7 +45,7 @@ def test_the_page_needs_no_account_and_shows_the_report_the_chain_and_the_pdf_ha
         f"{escrow.agreement.onchain_id} · {escrow.index}",
         f"python3 verify.py verification-report-{report.sha256[:16]}.json --sha256 {report.sha256}",
         f"--escrow {escrow.agreement.contract_address} --agreement {escrow.agreement.onchain_id}",
-        "No grant report PDF has printed this link yet",
+        "No report PDF has printed this link yet",
     ):
         assert expected in text, expected
     assert other.title not in text  # one milestone, nothing else of the organization

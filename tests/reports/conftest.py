@@ -1,1 +1,1 @@
-from tests.dashboard.conftest import browser_for  # noqa: F401 - the signed-in browser session fixture
+from tests.dashboard.conftest import browser_for, funder, make_grant, make_investment  # noqa: F401 - shared fixtures

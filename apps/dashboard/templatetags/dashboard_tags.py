@@ -26,15 +26,22 @@ def money(value) -> str:
 @functools.cache
 def _labels() -> dict:
     from apps.compliance.models import AuditStatus
+    from apps.economics.models import MetricDirection
+    from apps.economics.selectors import STATUS_LABELS
+    from apps.escrow.models import ChainTxKind, ChainTxStatus
     from apps.funding.models import (
         ApprovalPurpose,
+        Assessment,
+        BudgetCategory,
         CriterionKind,
         CriterionStatus,
         DisbursementKind,
         FocusArea,
         GrantStatus,
+        Instrument,
         InvestmentStatus,
         MilestoneStatus,
+        PeriodStatus,
     )
     from apps.risks.models import RiskStatus
     from apps.tenancy.models import Role
@@ -51,8 +58,15 @@ def _labels() -> dict:
         "risk": RiskStatus,
         "audit": AuditStatus,
         "role": Role,
+        "instrument": Instrument,
+        "assessment": Assessment,
+        "budget_category": BudgetCategory,
+        "period": PeriodStatus,
+        "chain_tx": ChainTxKind,
+        "chain_status": ChainTxStatus,
+        "direction": MetricDirection,
     }
-    return {kind: dict(choices.choices) for kind, choices in kinds.items()}
+    return {kind: dict(choices.choices) for kind, choices in kinds.items()} | {"scorecard": STATUS_LABELS}
 
 
 @register.filter

@@ -18,9 +18,9 @@ from apps.dashboard.context import org_view
 from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, machine_action, page, run_service
-from apps.economics.selectors import grant_plan_sections
+from apps.economics.selectors import plan_sections
 from apps.funding import permissions as funding_permissions
-from apps.funding.machines import GRANTS, MILESTONES, held_in_escrow, release_status
+from apps.funding.machines import GRANTS, INVESTMENTS, MILESTONES, held_in_escrow, release_status
 from apps.funding.models import ApprovalPurpose, CriterionKind, MilestoneStatus
 from apps.funding.selectors import (
     criterion_get,
@@ -34,6 +34,7 @@ from apps.funding.selectors import (
 )
 from apps.funding.services import disbursements as disbursement_services
 from apps.funding.services import grants as grant_services
+from apps.funding.services import investments as investment_services
 from apps.funding.services import kpis as kpi_services
 from apps.funding.services import milestones as milestone_services
 from apps.proofs.permissions import can_share_proof
@@ -200,46 +201,58 @@ def milestone_views(request, milestones: list, *, reports_by_milestone: dict, bo
     return views
 
 
-def grant_context(request, grant, **bound_forms) -> dict:
-    milestones = selectors.grant_milestones(grant=grant)
+def parent_context(request, parent, milestones: list, **bound_forms) -> dict:
+    """What a grant's and an investment's pages share: money summary, milestone timeline, disbursements, escrow
+    and chain records, budget lines, proof links of released milestones, the report card and the activity feed."""
+    kind = parent._meta.model_name
     reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
-    summary = funding_summary(grant)
-    can_manage = allowed(request, funding_permissions.can_manage_funding)
-    can_status = allowed(request, funding_permissions.can_change_grant_status)
+    summary = funding_summary(parent)
     released = [m for m in milestones if m.status == MilestoneStatus.RELEASED and m.amount_disbursed < m.amount]
-    plan = grant_plan_sections(grant=grant)
     return {
-        "grant": grant,
+        kind: parent,
+        "parent": parent,
+        "parent_kind": kind,
         "summary": summary,
         "budget_chart": charts.budget_chart(
             **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
         ),
         "timeline": milestone_views(request, milestones, reports_by_milestone=reports, bound_forms=bound_forms),
-        "disbursements": list(selectors.disbursements_of_grant(user=request.user, grant=grant)[:50]),
+        "disbursements": list(selectors.disbursements_of(user=request.user, parent=parent)[:50]),
         "can_void": allowed(request, funding_permissions.can_void_disbursement),
         "void_form": bound_forms.get("void_form"),
         "void_for": bound_forms.get("void_for"),
-        "chain_records": selectors.chain_records_for_grant(grant=grant),
-        "chain_paused": selectors.escrow_paused_for_grant(grant=grant),
-        "escrow": selectors.escrow_for(parent=grant),
-        "can_manage": can_manage,
+        "chain_records": selectors.chain_records_for(parent=parent),
+        "chain_paused": selectors.escrow_paused_for(parent=parent),
+        "escrow": selectors.escrow_for(parent=parent),
+        "can_manage": allowed(request, funding_permissions.can_manage_funding),
+        "milestone_form": bound_forms.get("milestone_form") or forms.MilestoneCreateForm(),
+        "milestone_create_url": reverse(f"dashboard:{kind}_milestone_create", args=[parent.pk]),
+        "disbursement_form": bound_forms.get("disbursement_form")
+        or (forms.DisbursementForm(milestones=released) if released else None),
+        "disbursement_url": reverse(f"dashboard:{kind}_disbursement_record", args=[parent.pk]),
+        "can_disburse": allowed(request, funding_permissions.can_record_disbursement),
+        "evidence_form": bound_forms.get("evidence_form"),
+        "evidence_for": bound_forms.get("evidence_for"),
+        "action_error": bound_forms.get("action_error"),
+        "page_size_form": forms.PageSizeForm(),
+        "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
+        "can_share_proof": allowed(request, can_share_proof),
+        **feed_context(request, kind, parent, milestones),
+        "plan": plan_sections(parent=parent),
+    }
+
+
+def grant_context(request, grant, **bound_forms) -> dict:
+    milestones = selectors.parent_milestones(parent=grant)
+    can_status = allowed(request, funding_permissions.can_change_grant_status)
+    shared = parent_context(request, grant, milestones, **bound_forms)
+    return {
+        **shared,
         "grant_actions": [a for a in GRANTS.actions_for(grant, request.user, role_refusals=False) if a.name != "award"],
         "can_award": can_status and "award" in GRANTS.allowed_actions(grant, request.user),
         "award_form": bound_forms.get("award_form") or forms.AwardForm(initial={"amount_awarded": grant.budget}),
-        "milestone_form": bound_forms.get("milestone_form") or forms.MilestoneCreateForm(),
-        "evidence_form": bound_forms.get("evidence_form"),
-        "evidence_for": bound_forms.get("evidence_for"),
-        "disbursement_form": bound_forms.get("disbursement_form")
-        or (forms.DisbursementForm(milestones=released) if released else None),
-        "can_disburse": allowed(request, funding_permissions.can_record_disbursement),
-        "action_error": bound_forms.get("action_error"),
-        "page_size_form": forms.PageSizeForm(),
         "report_async": len(milestones) > settings.REPORTS_SYNC_MAX_MILESTONES,
-        "proof_links": proof_links_of_released(user=request.user, milestones=milestones),
-        "can_share_proof": allowed(request, can_share_proof),
-        **feed_context(request, "grant", grant, milestones),
-        "plan": plan,
-        "budget_work": budget_work_context(request, grant, plan, bound_forms.get("budget_forms")),
+        "budget_work": budget_work_context(request, grant, shared["plan"], bound_forms.get("budget_forms")),
     }
 
 
@@ -278,10 +291,16 @@ def grant_action(request, pk):
     )
 
 
-@require_POST
-@org_view
-def milestone_create(request, pk):
-    grant = _grant(request, pk)
+def _detail_page(request, parent, *, status: int = 200, **bound_forms):
+    """The grant's or the investment's page, with the forms a post brought back."""
+    if parent._meta.model_name == "grant":
+        context = grant_context(request, parent, **bound_forms)
+        return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+    context = investment_context(request, parent, **bound_forms)
+    return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments", status=status)
+
+
+def _milestone_create(request, parent):
     form = forms.MilestoneCreateForm(request.POST)
     status = 400
     if form.is_valid():
@@ -289,7 +308,7 @@ def milestone_create(request, pk):
 
         def create():
             milestone = milestone_services.milestone_create(
-                parent=grant,
+                parent=parent,
                 by=request.user,
                 title=data["title"],
                 amount=data["amount"],
@@ -305,9 +324,20 @@ def milestone_create(request, pk):
         milestone, status = run_service(form, create)
         if milestone is not None:
             messages.success(request, f"Milestone “{milestone.title}” added.")
-            return redirect("dashboard:grant", pk=grant.pk)
-    context = grant_context(request, grant, milestone_form=form)
-    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+            return redirect(f"dashboard:{parent._meta.model_name}", pk=parent.pk)
+    return _detail_page(request, parent, status=status, milestone_form=form)
+
+
+@require_POST
+@org_view
+def grant_milestone_create(request, pk):
+    return _milestone_create(request, _grant(request, pk))
+
+
+@require_POST
+@org_view
+def investment_milestone_create(request, pk):
+    return _milestone_create(request, _investment(request, pk))
 
 
 def _milestone(request, pk):
@@ -327,12 +357,8 @@ def _back_to_parent(milestone, *, anchor: bool = False):
 
 def _parent_page(request, milestone, *, status: int, **bound_forms):
     if milestone.grant_id:
-        grant = _grant(request, milestone.grant_id)
-        context = grant_context(request, grant, **bound_forms)
-        return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
-    investment = get_or_404(request, investment_get, pk=milestone.investment_id)
-    context = investment_context(request, investment, **bound_forms)
-    return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments", status=status)
+        return _detail_page(request, _grant(request, milestone.grant_id), status=status, **bound_forms)
+    return _detail_page(request, _investment(request, milestone.investment_id), status=status, **bound_forms)
 
 
 @require_POST
@@ -476,17 +502,14 @@ def criterion_evaluate(request, pk):
     return _parent_page(request, milestone, status=status, action_error=form)
 
 
-@require_POST
-@org_view
-def disbursement_record(request, pk):
-    grant = _grant(request, pk)
-    milestones = [m for m in selectors.grant_milestones(grant=grant) if m.status == MilestoneStatus.RELEASED]
+def _disbursement_record(request, parent):
+    milestones = [m for m in selectors.parent_milestones(parent=parent) if m.status == MilestoneStatus.RELEASED]
     form = forms.DisbursementForm(request.POST, milestones=milestones)
     status = 400
     if form.is_valid():
         data = form.cleaned_data
         milestone = next(m for m in milestones if str(m.pk) == data["milestone"])
-        milestone.organization = grant.organization
+        milestone.organization = parent.organization
         disbursement, status = run_service(
             form,
             lambda: disbursement_services.disbursement_record(
@@ -499,9 +522,20 @@ def disbursement_record(request, pk):
         )
         if disbursement is not None:
             messages.success(request, f"Disbursement of {disbursement.amount} {disbursement.currency} recorded.")
-            return redirect("dashboard:grant", pk=grant.pk)
-    context = grant_context(request, grant, disbursement_form=form)
-    return page(request, "dashboard/grant_detail.html", context, section="dashboard:grants", status=status)
+            return redirect(f"dashboard:{parent._meta.model_name}", pk=parent.pk)
+    return _detail_page(request, parent, status=status, disbursement_form=form)
+
+
+@require_POST
+@org_view
+def grant_disbursement_record(request, pk):
+    return _disbursement_record(request, _grant(request, pk))
+
+
+@require_POST
+@org_view
+def investment_disbursement_record(request, pk):
+    return _disbursement_record(request, _investment(request, pk))
 
 
 @require_POST
@@ -575,33 +609,40 @@ def investments(request):
 
 
 def investment_context(request, investment, **bound_forms) -> dict:
-    from apps.funding.models import Milestone
-
-    milestones = list(
-        Milestone.objects.filter(investment=investment)
-        .select_related("organization", "escrow")
-        .prefetch_related("criteria__approvals", "evidence", "approvals__user", "disbursements")
-        .order_by("due_date", "created_at")
-    )
-    reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
-    summary = funding_summary(investment)
+    milestones = selectors.parent_milestones(parent=investment)
     return {
-        "investment": investment,
-        "summary": summary,
-        "budget_chart": charts.budget_chart(
-            **{k: summary[k] for k in ("currency", "budget", "committed", "released", "disbursed")}
-        ),
-        "timeline": milestone_views(request, milestones, reports_by_milestone=reports, bound_forms=bound_forms),
-        "escrow": selectors.escrow_for(parent=investment),
-        "evidence_form": bound_forms.get("evidence_form"),
-        "evidence_for": bound_forms.get("evidence_for"),
-        "action_error": bound_forms.get("action_error"),
-        **feed_context(request, "investment", investment, milestones),
+        **parent_context(request, investment, milestones, **bound_forms),
+        "investment_actions": INVESTMENTS.actions_for(investment, request.user, role_refusals=False),
     }
+
+
+def _investment(request, pk):
+    return get_or_404(request, investment_get, pk=pk)
 
 
 @org_view
 def investment_detail(request, pk):
-    investment = get_or_404(request, investment_get, pk=pk)
+    investment = _investment(request, pk)
     context = investment_context(request, investment)
     return page(request, "dashboard/investment_detail.html", context, section="dashboard:investments")
+
+
+@require_POST
+@org_view
+def investment_action(request, pk):
+    investment = _investment(request, pk)
+    action = request.POST.get("action", "")
+    if action not in INVESTMENTS.by_name:
+        raise Http404("Unknown action.")
+    form = forms.NoteForm(request.POST)
+    form.is_valid()
+    result, status = run_service(
+        form,
+        lambda: investment_services.investment_act(
+            investment=investment, by=request.user, action=action, text=form.cleaned_data.get("note", "")
+        ),
+    )
+    if result is not None:
+        messages.success(request, f"Investment is now {result.get_status_display().lower()}.")
+        return redirect("dashboard:investment", pk=investment.pk)
+    return _detail_page(request, _investment(request, pk), status=status, action_error=form)

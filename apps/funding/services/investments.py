@@ -128,6 +128,19 @@ def investment_withdraw(*, investment: Investment, by, reason: str) -> Investmen
     return INVESTMENTS.run(investment, "withdraw", by=by, reason=reason)
 
 
+def investment_act(*, investment: Investment, by, action: str, text: str = "") -> Investment:
+    """Runs the investment action `action` (a name from INVESTMENTS) through its service (the dashboard's entry)."""
+    services = {
+        "commit": lambda: investment_commit(investment=investment, by=by),
+        "activate": lambda: investment_activate(investment=investment, by=by),
+        "close": lambda: investment_close(investment=investment, by=by),
+        "withdraw": lambda: investment_withdraw(investment=investment, by=by, reason=text),
+    }
+    if action not in services:
+        raise ValidationFailed.for_field("action", f"'{action}' is not an action on an investment.")
+    return services[action]()
+
+
 def ethical_criterion_assess(*, criterion: EthicalCriterion, by, assessment: str, notes: str = "") -> EthicalCriterion:
     organization = criterion.investment.organization
     check(can_manage_funding, by, organization)
