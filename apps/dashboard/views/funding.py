@@ -201,7 +201,7 @@ def milestone_views(request, milestones: list, *, reports_by_milestone: dict, bo
 
 
 def grant_context(request, grant, **bound_forms) -> dict:
-    milestones = selectors.grant_milestones(grant=grant)
+    milestones = selectors.timeline_milestones(parent=grant)
     reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
     summary = funding_summary(grant)
     can_manage = allowed(request, funding_permissions.can_manage_funding)
@@ -219,9 +219,7 @@ def grant_context(request, grant, **bound_forms) -> dict:
         "can_void": allowed(request, funding_permissions.can_void_disbursement),
         "void_form": bound_forms.get("void_form"),
         "void_for": bound_forms.get("void_for"),
-        "chain_records": selectors.chain_records_for_grant(grant=grant),
-        "chain_paused": selectors.escrow_paused_for_grant(grant=grant),
-        "escrow": selectors.escrow_for(parent=grant),
+        **selectors.escrow_of_grant(grant=grant),
         "can_manage": can_manage,
         "grant_actions": [a for a in GRANTS.actions_for(grant, request.user, role_refusals=False) if a.name != "award"],
         "can_award": can_status and "award" in GRANTS.allowed_actions(grant, request.user),
@@ -480,7 +478,7 @@ def criterion_evaluate(request, pk):
 @org_view
 def disbursement_record(request, pk):
     grant = _grant(request, pk)
-    milestones = [m for m in selectors.grant_milestones(grant=grant) if m.status == MilestoneStatus.RELEASED]
+    milestones = [m for m in selectors.timeline_milestones(parent=grant) if m.status == MilestoneStatus.RELEASED]
     form = forms.DisbursementForm(request.POST, milestones=milestones)
     status = 400
     if form.is_valid():
@@ -575,14 +573,7 @@ def investments(request):
 
 
 def investment_context(request, investment, **bound_forms) -> dict:
-    from apps.funding.models import Milestone
-
-    milestones = list(
-        Milestone.objects.filter(investment=investment)
-        .select_related("organization", "escrow")
-        .prefetch_related("criteria__approvals", "evidence", "approvals__user", "disbursements")
-        .order_by("due_date", "created_at")
-    )
+    milestones = selectors.timeline_milestones(parent=investment)
     reports = selectors.latest_reports_by_milestone(user=request.user, milestone_ids=[m.pk for m in milestones])
     summary = funding_summary(investment)
     return {
