@@ -52,15 +52,17 @@ def _svg(chart, *, for_print: bool) -> str:
     # Its config <script> serves tooltips we do not load, and its one style="" hides a tooltip charts.css hides:
     # neither may be inline under the dashboard's Content-Security-Policy, nor the <style>, which the page links.
     svg = STYLE_ATTRIBUTES.sub("", SCRIPTS.sub("", svg))
-    if not for_print:
-        svg = STYLESHEETS.sub("", svg)
-    return mark_safe(svg)  # noqa: S308 - pygal escapes every label and value it draws
+    if for_print:
+        # On paper the tooltips' data (a <desc> for each value) is never read: the PDF draws the chart with less.
+        return mark_safe(TOOLTIP_DATA.sub("", svg))  # noqa: S308 - pygal escapes every label and value it draws
+    return mark_safe(STYLESHEETS.sub("", svg))  # noqa: S308 - pygal escapes every label and value it draws
 
 
 LEGEND_IDS = re.compile(r' id="activate-serie-\d+"')
 SCRIPTS = re.compile(r"<script\b[^>]*>.*?</script>|<script\b[^>]*/>", re.DOTALL)
 STYLESHEETS = re.compile(r"<style\b[^>]*>.*?</style>", re.DOTALL)
 STYLE_ATTRIBUTES = re.compile(r' style="[^"]*"')
+TOOLTIP_DATA = re.compile(r"<desc\b[^>]*>.*?</desc>", re.DOTALL)
 
 
 def _compact(value) -> str:

@@ -15,7 +15,7 @@ from apps.compliance import permissions as compliance_permissions
 from apps.compliance.models import ACTIVE_FINDING_STATUSES, ActionStatus, AuditStatus, FindingStatus
 from apps.compliance.selectors import finding_list, privacy_audit_list, remediation_action_list
 from apps.funding import permissions as funding_permissions
-from apps.funding.machines import MILESTONES
+from apps.funding.machines import MILESTONES, organization_shared
 from apps.funding.models import AmendmentStatus, MilestoneStatus, PeriodStatus
 from apps.funding.selectors import budget_amendment_list, milestone_list, reporting_period_list
 from apps.risks import permissions as risk_permissions
@@ -23,8 +23,8 @@ from apps.risks.models import RiskStatus
 from apps.risks.selectors import risk_list
 
 INBOX_LIMIT = 50
-# Milestones asked about a decision: the machine's guards read a row or two each (the organization's policy, the
-# approvals so far), so the nearest ones by due date are asked, which bounds the inbox's queries.
+# Milestones asked about a decision: the nearest ones by due date. What the machine's guards read (the
+# organization's policy, the approvals and evidence so far, the escrow row) is loaded with them.
 DECISION_LIMIT = 10
 # The milestone steps that are someone's decision (not starting or submitting one's own work).
 DECISIONS = ("verify", "approve_release")
@@ -56,11 +56,11 @@ def waiting_for(*, user, org, today: dt.date | None = None) -> list[dict]:
     milestones = (
         milestone_list(user=user)
         .filter(organization=org, status__in=(MilestoneStatus.SUBMITTED, MilestoneStatus.VERIFIED))
-        .select_related("organization", "grant", "investment")
-        .prefetch_related("approvals", "criteria")
+        .select_related("grant", "investment", "escrow")
+        .prefetch_related("approvals", "criteria", "evidence")
         .order_by("due_date")[:DECISION_LIMIT]
     )
-    for milestone in milestones:
+    for milestone in organization_shared(list(milestones), org):
         for action in MILESTONES.actions_for(milestone, user, include_refused=False):
             if action.name in DECISIONS:
                 add("Approval", f"{action.label}: {milestone.title}", _milestone_url(milestone), milestone.due_date)

@@ -10,7 +10,7 @@ from collections import defaultdict
 from decimal import Decimal
 
 from django.core.cache import cache
-from django.db.models import Avg, Case, Count, Exists, Max, OuterRef, Q, Sum, Value, When
+from django.db.models import Avg, Case, Count, Max, Q, Sum, Value, When
 from django.db.models.functions import TruncDay, TruncHour
 from django.utils import timezone
 
@@ -21,14 +21,13 @@ from apps.compute.models import DeviceKind, SampleRollup
 from apps.compute.selectors import device_list, report_list, source_list
 from apps.escrow.models import (
     OPEN_TX_STATUSES,
-    AgreementStatus,
     ChainTx,
     ChainTxKind,
     EscrowAgreement,
-    EscrowContract,
     EscrowMilestone,
-    OnchainMilestoneStatus,
 )
+from apps.escrow.selectors import escrow_held, escrow_overview
+from apps.funding.machines import organization_shared
 from apps.funding.models import (
     OPEN_MILESTONE_STATUSES,
     GrantStatus,
@@ -97,24 +96,9 @@ CHAIN_RECORD_KINDS = (ChainTxKind.CREATE, ChainTxKind.ATTEST, ChainTxKind.REFUND
 
 
 def escrow_totals(*, org) -> dict:
-    """Per currency, what the escrow contract holds for the organization: milestone amounts not yet withdrawn nor
-    refunded, in whole currency units (base units / 10**decimals)."""
-    rows = (
-        EscrowMilestone.objects.filter(
-            agreement__organization=org, agreement__status__in=(AgreementStatus.ACTIVE, AgreementStatus.SETTLED)
-        )
-        .exclude(onchain_status__in=(OnchainMilestoneStatus.REFUNDED, OnchainMilestoneStatus.CANCELLED))
-        .values("agreement__currency", "agreement__token_decimals")
-        .annotate(held=Sum("amount_base_units"), withdrawn=Sum("withdrawn_base_units"))
-        .order_by()
-    )
-    totals: dict = {}
-    for row in rows:
-        units = Decimal((row["held"] or 0) - (row["withdrawn"] or 0)) / (
-            Decimal(10) ** row["agreement__token_decimals"]
-        )
-        totals[row["agreement__currency"]] = totals.get(row["agreement__currency"], Decimal(0)) + units
-    return totals
+    """Per currency, what the escrow contract holds for the organization (`apps.escrow.selectors.escrow_held`)."""
+    of_org = EscrowMilestone.objects.filter(agreement__organization=org)
+    return escrow_held(milestones=of_org, per="agreement__currency")
 
 
 def money_flow(*, user, org) -> list[dict]:
@@ -186,19 +170,20 @@ def _parent_filter(parent) -> dict:
     return {"grant" if parent._meta.model_name == "grant" else "investment": parent}
 
 
-def escrow_paused_for(*, parent) -> bool:
-    """Whether a contract holding one of the grant's or investment's agreements is paused by its owner."""
-    holds_parent = EscrowAgreement.objects.filter(
-        **_parent_filter(parent), chain_id=OuterRef("chain_id"), contract_address=OuterRef("address")
-    )
-    return EscrowContract.objects.filter(Exists(holds_parent), paused=True).exists()
-
-
 def escrow_for(*, parent) -> list[dict]:
     """The escrow section of a grant's or an investment's page (apps/escrow/selectors.py says what it holds)."""
-    from apps.escrow.selectors import escrow_overview
-
     return escrow_overview(parent=parent)
+
+
+def escrow_of(*, parent) -> dict:
+    """A grant's or an investment's escrow parts, from one read of its agreements: the escrow section, whether a
+    contract holding one of them is paused by its owner, and the chain records (None when it is not escrowed)."""
+    escrow = escrow_for(parent=parent)
+    return {
+        "escrow": escrow,
+        "chain_paused": any(entry["agreement"].contract_paused for entry in escrow),
+        "chain_records": _chain_records(parent=parent) if escrow else None,
+    }
 
 
 def chain_records_for(*, parent) -> list | None:
@@ -206,6 +191,10 @@ def chain_records_for(*, parent) -> list | None:
     None when it is not escrowed (no agreement for it)."""
     if not EscrowAgreement.objects.filter(**_parent_filter(parent)).exists():
         return None
+    return _chain_records(parent=parent)
+
+
+def _chain_records(*, parent) -> list:
     agreement = {f"agreement__{key}": value for key, value in _parent_filter(parent).items()}
     txs = (
         ChainTx.objects.filter(**agreement, kind__in=CHAIN_RECORD_KINDS)
@@ -245,19 +234,16 @@ def investments_of_org(*, user, org, status: str | None = None, instrument: str 
 
 
 def parent_milestones(*, parent) -> list[Milestone]:
-    """A grant's or an investment's milestones in due order with criteria, evidence, approvals, disbursements and
-    the escrow row (what their actions are decided from), in a constant number of queries."""
+    """A grant's or an investment's milestones in due order with criteria, evidence, approvals, disbursements, the
+    escrow row and the organization's policy (what their actions are decided from), in a constant number of
+    queries."""
     milestones = list(
         Milestone.objects.filter(**_parent_filter(parent))
         .select_related("escrow")
         .prefetch_related("criteria__approvals", "evidence", "approvals__user", "disbursements")
         .order_by("due_date", "created_at")
     )
-    # One organization object for all of them: the policy their actions are checked against is read once a page
-    # (apps.funding.machines.policy_for keeps it on that object), not once per submitted or verified milestone.
-    for milestone in milestones:
-        milestone.organization = parent.organization
-    return milestones
+    return organization_shared(milestones, parent.organization)
 
 
 def latest_reports_by_milestone(*, user, milestone_ids) -> dict:

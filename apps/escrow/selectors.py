@@ -204,14 +204,15 @@ def safe_transaction_for(
 def escrow_overview(*, parent) -> list[dict]:
     """For the grant or investment page: each escrow agreement of `parent` with its approvers (a Safe's owners and
     threshold), binding conflicts, every attestation, and per milestone its on-chain state and, for each Safe
-    approver, the Safe transaction its owners sign (or why there is none)."""
+    approver, the Safe transaction its owners sign (or why there is none). Each agreement carries `contract_paused`.
+    """
     from apps.core.errors import ApplicationError
     from apps.escrow.models import OnchainMilestoneStatus
     from apps.escrow.services.agreements import from_base_units
 
     key = "grant" if parent._meta.model_name == "grant" else "investment"
     agreements = (
-        EscrowAgreement.objects.filter(**{key: parent})
+        _with_paused(EscrowAgreement.objects.filter(**{key: parent}))
         .select_related("token")
         .prefetch_related("approver_rows", "milestones__milestone")
         .order_by("created_at")
@@ -269,24 +270,20 @@ def token_get(*, pk) -> EscrowToken:
         raise NotFound("Token not found.") from None
 
 
-def escrow_held_attach(parents: list) -> None:
-    """FUNDING_BRIEF_HOOKS: sets `escrowed` on each grant (or investment) of a page: what the contract holds for
-    it now (deposited, neither withdrawn nor refunded), in currency units, in one query."""
+def escrow_held(*, milestones: QuerySet, per: str) -> dict:
+    """What the contract holds now of these escrow milestones, summed per `per` (a field path from EscrowMilestone,
+    e.g. the agreement's currency or grant), in currency units (base units / 10**decimals), in one query: the
+    milestones deposited (the agreement active or settled, the milestone on chain) and neither refunded nor
+    cancelled, less what was withdrawn of them. The overview's totals and each grant's and investment's figure
+    are both read here."""
     from decimal import Decimal
 
     from django.db.models import Sum
 
-    from apps.escrow.models import AgreementStatus, EscrowMilestone, OnchainMilestoneStatus
-    from apps.funding.models import Grant
+    from apps.escrow.models import AgreementStatus, OnchainMilestoneStatus
 
-    if not parents:
-        return
-    key = "agreement__grant_id" if isinstance(parents[0], Grant) else "agreement__investment_id"
     rows = (
-        EscrowMilestone.objects.filter(
-            **{f"{key}__in": [parent.pk for parent in parents]},
-            agreement__status__in=(AgreementStatus.ACTIVE, AgreementStatus.SETTLED),
-        )
+        milestones.filter(agreement__status__in=(AgreementStatus.ACTIVE, AgreementStatus.SETTLED))
         .exclude(
             onchain_status__in=(
                 OnchainMilestoneStatus.NONE,
@@ -294,13 +291,27 @@ def escrow_held_attach(parents: list) -> None:
                 OnchainMilestoneStatus.CANCELLED,
             )
         )
-        .values(key, "agreement__token_decimals")
+        .values(per, "agreement__token_decimals")
         .annotate(held=Sum("amount_base_units"), withdrawn=Sum("withdrawn_base_units"))
         .order_by()
     )
     held: dict = {}
     for row in rows:
         units = Decimal((row["held"] or 0) - (row["withdrawn"] or 0)) / Decimal(10) ** row["agreement__token_decimals"]
-        held[row[key]] = held.get(row[key], Decimal(0)) + units
+        held[row[per]] = held.get(row[per], Decimal(0)) + units
+    return held
+
+
+def escrow_held_attach(parents: list) -> None:
+    """FUNDING_BRIEF_HOOKS: sets `escrowed` on each grant (or investment) of a page: what the contract holds for
+    it now (`escrow_held`), in one query."""
+    from decimal import Decimal
+
+    from apps.funding.models import Grant
+
+    if not parents:
+        return
+    key = "agreement__grant_id" if isinstance(parents[0], Grant) else "agreement__investment_id"
+    held = escrow_held(milestones=EscrowMilestone.objects.filter(**{f"{key}__in": [p.pk for p in parents]}), per=key)
     for parent in parents:
         parent.escrowed = held.get(parent.pk, Decimal(0))

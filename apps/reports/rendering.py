@@ -1,16 +1,18 @@
 """HTML to PDF with WeasyPrint, from templates/reports/ (a grant's or an investment's report, one layout): fonts
 embedded from local files, page numbers, A4 or Letter.
 
-WeasyPrint fetches what a page links to (stylesheets, images, fonts). A report links only to its fonts and to
-inline SVG, so its fetcher refuses everything else: no network at all, and no file outside the font directory and
-the bundled static files, whatever text a grant title carries.
+WeasyPrint fetches what a page links to (stylesheets, images, fonts). A report links only to its fonts and to its
+charts (SVG images in data: URLs), so its fetcher refuses everything else: no network at all, and no file outside
+the font directory and the bundled static files, whatever text a grant title carries.
 """
 
+import base64
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
 from django.template.loader import render_to_string
+from django.utils.safestring import mark_safe
 
 from apps.dashboard import charts
 from apps.reports.models import PageSize
@@ -57,27 +59,38 @@ def report_kind(data: dict) -> str:
     return next(kind for kind in REPORT_KINDS if kind in data)
 
 
+def as_image(svg: str) -> str:
+    """A chart as an image of its SVG: WeasyPrint draws it the same, without cascading the report's stylesheets over
+    each element of the chart as it does for SVG inline in the HTML (about an eighth of a long report's work)."""
+    encoded = base64.b64encode(svg.encode("utf-8")).decode("ascii")
+    return mark_safe(f'<img alt="Chart" src="data:image/svg+xml;base64,{encoded}">')  # noqa: S308 - base64 only
+
+
 def report_charts(data: dict, progress=None) -> dict:
     """The SVG charts of the report, drawn by pygal: the budget, all milestones, and each verification report."""
     currency = data[report_kind(data)]["currency"]
     budget = data["budget"]
     result = {
-        "budget": charts.budget_chart(
-            currency=currency,
-            budget=budget["budget"],
-            committed=budget["committed"],
-            released=budget["released"],
-            disbursed=budget["disbursed"],
-            for_print=True,
+        "budget": as_image(
+            charts.budget_chart(
+                currency=currency,
+                budget=budget["budget"],
+                committed=budget["committed"],
+                released=budget["released"],
+                disbursed=budget["disbursed"],
+                for_print=True,
+            )
         ),
         # Thirty milestones a chart: a chart is an image, which a page cannot split.
         "milestones": [
-            charts.milestones_chart(
-                currency=currency,
-                milestones=[
-                    {**m, "number": start + n + 1} for n, m in enumerate(data["milestones"][start : start + 30])
-                ],
-                for_print=True,
+            as_image(
+                charts.milestones_chart(
+                    currency=currency,
+                    milestones=[
+                        {**m, "number": start + n + 1} for n, m in enumerate(data["milestones"][start : start + 30])
+                    ],
+                    for_print=True,
+                )
             )
             for start in range(0, max(1, len(data["milestones"])), 30)
         ],
@@ -86,7 +99,9 @@ def report_charts(data: dict, progress=None) -> dict:
     count = len(data["milestones"]) or 1
     for index, milestone in enumerate(data["milestones"]):
         result["verification"][str(milestone["id"])] = [
-            charts.verification_chart(devices=report["devices"], threshold=report["threshold"] or 0, for_print=True)
+            as_image(
+                charts.verification_chart(devices=report["devices"], threshold=report["threshold"] or 0, for_print=True)
+            )
             for report in milestone["verification"]
             if report["devices"]
         ]

@@ -119,12 +119,13 @@ def risk_heat_map(*, register: RiskRegister, include_closed: bool = False, filte
     if not include_closed:
         risks = risks.exclude(status=RiskStatus.CLOSED)
     grids = {stage: [[0] * matrix.impact_size for _ in range(matrix.likelihood_size)] for stage in HEAT_MAP_STAGES}
-    for stage in HEAT_MAP_STAGES:
-        l_field, i_field = f"{stage}_likelihood", f"{stage}_impact"
-        for row in risks.values(l_field, i_field).annotate(n=Count("id")).order_by():
-            likelihood, impact = row[l_field], row[i_field]
+    # One grouped query for the three stages: each row is a combination of the six scores, counted into each grid.
+    fields = [f"{stage}_{axis}" for stage in HEAT_MAP_STAGES for axis in ("likelihood", "impact")]
+    for row in risks.values(*fields).annotate(n=Count("id")).order_by():
+        for stage in HEAT_MAP_STAGES:
+            likelihood, impact = row[f"{stage}_likelihood"], row[f"{stage}_impact"]
             if 1 <= likelihood <= matrix.likelihood_size and 1 <= impact <= matrix.impact_size:
-                grids[stage][likelihood - 1][impact - 1] = row["n"]
+                grids[stage][likelihood - 1][impact - 1] += row["n"]
     cells = [
         {
             "likelihood": likelihood,

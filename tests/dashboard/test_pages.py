@@ -13,11 +13,12 @@ from apps.tenancy.models import Membership, Role
 from tests.factories import OrganizationFactory, member
 from tests.funding.factories import GrantFactory, MilestoneFactory
 
-# The overview's and the grant page's budgets: exceeding one means a query crept in per row.
-OVERVIEW_MAX_QUERIES = 28  # 22, and the "waiting for me" list
+# The overview's, the grant page's and the inbox's budgets: exceeding one means a query crept in per row.
+OVERVIEW_MAX_QUERIES = 24  # with the "waiting for me" list
 # Escrow section, proof links, activity feed, budget plan, the organization's policy (which a submitted milestone's
 # actions read): the same for 1 or 13 milestones.
 GRANT_PAGE_MAX_QUERIES = 26
+INBOX_MAX_QUERIES = 14  # decisions with what their guards read, budget work, audits, findings, actions, risks
 
 
 def test_signing_in_is_required(client):
@@ -145,6 +146,39 @@ def test_grant_page_query_count_does_not_grow_with_milestones(
         large = _queries(client, f"/grants/{grant.pk}/")
     assert 0 < large == small
     assert Milestone.objects.filter(grant=grant).count() == 13
+
+
+def test_milestones_awaiting_a_decision_cost_no_query_each_on_the_grant_page_or_the_inbox(
+    browser_for, people, make_grant, django_assert_max_num_queries
+):
+    """Submitted and verified milestones are the ones whose guards read the organization's policy, the evidence and
+    the approvals so far: read once a page, not once a milestone."""
+    client = browser_for(people[Role.FINANCE])
+    grant = make_grant()
+
+    def add(n: int, status: str) -> None:
+        milestone = MilestoneFactory(
+            grant=grant, organization=grant.organization, currency="EUR", due_date=dt.date(2026, 7, 1), status=status
+        )
+        milestone.criteria.create(kind="manual", description=f"Criterion {n}", config={"approver_roles": ["owner"]})
+        milestone.evidence.create(
+            original_name=f"e{n}.txt", content_type="text/plain", size=1, sha256="0" * 64, file="x"
+        )
+
+    add(0, MilestoneStatus.SUBMITTED)
+    add(1, MilestoneStatus.VERIFIED)
+    page, inbox = f"/grants/{grant.pk}/", "/waiting/"
+    client.get(page), client.get(inbox)
+    small = (_queries(client, page), _queries(client, inbox))
+    for n in range(2, 10):
+        add(n, MilestoneStatus.SUBMITTED if n % 2 == 0 else MilestoneStatus.VERIFIED)
+    with django_assert_max_num_queries(GRANT_PAGE_MAX_QUERIES):
+        large_page = _queries(client, page)
+    with django_assert_max_num_queries(INBOX_MAX_QUERIES):
+        large_inbox = _queries(client, inbox)
+    assert (large_page, large_inbox) == small
+    # Finance may approve each verified milestone's release (someone else verified it): all five wait for them.
+    assert client.get(inbox).content.decode().count("Approve release: ") == 5
 
 
 def test_compute_page_and_utilization_ranges(browser_for, people, fleet):
