@@ -390,3 +390,41 @@ class PeriodSubmitForm(DashboardForm):
 
 class PeriodAttachmentForm(DashboardForm):
     file = forms.FileField(label="Attachment")
+
+
+# --- escrow (apps/dashboard/views/escrow.py) ------------------------------------------------------------------------
+
+APPROVER_KINDS = ("govtrack", "eoa", "safe")
+
+
+class EscrowAgreementForm(DashboardForm):
+    """What an agreement takes from a person: the stablecoin, who is paid, who approves and how many must. The
+    approvers are one per line, `govtrack` (govtrack's signer), `eoa 0x…` or `safe 0x…`; the service checks each
+    address (and reads a Safe's owners on chain)."""
+
+    token = forms.ChoiceField(label="Stablecoin")
+    beneficiary_address = forms.CharField(max_length=42, label="Beneficiary address", help_text="Who is paid.")
+    approvers = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        label="Approvers",
+        help_text="One per line: govtrack, eoa 0x…, or safe 0x…. Empty: govtrack's signer alone.",
+    )
+    threshold = forms.IntegerField(min_value=1, max_value=16, initial=1, label="Approvals needed")
+
+    def __init__(self, *args, tokens=(), **kwargs):
+        kwargs.setdefault("auto_id", "escrow_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["token"].choices = [(str(t.pk), f"{t.symbol} ({t.currency}, {t.address})") for t in tokens]
+
+    def clean_approvers(self) -> list[dict] | None:
+        lines = [line.split() for line in self.cleaned_data["approvers"].splitlines() if line.strip()]
+        approvers = []
+        for number, words in enumerate(lines, start=1):
+            if words == ["govtrack"]:
+                approvers.append({"kind": "govtrack"})
+            elif len(words) == 2 and words[0] in ("eoa", "safe"):
+                approvers.append({"kind": words[0], "address": words[1]})
+            else:
+                raise forms.ValidationError(f"Line {number}: write govtrack, eoa 0x…, or safe 0x….")
+        return approvers or None

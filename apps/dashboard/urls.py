@@ -1,6 +1,6 @@
 from django.urls import include, path
 
-from apps.dashboard.views import activity, budget, compliance, compute, economics, funding, overview, risks
+from apps.dashboard.views import activity, budget, compliance, compute, economics, escrow, funding, overview, risks
 
 app_name = "dashboard"
 urlpatterns = [
@@ -23,6 +23,8 @@ urlpatterns = [
     path("grants/<uuid:pk>/reporting-schedule/", budget.schedule_set, name="schedule_set"),
     path("reporting-periods/<uuid:pk>/action/", budget.period_action, name="period_action"),
     path("reporting-periods/<uuid:pk>/attachments/", budget.period_attachment_add, name="period_attachment_add"),
+    path("grants/<uuid:pk>/escrow/", escrow.grant_escrow_create, name="grant_escrow_create"),
+    path("investments/<uuid:pk>/escrow/", escrow.investment_escrow_create, name="investment_escrow_create"),
     path("milestones/<uuid:pk>/evidence/", funding.evidence_add, name="evidence_add"),
     path("milestones/<uuid:pk>/action/", funding.milestone_action, name="milestone_action"),
     path("milestones/<uuid:pk>/amend/", funding.milestone_amend, name="milestone_amend"),

@@ -263,6 +263,11 @@ def token_list() -> QuerySet:
     return EscrowToken.objects.all()
 
 
+def tokens_for(*, parent) -> list[EscrowToken]:
+    """The stablecoins an agreement of a grant or an investment may hold: the operator's, in its currency."""
+    return list(EscrowToken.objects.filter(currency=parent.currency).order_by("symbol"))
+
+
 def token_get(*, pk) -> EscrowToken:
     try:
         return EscrowToken.objects.get(pk=pk)

@@ -19,6 +19,8 @@ from apps.dashboard.listing import Column, list_page
 from apps.dashboard.views.activity import feed_context
 from apps.dashboard.views.common import allowed, get_or_404, machine_action, page, run_service
 from apps.economics.selectors import plan_sections
+from apps.escrow import permissions as escrow_permissions
+from apps.escrow.selectors import tokens_for
 from apps.funding import permissions as funding_permissions
 from apps.funding.machines import GRANTS, INVESTMENTS, MILESTONES, held_in_escrow, release_status
 from apps.funding.models import ApprovalPurpose, CriterionKind, MilestoneStatus
@@ -201,6 +203,15 @@ def milestone_views(request, milestones: list, *, reports_by_milestone: dict, bo
     return views
 
 
+def _escrow_form(request, parent):
+    """The form that puts milestones in escrow, for those who may (owner, finance) where a stablecoin of the
+    parent's currency is registered."""
+    if not allowed(request, escrow_permissions.can_manage_escrow):
+        return None
+    tokens = tokens_for(parent=parent)
+    return forms.EscrowAgreementForm(tokens=tokens) if tokens else None
+
+
 def parent_context(request, parent, milestones: list, **bound_forms) -> dict:
     """What a grant's and an investment's pages share: money summary, milestone timeline, disbursements, escrow
     and chain records, budget lines, proof links of released milestones, the report card and the activity feed."""
@@ -222,6 +233,8 @@ def parent_context(request, parent, milestones: list, **bound_forms) -> dict:
         "void_form": bound_forms.get("void_form"),
         "void_for": bound_forms.get("void_for"),
         **selectors.escrow_of(parent=parent),
+        "escrow_form": bound_forms.get("escrow_form") or _escrow_form(request, parent),
+        "escrow_create_url": reverse(f"dashboard:{kind}_escrow_create", args=[parent.pk]),
         "can_manage": allowed(request, funding_permissions.can_manage_funding),
         "milestone_form": bound_forms.get("milestone_form") or forms.MilestoneCreateForm(),
         "milestone_create_url": reverse(f"dashboard:{kind}_milestone_create", args=[parent.pk]),
@@ -289,7 +302,7 @@ def grant_action(request, pk):
     )
 
 
-def _detail_page(request, parent, *, status: int = 200, **bound_forms):
+def detail_page(request, parent, *, status: int = 200, **bound_forms):
     """The grant's or the investment's page, with the forms a post brought back."""
     if parent._meta.model_name == "grant":
         context = grant_context(request, parent, **bound_forms)
@@ -323,7 +336,7 @@ def _milestone_create(request, parent):
         if milestone is not None:
             messages.success(request, f"Milestone “{milestone.title}” added.")
             return redirect(f"dashboard:{parent._meta.model_name}", pk=parent.pk)
-    return _detail_page(request, parent, status=status, milestone_form=form)
+    return detail_page(request, parent, status=status, milestone_form=form)
 
 
 @require_POST
@@ -355,8 +368,8 @@ def _back_to_parent(milestone, *, anchor: bool = False):
 
 def _parent_page(request, milestone, *, status: int, **bound_forms):
     if milestone.grant_id:
-        return _detail_page(request, _grant(request, milestone.grant_id), status=status, **bound_forms)
-    return _detail_page(request, _investment(request, milestone.investment_id), status=status, **bound_forms)
+        return detail_page(request, _grant(request, milestone.grant_id), status=status, **bound_forms)
+    return detail_page(request, _investment(request, milestone.investment_id), status=status, **bound_forms)
 
 
 @require_POST
@@ -521,7 +534,7 @@ def _disbursement_record(request, parent):
         if disbursement is not None:
             messages.success(request, f"Disbursement of {disbursement.amount} {disbursement.currency} recorded.")
             return redirect(f"dashboard:{parent._meta.model_name}", pk=parent.pk)
-    return _detail_page(request, parent, status=status, disbursement_form=form)
+    return detail_page(request, parent, status=status, disbursement_form=form)
 
 
 @require_POST
@@ -643,4 +656,4 @@ def investment_action(request, pk):
     if result is not None:
         messages.success(request, f"Investment is now {result.get_status_display().lower()}.")
         return redirect("dashboard:investment", pk=investment.pk)
-    return _detail_page(request, _investment(request, pk), status=status, action_error=form)
+    return detail_page(request, _investment(request, pk), status=status, action_error=form)
