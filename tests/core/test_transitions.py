@@ -43,6 +43,8 @@ def test_allowed_actions_are_those_this_user_may_take_on_this_object_now(org, pe
     offered = GRANTS.actions_for(grant, people["viewer"])
     assert [(a.name, a.allowed) for a in offered] == [("start_review", False), ("reject", False)]
     assert [a.reason_required for a in offered] == [False, True]  # the dashboard asks why before a rejection
+    grant.status = "under_review"  # the award's guard reads the call's parameters: the buttons pass none
+    assert GRANTS.allowed_actions(grant, people["finance"]) == ["award", "reject"]
     grant.status = "closed"
     assert GRANTS.allowed_actions(grant, people["owner"]) == []
 
@@ -124,6 +126,7 @@ def _milestone_machine(*, asked=None, told=None, **declared):
                 confirm="Submit it now?",
             ),
             Transition("settle", ("submitted",), "released", None, "settle", "Settle", system=True),
+            Transition("pause", ("in_progress",), "planned", None, "pause", "Pause", reason="required"),
         ],
     )
     return Machine(
@@ -257,6 +260,14 @@ def test_guards_and_record_see_the_actor_and_the_call_and_may_hold_the_state(org
     assert held.status == "planned"
     assert not AuditEvent.objects.filter(action="milestone.engine_test").exists()
 
+    # The buttons ask the same guard, with no parameters yet.
+    fresh = MilestoneFactory(grant=milestone.grant, status="planned")
+    assert [(a.allowed, a.reason) for a in machine.actions_for(fresh, people["owner"])] == [
+        (False, "The owner may not submit this.")
+    ]
+    assert [(a.allowed, a.reason) for a in machine.actions_for(fresh, people["engineer"])] == [(True, "")]
+    assert seen[-1] == ("planned", "engineer-acme", {})
+
     machine.run(milestone, "submit", by=people["engineer"], title="After")
     milestone.refresh_from_db()
     assert (milestone.status, milestone.title) == ("submitted", "After")
@@ -268,9 +279,13 @@ def test_guards_and_record_see_the_actor_and_the_call_and_may_hold_the_state(org
 @pytest.mark.django_db
 def test_a_machine_without_a_reason_field_audits_the_reason_only(org, people):
     from apps.audit.models import AuditEvent
+    from tests.factories import OrganizationFactory
     from tests.funding.factories import GrantFactory, MilestoneFactory
 
-    milestone = MilestoneFactory(grant=GrantFactory(organization=org), status="planned", status_reason="kept")
+    # The row's own organization column says another one: the machine's organization_of is what counts.
+    milestone = MilestoneFactory(
+        grant=GrantFactory(organization=org), organization=OrganizationFactory(), status="planned", status_reason="kept"
+    )
     machine = _milestone_machine(reason_field=None, organization_of=lambda m: m.grant.organization)
     machine.run(milestone, "submit", by=people["engineer"], reason="why")
     milestone.refresh_from_db()
@@ -286,7 +301,7 @@ def test_the_buttons_list_each_action_with_its_label_confirmation_and_refusal(or
     milestone = MilestoneFactory(grant=GrantFactory(organization=org), status="in_progress")
     asked = []
     machine = _milestone_machine(asked=asked, permission_on="object")
-    (offered,) = machine.actions_for(milestone, people["engineer"])
+    offered, pause = machine.actions_for(milestone, people["engineer"])
     assert (offered.name, offered.label, offered.allowed, offered.reason) == (
         "submit",
         "Submit for verification",
@@ -294,15 +309,24 @@ def test_the_buttons_list_each_action_with_its_label_confirmation_and_refusal(or
         "",
     )
     assert (offered.confirm, offered.reason_required) == ("Submit it now?", False)
+    assert (pause.name, pause.allowed, pause.reason, pause.confirm, pause.reason_required) == (
+        "pause",
+        True,
+        "",
+        "",
+        True,
+    )
     assert asked == [("engineer-acme", milestone)]  # permission_on="object": asked about the row
-    (refused,) = machine.actions_for(milestone, people["viewer"])
+    refused, _pause = machine.actions_for(milestone, people["viewer"])
     assert refused.as_dict() == {
         "action": "submit",
         "label": "Submit for verification",
         "allowed": False,
         "reason": "To submit you need one of the roles: engineer.",
     }
-    assert machine.actions_for(milestone, people["viewer"], role_refusals=False) == []
-    assert machine.actions_for(milestone, people["viewer"], include_refused=False) == []
-    assert machine.allowed_actions(milestone, people["engineer"]) == ["submit"]
+    # The dashboard leaves out what the role never allows and keeps the rest.
+    assert [a.name for a in machine.actions_for(milestone, people["viewer"], role_refusals=False)] == ["pause"]
+    assert [a.name for a in machine.actions_for(milestone, people["viewer"], include_refused=False)] == ["pause"]
+    assert machine.allowed_actions(milestone, people["viewer"]) == ["pause"]
+    assert machine.allowed_actions(milestone, people["engineer"]) == ["submit", "pause"]
     assert machine.states_for("submit") == ("planned", "in_progress")
