@@ -157,6 +157,8 @@ def test_a_step_locks_the_parent_first_saves_state_reason_and_stamp_and_audits_t
 
     # Parent before child, the audit chain head last; a parent named without a row is not locked at all.
     assert _locked_tables(queries.captured_queries) == ["funding_grant", "funding_milestone", "audit_auditchainhead"]
+    grant_lock = next(q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"])
+    assert milestone.grant_id.hex in grant_lock.replace("-", "")  # the milestone's own grant row
     update = next(q["sql"] for q in queries.captured_queries if q["sql"].startswith("UPDATE"))
     assert sorted(column.split('"')[1] for column in update.split(" SET ")[1].split(" WHERE ")[0].split(", ")) == [
         "status",
@@ -325,7 +327,9 @@ def test_the_buttons_list_each_action_with_its_label_confirmation_and_refusal(or
         "reason": "To submit you need one of the roles: engineer.",
     }
     # The dashboard leaves out what the role never allows and keeps the rest.
+    asked.clear()
     assert [a.name for a in machine.actions_for(milestone, people["viewer"], role_refusals=False)] == ["pause"]
+    assert asked == [("viewer-acme", milestone)]
     assert [a.name for a in machine.actions_for(milestone, people["viewer"], include_refused=False)] == ["pause"]
     assert machine.allowed_actions(milestone, people["viewer"]) == ["pause"]
     assert machine.allowed_actions(milestone, people["engineer"]) == ["submit", "pause"]
