@@ -48,7 +48,22 @@ def test_a_key_belongs_to_the_user_whether_they_send_a_token_or_a_session(org, p
     again = browser.post("/api/kpi-readings/", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k1")
     assert again.status_code == 201 and again["Idempotent-Replayed"] == "true"
     assert again.json() == first.json() and again["Content-Type"] == first["Content-Type"] == "application/json"
-    assert KpiReading.objects.count() == 1
+    # A second key of the same user is its own request; each key replays its own answer.
+    other = browser.post(
+        "/api/kpi-readings/",
+        {**BODY, "period_start": "2026-11-01", "period_end": "2026-11-30"},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k2",
+    )
+    assert other.status_code == 201
+    replayed = browser.post("/api/kpi-readings/", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k1")
+    assert replayed.json() == first.json()
+    reused = browser.post("/api/kpi-readings/", BODY, format="json", HTTP_IDEMPOTENCY_KEY="k2")
+    assert reused.status_code == 422
+    assert reused.json()["message"] == (
+        "This Idempotency-Key was used for a different request; use a new key for a new request."
+    )
+    assert KpiReading.objects.count() == 2
 
 
 def test_only_a_signed_in_post_under_api_is_held_by_its_key(org, people, token_client_for):
