@@ -84,6 +84,8 @@ def test_an_audit_with_nothing_assessed_has_no_score_rather_than_zero():
     assert (unassessed["score"], unassessed["assessed"], unassessed["coverage"]) == (None, 1, Decimal("50.00"))
     failed = score_assessments([("Rights", "non_compliant", Decimal(1))])
     assert failed["score"] == Decimal("0.00"), "every applicable control failed: 0, not None"
+    twice = score_assessments([("Rights", "compliant", Decimal(1)), ("Rights", "compliant", Decimal(1))])
+    assert (twice["controls"], twice["counts"]["compliant"], twice["sections"][0]["counts"]["compliant"]) == (2, 2, 2)
 
 
 def _assess_all(audit, by, result_for=lambda control: AssessmentResult.COMPLIANT):
