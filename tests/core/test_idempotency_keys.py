@@ -100,6 +100,11 @@ def test_an_upload_over_the_memory_limit_is_fingerprinted_by_its_length_and_medi
     same_size = raw.replace(b"ledger", b"LEDGER")
     again = client.post("/api/kpi-readings/", same_size, content_type="application/json", HTTP_IDEMPOTENCY_KEY="big")
     assert again.status_code == first.status_code and again["Idempotent-Replayed"] == "true"
+    # A body of exactly the limit is read and hashed itself.
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = len(raw)
+    client.post("/api/kpi-readings/", raw, content_type="application/json", HTTP_IDEMPOTENCY_KEY="at-limit")
+    at_limit = IdempotencyRecord.objects.get(key="at-limit")
+    assert at_limit.fingerprint == hashlib.sha256(b"POST /api/kpi-readings/\n" + raw).hexdigest()
 
 
 @pytest.mark.urls("tests.core.urls_streaming")
