@@ -30,12 +30,13 @@ def _no_dns_queries(monkeypatch):
 
 def test_an_operator_allows_a_host_by_name_or_name_and_port_and_an_ipv6_host_in_brackets():
     policy = EgressPolicy.build(
-        allow_hosts=[" Prometheus.Internal.:9090 ", "db.local", "[fd00::5]:8443", "[fd00::6]", "  "],
+        allow_hosts=[" Prometheus.Internal.:9090 ", "db.local.", "[fd00::5]:8443", "[fd00::6]", "[fd00::7]:8", "  "],
         allow_networks=[" 10.30.0.0/16 "],
     )
     assert policy.allow_hosts == frozenset(
-        {("prometheus.internal", 9090), ("db.local", None), ("fd00::5", 8443), ("fd00::6", None)}
+        {("prometheus.internal", 9090), ("db.local", None), ("fd00::5", 8443), ("fd00::6", None), ("fd00::7", 8)}
     )
+    assert EgressPolicy.build(allow_hosts=["[fd00::8]:"]).allow_hosts == frozenset({("fd00::8", None)})
     assert policy.allow_networks == (ipaddress.ip_network("10.30.0.0/16"),)
     assert policy.host_allowed("[FD00::5]", 8443) and not policy.host_allowed("fd00::5", 443)
     assert policy.host_allowed("fd00::6", 1) and policy.host_allowed("db.local.", 1)
@@ -109,6 +110,7 @@ def _wrapped(inner: BaseException) -> requests.exceptions.ConnectionError:
 def test_a_failure_is_told_as_a_short_phrase_never_the_remote_words():
     refused = EgressRefused("a proxy")
     assert failure_text(refused) == "refused by egress policy: a proxy"
+    assert str(refused) == "a proxy" and str(ResponseTooLarge("over 10 bytes")) == "over 10 bytes"  # as logged
     assert failure_text(_wrapped(refused)) == "refused by egress policy: a proxy"
     assert failure_text(ResponseTooLarge("over 10 bytes")) == "response too large (over 10 bytes)"
     assert failure_text(_wrapped(ssl.SSLError("SECRET banner"))) == "TLS error"
