@@ -166,3 +166,15 @@ def test_the_cause_found_first_wins_in_order_policy_size_tls_refused_timeout_nam
 )
 def test_a_status_is_told_with_a_note_for_redirects(status, text):
     assert http_status_text(status) == text
+
+
+def test_the_transport_never_builds_a_proxy_and_the_deadline_cut_of_a_closed_socket_is_silent():
+    from apps.core.egress import _cut
+
+    adapter = egress_session(CLOSED).adapters["https://"]
+    with pytest.raises(EgressRefused) as refused:
+        adapter.proxy_manager_for("http://proxy.example.com:3128")
+    assert refused.value.reason == "a proxy"
+    closed = socket.socket()
+    closed.close()
+    _cut(closed)  # the timer may fire after the connection ended: nothing to shut, nothing raised
