@@ -178,3 +178,45 @@ def test_the_transport_never_builds_a_proxy_and_the_deadline_cut_of_a_closed_soc
     closed = socket.socket()
     closed.close()
     _cut(closed)  # the timer may fire after the connection ended: nothing to shut, nothing raised
+
+
+def test_the_operators_settings_make_every_part_of_the_policy(settings, tmp_path):
+    from apps.core.egress import egress_policy
+
+    bundle = tmp_path / "internal-ca.pem"
+    settings.EGRESS_ALLOW_NETWORKS = ["10.20.0.0/16"]
+    settings.EGRESS_ALLOW_HOSTS = ["prometheus.internal:9090"]
+    settings.EGRESS_CONNECT_TIMEOUT_SECONDS = 2.5
+    settings.EGRESS_MAX_TIMEOUT_SECONDS = 30.0
+    settings.EGRESS_MAX_RESPONSE_BYTES = 4096
+    settings.EGRESS_CA_BUNDLE = str(bundle)
+    assert egress_policy() == EgressPolicy(
+        allow_networks=(ipaddress.ip_network("10.20.0.0/16"),),
+        allow_hosts=frozenset({("prometheus.internal", 9090)}),
+        connect_timeout=2.5,
+        max_timeout=30.0,
+        max_response_bytes=4096,
+        ca_bundle=str(bundle),
+    )
+
+
+def test_a_url_without_a_port_is_checked_on_its_schemes_default_port():
+    https_only = EgressPolicy.build(allow_hosts=["prometheus.internal:443"])
+    assert url_refusal("https://prometheus.internal/api", https_only) is None
+    assert url_refusal("http://prometheus.internal/api", https_only) == "Refused by egress policy: private address."
+    http_only = EgressPolicy.build(allow_hosts=["prometheus.internal:80"])
+    assert url_refusal("http://prometheus.internal/api", http_only) is None
+    assert url_refusal("https://prometheus.internal/api", http_only) == "Refused by egress policy: private address."
+
+
+def test_a_cause_deeper_than_twenty_links_is_not_looked_for():
+    def chain(depth: int) -> BaseException:
+        inner: BaseException = ConnectionRefusedError()
+        for _ in range(depth):
+            outer = ValueError("link")
+            outer.__cause__ = inner
+            inner = outer
+        return inner
+
+    assert failure_text(chain(19)) == "connection refused"  # the twentieth exception read
+    assert failure_text(chain(20)) == "request failed"
