@@ -220,3 +220,10 @@ def test_a_cause_deeper_than_twenty_links_is_not_looked_for():
 
     assert failure_text(chain(19)) == "connection refused"  # the twentieth exception read
     assert failure_text(chain(20)) == "request failed"
+
+
+def test_a_cause_carried_as_a_reason_and_a_tls_error_of_requests_are_classified():
+    from urllib3.exceptions import MaxRetryError
+
+    assert failure_text(MaxRetryError(None, "/", reason=ConnectionRefusedError())) == "connection refused"
+    assert failure_text(requests.exceptions.SSLError("certificate verify failed")) == "TLS error"
