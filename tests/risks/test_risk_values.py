@@ -191,3 +191,69 @@ def test_a_reminder_names_each_reason_once_a_day_to_owner_and_approver(make_risk
         next_review_on=TODAY + dt.timedelta(days=5), acceptance_expires_on=TODAY + dt.timedelta(days=5)
     )
     assert risks_remind(today=TODAY + dt.timedelta(days=5)) == 0
+
+
+def test_each_risk_step_is_audited_as_the_person_who_took_it(make_risk, officer, engineer):
+    from apps.audit.models import AuditEvent
+
+    risk = make_risk()
+    risk_act(risk=risk, by=engineer, action="start_treatment")
+    risk_act(risk=risk, by=officer, action="close", text="done")
+    risk_act(risk=risk, by=officer, action="reopen", text="back")
+    events = AuditEvent.objects.filter(object_id=str(risk.pk), action="risk.status_changed").order_by("seq")
+    assert [(e.actor_repr, e.after["status"]) for e in events] == [
+        ("eddie", "treating"),
+        ("cora", "closed"),
+        ("cora", "open"),
+    ]
+    reviewed = risk_review(risk=risk, by=engineer, notes="rescored", current_likelihood=2, current_impact=3)
+    risk.refresh_from_db()
+    assert (risk.current_likelihood, risk.current_impact, reviewed.reviewed_by) == (2, 3, engineer)
+
+
+def test_a_mitigation_names_its_owner_field_and_each_change_is_audited(make_risk, officer):
+    from apps.audit.models import AuditEvent
+
+    risk = make_risk()
+    assert refusal(lambda: mitigation_create(risk=risk, title="Failover", owner="nobody", by=officer)) == {
+        "owner": ["nobody is not a member of Acme Compute."]
+    }
+    mitigation = mitigation_create(risk=risk, title="Failover", owner="eddie", by=officer)
+    assert refusal(lambda: mitigation_update(mitigation=mitigation, by=officer, owner="nobody")) == {
+        "owner": ["nobody is not a member of Acme Compute."]
+    }
+    mitigation_update(mitigation=mitigation, by=officer, status=MitigationStatus.IN_PROGRESS)
+    created, updated = AuditEvent.objects.filter(object_id=str(mitigation.pk)).order_by("seq")
+    assert (created.action, created.actor_repr, created.organization_id) == (
+        "mitigation.created",
+        "cora",
+        risk.organization_id,
+    )
+    assert sorted(created.after) == ["due_date", "owner", "risk", "status", "title"]
+    assert (created.after["title"], created.after["status"], created.after["due_date"]) == ("Failover", "planned", None)
+    assert (updated.action, updated.actor_repr, updated.before, updated.after) == (
+        "mitigation.updated",
+        "cora",
+        {"status": "planned"},
+        {"status": "in_progress"},
+    )
+
+
+def test_an_expired_acceptance_of_a_closed_risk_reminds_no_one_and_a_reminder_is_audited(make_risk, officer):
+    from apps.audit.models import AuditEvent
+
+    closed = make_risk()
+    risk_close(risk=closed, by=officer)
+    type(closed).objects.filter(pk=closed.pk).update(
+        next_review_on=TODAY - dt.timedelta(days=3), acceptance_expires_on=TODAY - dt.timedelta(days=1)
+    )
+    assert risks_remind(today=TODAY) == 0
+    due = make_risk()
+    type(due).objects.filter(pk=due.pk).update(next_review_on=TODAY - dt.timedelta(days=1))
+    assert risks_remind(today=TODAY) == 1
+    event = AuditEvent.objects.get(action="risk.reminder_sent")
+    assert (event.object_id, event.organization_id, event.actor_repr) == (str(due.pk), due.organization_id, "system")
+    assert event.after == {
+        "to": [due.owner.email],
+        "reasons": [f"its review was due on {TODAY - dt.timedelta(days=1):%Y-%m-%d}"],
+    }
