@@ -7,7 +7,7 @@ Apps add their questions here, built from `role_in`, so the rules live in one mo
 from django.conf import settings
 from rest_framework.permissions import SAFE_METHODS
 
-from apps.tenancy.models import ApiToken, Invitation, Membership, Organization, Role, TokenScope
+from apps.tenancy.models import ApiToken, Membership, Organization, Role, TokenScope
 
 Decision = tuple[bool, str]
 
@@ -52,10 +52,6 @@ def can_manage_members(user, organization: Organization) -> Decision:
     return role_in(user, organization, {Role.OWNER}, "manage members")
 
 
-def can_update_organization(user, organization: Organization) -> Decision:
-    return role_in(user, organization, {Role.OWNER}, "change organization settings")
-
-
 def can_set_two_factor_policy(user, organization: Organization) -> Decision:
     return role_in(user, organization, {Role.OWNER}, "require two-factor sign-in for members")
 
@@ -72,15 +68,6 @@ def can_create_organization(user) -> Decision:
 
 def can_invite_members(user, organization: Organization) -> Decision:
     return role_in(user, organization, {Role.OWNER}, "invite members")
-
-
-def is_invitee(user, invitation: Invitation) -> bool:
-    """The invitation names this user: by username, or by the email address on their account."""
-    if not getattr(user, "is_authenticated", False):
-        return False
-    if invitation.username:
-        return invitation.username == user.get_username()
-    return bool(user.email) and invitation.email.lower() == user.email.lower()
 
 
 # --- API tokens -------------------------------------------------------------------------

@@ -36,6 +36,58 @@ def test_scoring_rule_weights_results_and_leaves_out_not_applicable_and_unassess
     assert score_assessments([("X", "not_applicable", Decimal(1))])["score"] is None
 
 
+def test_a_score_is_rounded_half_up_to_the_cent_and_every_section_reports_in_full():
+    # One half of one control out of 16 weighted: 0.5 / 16 = 3.125 %, which rounds up to 3.13 (half-even: 3.12).
+    rows = [
+        ("Transfers", "partially", Decimal(1)),
+        ("Transfers", "non_compliant", Decimal(15)),
+        ("Retention", "compliant", Decimal("2.5")),
+        ("Retention", "not_assessed", Decimal(4)),
+        ("Retention", "not_applicable", Decimal(1)),
+    ]
+    zero = dict.fromkeys(["compliant", "partially", "non_compliant", "not_applicable", "not_assessed"], 0)
+    result = score_assessments(rows)
+    # The whole audit: (0.5*1 + 0*15 + 1*2.5) / (1 + 15 + 2.5) = 3 / 18.5 = 16.216... %.
+    assert result["score"] == Decimal("16.22")
+    assert (result["controls"], result["assessed"], result["coverage"]) == (5, 4, Decimal("80.00"))
+    assert result["counts"] == zero | {
+        "compliant": 1,
+        "partially": 1,
+        "non_compliant": 1,
+        "not_applicable": 1,
+        "not_assessed": 1,
+    }
+    assert result["sections"] == [
+        {
+            "section": "Transfers",
+            "score": Decimal("3.13"),
+            "controls": 2,
+            "assessed": 2,
+            "coverage": Decimal("100.00"),
+            "counts": zero | {"partially": 1, "non_compliant": 1},
+        },
+        {
+            "section": "Retention",
+            "score": Decimal("100.00"),
+            "controls": 3,
+            "assessed": 2,
+            "coverage": Decimal("66.67"),
+            "counts": zero | {"compliant": 1, "not_assessed": 1, "not_applicable": 1},
+        },
+    ]
+
+
+def test_an_audit_with_nothing_assessed_has_no_score_rather_than_zero():
+    nothing = score_assessments([])
+    assert (nothing["score"], nothing["controls"], nothing["coverage"], nothing["sections"]) == (None, 0, None, [])
+    unassessed = score_assessments([("Rights", "not_assessed", Decimal(1)), ("Rights", "not_applicable", Decimal(2))])
+    assert (unassessed["score"], unassessed["assessed"], unassessed["coverage"]) == (None, 1, Decimal("50.00"))
+    failed = score_assessments([("Rights", "non_compliant", Decimal(1))])
+    assert failed["score"] == Decimal("0.00"), "every applicable control failed: 0, not None"
+    twice = score_assessments([("Rights", "compliant", Decimal(1)), ("Rights", "compliant", Decimal(1))])
+    assert (twice["controls"], twice["counts"]["compliant"], twice["sections"][0]["counts"]["compliant"]) == (2, 2, 2)
+
+
 def _assess_all(audit, by, result_for=lambda control: AssessmentResult.COMPLIANT):
     for assessment in audit.assessments.select_related("control"):
         control_assessment_record(assessment=assessment, by=by, result=result_for(assessment.control))

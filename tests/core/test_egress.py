@@ -281,3 +281,35 @@ def test_urls_are_checked_when_configured():
     assert url_refusal("ftp://files.example.invalid/", CLOSED) == "Give an absolute http(s) URL."
     assert url_refusal("https://hooks.example.invalid/x", CLOSED) is None  # not resolvable now: checked at connect
     assert url_refusal("http://127.0.0.1:9090", LOOPBACK_ALLOWED) is None
+
+
+@pytest.mark.parametrize("with_length", [True, False])
+def test_an_answer_of_exactly_the_limit_is_read_and_one_byte_more_is_cut_keeping_its_status(with_length):
+    policy = EgressPolicy.build(allow_networks=["127.0.0.1/32"], max_response_bytes=1000)
+    with LoopbackListener(answer=http_answer(201, b"x" * 1000, length=with_length)) as listener:
+        assert egress_session(policy).get(listener.url + "/", timeout=5).content == b"x" * 1000
+    answer = http_answer(201, b"x" * 1001, length=with_length)
+    with LoopbackListener(answer=answer) as listener, pytest.raises(ResponseTooLarge) as info:
+        egress_session(policy).get(listener.url + "/", timeout=5)
+    assert info.value.response.status_code == 201  # a webhook delivery still reads the receiver's status
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_the_body_is_read():
+    policy = EgressPolicy.build(allow_networks=["127.0.0.1/32"], max_response_bytes=1000)
+    # The head promises 5000 bytes; only 10 come: the gate refuses on the promise, not on a broken read.
+    answer = http_answer(200, b"x" * 10, {"Content-Length": "5000"}, length=False)
+    with LoopbackListener(answer=answer) as listener, pytest.raises(ResponseTooLarge) as info:
+        egress_session(policy).get(listener.url + "/", timeout=5)
+    assert failure_text(info.value) == "response too large (over 1000 bytes)"
+
+
+def test_a_compressed_answer_is_read_decoded_and_its_limit_counts_the_decoded_bytes():
+    import gzip
+
+    policy = EgressPolicy.build(allow_networks=["127.0.0.1/32"], max_response_bytes=1000)
+    small = http_answer(200, gzip.compress(b"y" * 900), {"Content-Encoding": "gzip"})
+    with LoopbackListener(answer=small) as listener:
+        assert egress_session(policy).get(listener.url + "/", timeout=5).content == b"y" * 900
+    bomb = http_answer(200, gzip.compress(b"y" * 100_000), {"Content-Encoding": "gzip"})
+    with LoopbackListener(answer=bomb) as listener, pytest.raises(ResponseTooLarge):
+        egress_session(policy).get(listener.url + "/", timeout=5)
