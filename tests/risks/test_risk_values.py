@@ -134,12 +134,12 @@ def test_a_new_review_cadence_counts_from_the_last_review(make_risk, officer):
 def test_an_unknown_dashboard_action_is_refused_by_name(make_risk, officer):
     risk = make_risk()
     assert refusal(lambda: risk_act(risk=risk, by=officer, action="delete")) == {
-        "action": ["'delete' is not an action on a risk here."]
+        "action": ["'delete' is not an action a person takes on a risk."]
     }
     assert risk_act(risk=risk, by=officer, action="start_treatment").status == "treating"
-    assert risk_act(risk=risk, by=officer, action="close", text="done").status == "closed"
-    assert risk_act(risk=risk, by=officer, action="reopen", text="back").status == "open"
-    accepted = risk_act(risk=risk, by=officer, action="accept", text="cheap", expires_on=TODAY + dt.timedelta(30))
+    assert risk_act(risk=risk, by=officer, action="close", reason="done").status == "closed"
+    assert risk_act(risk=risk, by=officer, action="reopen", reason="back").status == "open"
+    accepted = risk_act(risk=risk, by=officer, action="accept", reason="cheap", expires_on=TODAY + dt.timedelta(30))
     assert (accepted.status, accepted.acceptance_reason) == ("accepted", "cheap")
 
 
@@ -170,7 +170,7 @@ def test_a_reminder_names_each_reason_once_a_day_to_owner_and_approver(make_risk
     engineer.save(update_fields=["email"])
     officer.save(update_fields=["email"])
     risk = make_risk()
-    risk_act(risk=risk, by=officer, action="accept", text="cheap", expires_on=TODAY + dt.timedelta(1))
+    risk_act(risk=risk, by=officer, action="accept", reason="cheap", expires_on=TODAY + dt.timedelta(1))
     type(risk).objects.filter(pk=risk.pk).update(
         next_review_on=TODAY - dt.timedelta(days=2), acceptance_expires_on=TODAY - dt.timedelta(days=1)
     )
@@ -198,8 +198,8 @@ def test_each_risk_step_is_audited_as_the_person_who_took_it(make_risk, officer,
 
     risk = make_risk()
     risk_act(risk=risk, by=engineer, action="start_treatment")
-    risk_act(risk=risk, by=officer, action="close", text="done")
-    risk_act(risk=risk, by=officer, action="reopen", text="back")
+    risk_act(risk=risk, by=officer, action="close", reason="done")
+    risk_act(risk=risk, by=officer, action="reopen", reason="back")
     events = AuditEvent.objects.filter(object_id=str(risk.pk), action="risk.status_changed").order_by("seq")
     assert [(e.actor_repr, e.after["status"]) for e in events] == [
         ("eddie", "treating"),
