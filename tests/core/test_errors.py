@@ -147,3 +147,17 @@ def test_a_nul_character_in_a_json_body_is_a_400_naming_where_it_is(client_for):
     created = client.post("/api/v1/compute/devices/", literal, format="json")
     assert created.status_code == 201, created.json()
     assert created.json()["labels"] == {"note": "\\u0000 is fine as text"}
+
+
+def test_a_get_of_an_action_that_takes_only_posts_is_a_405(client_for):
+    """Found by the API fuzzing gate: the query-parameter check read the schema of a GET the operation does not
+    have (a 500) before DRF could answer 405."""
+    from tests.funding.factories import GrantFactory
+
+    organization = OrganizationFactory()
+    grant = GrantFactory(organization=organization)
+    client = client_for(member(organization, Role.OWNER))
+    for path in (f"/api/v1/grants/{grant.pk}/close/", f"/api/v1/grants/{grant.pk}/award/"):
+        response = client.get(path, {"unknown": "1"})
+        assert response.status_code == 405, path
+        assert response.json()["message"] == 'Method "GET" not allowed.'
