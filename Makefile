@@ -108,6 +108,7 @@ mutation: install-test $(MUTATION_INSTALLED)
 # The container image (Containerfile) built with buildah and smoke-tested in it (scripts/build_image.sh): a few
 # minutes, so not part of `make test`. BASE_IMAGE=... to build on a registry image instead of a debootstrap base.
 image:
+	@bash scripts/install_system_deps.sh deploy/apt-packages-image.txt
 	bash scripts/build_image.sh
 
 worker: install
