@@ -394,10 +394,8 @@ def milestone_resolve_conflict(*, milestone: Milestone, by, reason: str) -> Mile
     and both hashes in the audit event. What the beneficiary withdrew meanwhile is recorded as disbursements in the
     same transaction (MILESTONE_CONFLICT_HOOKS, the escrow app's), so the totals say what the chain paid."""
     with transaction.atomic():
-        # Lock order: the grant or investment (whose totals the disbursements move) before the escrow rows and the
-        # milestone that the machine locks; the hooks only touch rows this transaction already holds.
-        parent = milestone.parent
-        type(parent).objects.select_for_update().filter(pk=parent.pk).first()
+        # The machine locks the grant or investment (whose totals the disbursements move), the escrow rows and the
+        # milestone, in that order (milestone_lock_first); the hooks only touch rows this transaction already holds.
         milestone = MILESTONES.run(milestone, "resolve_conflict", by=by, reason=reason)
         for hook in (import_string(path) for path in getattr(settings, "MILESTONE_CONFLICT_HOOKS", [])):
             hook(milestone=milestone, by=by)
